@@ -1,0 +1,5 @@
+import sys
+
+from mathreward.cli import main
+
+sys.exit(main())
