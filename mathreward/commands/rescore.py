@@ -1,0 +1,226 @@
+"""``mathreward rescore IN -o OUT``: grade every response of a dataset, add metrics, filter, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+column defaults (each can be set by hand; --layout auto tells the layout from the first row):
+  verl:  reference reward_model.ground_truth, question extra_info.question (else the user turn
+         of prompt), responses responses, id extra_info.index, source data_source
+  plain: reference answer, question problem, responses responses (or response), id id, source source
+
+examples:
+  mathreward rescore fixtures/datasets/sample.jsonl -o out.jsonl
+  mathreward rescore gen.parquet -o sft.parquet --keep-correct --max-pass-rate 0.75
+  mathreward rescore gen.parquet -o out.parquet --k 1,4,8 --report report/ --resume
+"""
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--k takes comma-separated integers, got {text!r}") from e
+    if not ks or any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError(f"--k takes integers >= 1, got {text!r}")
+    return ks
+
+
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from e
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return v
+
+
+def add_column_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("columns (dotted paths into nested fields)")
+    g.add_argument("--layout", choices=("auto", "verl", "plain"), default="auto",
+                   help="column defaults to use (default: auto, told from the first row)")
+    g.add_argument("--ref-col", help="the reference answer")
+    g.add_argument("--question-col", help="the question (a string, or a chat whose last user turn is used)")
+    g.add_argument("--responses-col", help="one response (string) or N responses (list of strings)")
+    g.add_argument("--id-col", help="the row id, for the rejects file")
+    g.add_argument("--source-col", help="the data source, for accuracy by source")
+
+
+def column_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"reference": args.ref_col, "question": args.question_col, "responses": args.responses_col,
+            "id": args.id_col, "source": args.source_col}
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "rescore",
+        help="grade a dataset of sampled solutions: verdicts, pass@k, maj@k, filters, report",
+        description="Grade every response of a JSONL/Parquet/datasets file against its reference, "
+        "add per-response verdicts and per-problem metrics, filter, and print a summary.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="JSONL, Parquet, or a datasets save_to_disk folder")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output path; same format as the input (a .parquet name writes Parquet)")
+    add_column_options(p)
+    p.add_argument("--k", type=parse_ks, default=None,
+                   help="k values for pass@k and maj@k, e.g. 1,4,8 (default: 1, powers of 2, and n)")
+
+    e = p.add_argument_group("engines")
+    e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
+    e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
+    e.add_argument("--server", metavar="HOST:PORT", help="send the work to a running `mathreward serve`")
+    e.add_argument("--judge-url", help="OpenAI-compatible base URL of the LLM second opinion")
+    e.add_argument("--judge-model", help="the judge model's name (with --judge-url)")
+    e.add_argument("--prm", metavar="PATH",
+                   help="score steps with this PRM (a model folder); with --server, `server` uses the "
+                   "server's PRM")
+    e.add_argument("--prm-aggregate", choices=("min", "prod", "last", "mean"), default="min",
+                   help="how step scores make one score per response (default: min)")
+    e.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
+                   help="how a response is split into steps (default: auto)")
+    e.add_argument("--device", default="auto", help="PRM device (default: auto)")
+
+    f = p.add_argument_group("filters (applied to the output; the summary covers every graded row)")
+    rf = f.add_mutually_exclusive_group()
+    rf.add_argument("--keep-correct", action="store_true",
+                    help="keep only correct responses (rejection sampling for SFT)")
+    rf.add_argument("--balanced-pairs", action="store_true",
+                    help="keep m correct and m incorrect responses, m = min of the two (preference data)")
+    f.add_argument("--min-pass-rate", type=_rate, default=None, help="keep problems with pass rate >= this")
+    f.add_argument("--max-pass-rate", type=_rate, default=None, help="keep problems with pass rate <= this")
+    f.add_argument("--majority-filter", action="store_true",
+                   help="drop problems whose samples all give the same answer or all different answers")
+
+    o = p.add_argument_group("run")
+    o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
+    o.add_argument("--chunk-size", type=int, default=64, help="rows per checkpointed chunk (default: 64)")
+    o.add_argument("--limit", type=int, default=None, help="rescore only the first N rows")
+    o.add_argument("--rejects", type=Path, default=None, help="rejected rows (default: OUT.rejects.jsonl)")
+    o.add_argument("--summary", type=Path, default=None, help="summary JSON (default: OUT.summary.json)")
+    o.add_argument("--report", type=Path, default=None, metavar="DIR", help="write PNG plots into DIR")
+    o.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
+                   help="progress bar on a terminal, log lines otherwise (default: auto)")
+    o.add_argument("--log-every", type=float, default=10.0, help="seconds between log lines (default: 10)")
+    o.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    o.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=run)
+
+
+def _verify_config(args: argparse.Namespace) -> Any:
+    from verifier import VerifyConfig
+
+    kw: dict[str, Any] = {}
+    if args.timeout_s is not None:
+        kw["timeout_s"] = args.timeout_s
+    if args.judge_url:
+        from verifier.judge import JudgeConfig
+
+        jkw: dict[str, Any] = {"base_url": args.judge_url}
+        if args.judge_model:
+            jkw["model"] = args.judge_model
+        kw["judge"] = JudgeConfig(**jkw)
+    return VerifyConfig(**kw)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mathreward.rescore.columns import ColumnError
+    from mathreward.rescore.engines import (
+        LocalStepScorer,
+        LocalVerifier,
+        RemoteStepScorer,
+        RemoteVerifier,
+        StepScorer,
+        VerifyEngine,
+    )
+    from mathreward.rescore.filters import FilterOptions
+    from mathreward.rescore.io import DatasetError
+    from mathreward.rescore.run import RescoreError, RescoreOptions, configure_logging, run_rescore
+
+    configure_logging(args.verbose)
+    err = sys.stderr
+    if args.chunk_size < 1:
+        err.write("mathreward rescore: --chunk-size must be >= 1\n")
+        return 2
+    if args.workers is not None and args.workers < 1:
+        err.write("mathreward rescore: --workers must be >= 1\n")
+        return 2
+    if args.judge_model and not args.judge_url:
+        err.write("mathreward rescore: --judge-model needs --judge-url\n")
+        return 2
+    if args.server and (args.judge_url or args.timeout_s is not None or args.workers is not None):
+        err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
+                  "settings (start `mathreward serve` with them)\n")
+        return 2
+    if args.prm == "server" and not args.server:
+        err.write("mathreward rescore: --prm server needs --server\n")
+        return 2
+    if not args.input.exists():
+        err.write(f"mathreward rescore: {args.input}: no such file or folder\n")
+        return 2
+    try:
+        filters = FilterOptions(keep_correct=args.keep_correct, min_pass_rate=args.min_pass_rate,
+                                max_pass_rate=args.max_pass_rate, majority_filter=args.majority_filter,
+                                balanced_pairs=args.balanced_pairs)
+    except ValueError as e:
+        err.write(f"mathreward rescore: {e}\n")
+        return 2
+
+    engine: VerifyEngine
+    scorer: StepScorer | None = None
+    fingerprint: dict[str, Any] = {}
+    try:
+        if args.server:
+            engine = RemoteVerifier(args.server)
+            fingerprint["server"] = args.server
+        else:
+            config = _verify_config(args)
+            engine = LocalVerifier(config, workers=args.workers)
+            fingerprint["judge"] = [args.judge_url, args.judge_model] if args.judge_url else None
+            fingerprint["timeout_s"] = config.timeout_s
+        if args.prm == "server":
+            scorer = RemoteStepScorer(args.server, aggregate=args.prm_aggregate, step_mode=args.step_mode)
+        elif args.prm:
+            scorer = LocalStepScorer(args.prm, aggregate=args.prm_aggregate, step_mode=args.step_mode,
+                                     device=args.device)
+        if args.prm:
+            fingerprint["prm_model"] = args.prm
+            fingerprint["step_mode"] = args.step_mode
+    except ImportError as e:
+        err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all]'\n")
+        return 2
+    except Exception as e:  # a bad model path, an unreachable server: one clear line, no traceback
+        err.write(f"mathreward rescore: cannot start the engines: {type(e).__name__}: {e}\n")
+        return 2
+
+    opts = RescoreOptions(
+        input=args.input, output=args.output, layout=args.layout, column_overrides=column_overrides(args),
+        ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
+        report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
+        prm_aggregate=args.prm_aggregate, fingerprint_extra=fingerprint, progress=args.progress,
+        log_every_s=args.log_every, limit=args.limit,
+    )
+    try:
+        summary = run_rescore(opts, engine, scorer)
+    except (RescoreError, ColumnError, DatasetError) as e:
+        err.write(f"mathreward rescore: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        err.write("mathreward rescore: interrupted; continue with the same command and --resume\n")
+        return 130
+    finally:
+        engine.close()
+        if scorer is not None:
+            scorer.close()
+    if args.json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(summary.format_table() + "\n")
+    return 0

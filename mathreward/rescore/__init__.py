@@ -1,0 +1,22 @@
+"""Batch rescoring of datasets of model samples: verdicts, step scores, metrics, filters, reports.
+
+The CLI is ``mathreward rescore`` / ``mathreward metrics``; the pieces are importable:
+:func:`run_rescore` (the resumable pipeline), :func:`metrics_of_file`, :class:`FilterOptions`,
+:func:`pass_at_k` and :class:`Summary`.
+"""
+
+from mathreward.rescore.filters import FilterOptions
+from mathreward.rescore.metrics import Summary, majority_correct, pass_at_k, problem_metrics
+from mathreward.rescore.run import RescoreError, RescoreOptions, metrics_of_file, run_rescore
+
+__all__ = [
+    "FilterOptions",
+    "RescoreError",
+    "RescoreOptions",
+    "Summary",
+    "majority_correct",
+    "metrics_of_file",
+    "pass_at_k",
+    "problem_metrics",
+    "run_rescore",
+]

@@ -1,0 +1,171 @@
+"""The seams to the engines: answer verification and step scoring, in process or through a server.
+
+Each engine is a small class with batch methods, so the pipeline does not care where the work runs:
+``LocalVerifier`` calls :func:`verifier.verify_batch` (a process pool, all cores by default),
+``RemoteVerifier`` calls a running ``mathreward serve`` through :class:`mathreward.Client`;
+``LocalStepScorer`` loads a PRM with :meth:`prm.ProcessRewardModel.from_pretrained`,
+``RemoteStepScorer`` asks the server's PRM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from verifier import Verdict, VerifyConfig
+
+# one scored response: (step scores, aggregate), or the reason it could not be scored
+StepResult = tuple[list[float], float] | str
+
+
+class VerifyEngine(Protocol):
+    def verify_batch(
+        self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
+    ) -> list[Verdict]: ...
+
+    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]: ...
+
+    def close(self) -> None: ...
+
+
+class StepScorer(Protocol):
+    def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalVerifier:
+    """verify_batch in this process's sandbox pool."""
+
+    def __init__(self, config: VerifyConfig | None = None, workers: int | None = None) -> None:
+        from verifier import VerifyConfig
+
+        self.config = config if config is not None else VerifyConfig()
+        # grouping answers for maj@k compares two extracted answers: the rules decide, never the judge
+        self._plain = dataclasses.replace(self.config, judge=None)
+        self.workers = workers
+
+    def verify_batch(
+        self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
+    ) -> list[Verdict]:
+        from verifier import verify_batch
+
+        return list(verify_batch(pairs, questions=questions, config=self.config, workers=self.workers))
+
+    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        from verifier import verify_batch
+
+        if not pairs:
+            return []
+        return [bool(v) for v in verify_batch(pairs, config=self._plain, workers=self.workers)]
+
+    def close(self) -> None:
+        return None
+
+
+class RemoteVerifier:
+    """verify_batch on a running ``mathreward serve`` (its own config, judge included, applies)."""
+
+    def __init__(self, target: str) -> None:
+        from mathreward.client import Client
+
+        self.target = target
+        self.client: Any = Client(target)
+
+    def verify_batch(
+        self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
+    ) -> list[Verdict]:
+        if not pairs:
+            return []
+        qs = None if questions is None else list(questions)
+        return list(self.client.verify_batch(list(pairs), questions=qs))
+
+    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        return [bool(v) for v in self.verify_batch(pairs)]
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if callable(close):
+            close()
+
+
+def _split(text: str, mode: str) -> list[str]:
+    from prm import split_steps
+
+    return [s for s in split_steps(text, mode=mode) if s.strip()]  # type: ignore[arg-type]
+
+
+class LocalStepScorer:
+    """A PRM loaded in this process; scores (question, response) pairs, steps split by ``split_steps``."""
+
+    def __init__(
+        self, path: str, *, aggregate: str = "min", step_mode: str = "auto", device: str = "auto"
+    ) -> None:
+        from prm import ProcessRewardModel
+
+        self.model: Any = ProcessRewardModel.from_pretrained(path, device=device)
+        self.aggregate = aggregate
+        self.step_mode = step_mode
+
+    def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]:
+        import prm
+
+        prepared: list[tuple[str, list[str]]] = []
+        out: list[StepResult | None] = [None] * len(items)
+        index: list[int] = []
+        for i, (question, response) in enumerate(items):
+            steps = _split(response, self.step_mode)
+            if not steps:
+                out[i] = "no steps: the response is empty"
+                continue
+            prepared.append((question, steps))
+            index.append(i)
+        try:
+            results: list[Any] = list(self.model.score_batch(prepared)) if prepared else []
+        except prm.PRMError:
+            # one bad item (too long, ...) fails the batch: score one at a time so only it fails
+            results = []
+            for q, steps in prepared:
+                try:
+                    results.append(self.model.score(q, steps))
+                except prm.PRMError as e:
+                    results.append(f"{type(e).__name__}: {e}")
+        for i, r in zip(index, results, strict=True):
+            out[i] = r if isinstance(r, str) else (list(r.scores), float(r.aggregate(self.aggregate)))
+        return [r if r is not None else "not scored" for r in out]
+
+    def close(self) -> None:
+        return None
+
+
+class RemoteStepScorer:
+    """Step scores from the PRM of a running ``mathreward serve``."""
+
+    def __init__(self, target: str, *, aggregate: str = "min", step_mode: str = "auto") -> None:
+        from mathreward.client import Client
+
+        self.client: Any = Client(target)
+        self.aggregate = aggregate
+        self.step_mode = step_mode
+
+    def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]:
+        out: list[StepResult] = []
+        for question, response in items:
+            steps = _split(response, self.step_mode)
+            if not steps:
+                out.append("no steps: the response is empty")
+                continue
+            try:
+                s = self.client.score_steps(question, steps)
+            except Exception as e:  # a server error for one item is that item's result
+                out.append(f"{type(e).__name__}: {e}")
+                continue
+            out.append((list(s.scores), float(s.aggregate(self.aggregate))))
+        return out
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if callable(close):
+            close()
