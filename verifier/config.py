@@ -16,17 +16,22 @@ class VerifyConfig:
     timeout_s: float = 3.0
     # address-space limit of each SymPy worker process, MiB; an overrun is TIMEOUT, the caller survives
     memory_mb: int = 1024
-    # relative tolerance when one side is an inexact decimal (e.g. 3.14159 vs pi); exact vs exact is exact
-    float_rel_tol: float = 1e-6
-    # a decimal written with this many or more significant digits is compared to an exact value with
-    # float_rel_tol; fewer digits must match the exact value when rounded to the digits written (0.333 != 1/3)
-    # 0 disables rounding-based matching: a decimal must then equal the exact value
+    # relative tolerance of the numeric fallback that samples two symbolic expressions at fixed random
+    # points when SymPy cannot simplify their difference to 0; never used between two exact numbers
+    float_rel_tol: float = 1e-9
+    # when True, a decimal also matches an exact rational it rounds to (0.333 == 1/3); when False it must
+    # equal it exactly (0.333 != 1/3, 0.5 == 1/2). A question that asks to round ("nearest hundredth",
+    # "decimal places") turns this on for that call
     allow_rounded_decimals: bool = False
-    # percent policy: "25\%" matches 25 and 0.25 when True, only 25 (and "25%") when False
+    # a decimal matches an irrational exact value (3.14 vs pi, 1.414 vs sqrt 2) when it is that value
+    # rounded to the places written and has at least this many significant digits (3 vs pi never does)
+    rounded_min_sig_digits: int = 3
+    # percent policy: "25%" matches 25 and 0.25 when True, only 25 (and "25%") when False
     percent_matches_fraction: bool = True
-    # answers longer than this many characters (after extraction) are UNPARSEABLE, never parsed
+    # an extracted answer longer than this many characters is UNPARSEABLE, never parsed
     max_answer_chars: int = 1000
-    # a response longer than this is only searched in its last max_response_chars characters
+    # a response longer than this many characters is searched for its answer only in its last
+    # max_response_chars characters
     max_response_chars: int = 100_000
     # the LLM second opinion; None means the rule-based verdict is final
     judge: JudgeConfig | None = None

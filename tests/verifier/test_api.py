@@ -1,0 +1,121 @@
+"""The public surface of ``verifier``: verify()'s contract, truthiness, bad input, hostile input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import verifier
+from verifier import Method, Status, Verdict, VerifyConfig, verify
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(verifier.__all__) == sorted(
+        [
+            "verify",
+            "verify_batch",
+            "Verdict",
+            "Status",
+            "Method",
+            "JudgeInfo",
+            "VerifyConfig",
+            "extract_answer",
+        ]
+    )
+    for name in verifier.__all__:
+        assert hasattr(verifier, name), name
+
+
+def test_import_does_not_load_torch_or_sympy() -> None:
+    code = "import sys, verifier; verifier.verify('1', '1'); print('torch' in sys.modules, 'sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_verdict_is_truthy_exactly_when_correct() -> None:
+    right = verify("The answer is $\\boxed{\\frac{1}{2}}$.", "0.5")
+    wrong = verify("\\boxed{3}", "4")
+    assert isinstance(right, Verdict) and bool(right) and right.correct
+    assert right.status is Status.CORRECT and right.method is Method.NUMERIC
+    assert right.pred_answer == "\\frac{1}{2}" and right.ref_answer == "0.5"
+    assert not wrong and wrong.status is Status.INCORRECT
+    assert right.elapsed_s > 0 and right.reason
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "bad"),
+    [(None, "1", "pred"), (3, "3", "pred"), ("3", 3, "ref"), (b"3", "3", "pred"), ("3", ["3"], "ref")],
+)
+def test_bad_types_give_error_verdict(pred: object, ref: object, bad: str) -> None:
+    v = verify(pred, ref)  # type: ignore[arg-type]
+    assert v.status is Status.ERROR and not v
+    assert bad in v.reason
+
+
+def test_bad_question_and_config_types() -> None:
+    assert verify("1", "1", question=5).status is Status.ERROR  # type: ignore[arg-type]
+    assert "config" in verify("1", "1", config="fast").reason  # type: ignore[arg-type]
+
+
+def test_empty_reference_is_an_error_not_a_match() -> None:
+    assert verify("", "").status is Status.ERROR
+    assert verify("5", "   ").status is Status.ERROR
+
+
+def test_no_answer() -> None:
+    long = (
+        "We compute 3 + 4 = 7 and then multiply by 2 to get 14.\nThen we consider the other case, 15.\n" * 3
+    )
+    v = verify(long, "14")
+    assert v.status is Status.NO_ANSWER and v.pred_answer is None
+
+
+def test_eval_payload_is_just_a_wrong_answer(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    payload = f"__import__('os').system('touch {marker}')"
+    v = verify(f"\\boxed{{{payload}}}", "5")
+    assert not v and v.status in (Status.INCORRECT, Status.UNPARSEABLE)
+    v2 = verify(f"The answer is {payload}", "0")
+    assert not v2 and not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref"),
+    [
+        ("\\boxed{9^{9^{9^{9}}}}", "1"),
+        ("\\boxed{1000000!}", "1"),
+        ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}", "1"),
+        ("1", "{" * 10_000 + "1" + "}" * 10_000),
+        ("x" * 1_000_000 + " \\boxed{2}", "2"),
+        ("\\boxed{" + "(" * 5000 + ")" * 5000 + "}", "1"),
+        ("\\boxed{2^{2^{2^{2^{2^{2}}}}}}", "2"),
+        ("\\boxed{10^{10^{10}}}", "7"),
+    ],
+)
+def test_pathological_inputs_come_back_quickly(pred: str, ref: str) -> None:
+    config = VerifyConfig(timeout_s=2.0)
+    start = time.perf_counter()
+    v = verify(pred, ref, config=config)
+    assert time.perf_counter() - start < config.timeout_s + 3.0
+    assert isinstance(v, Verdict)
+    if v.ref_answer != v.pred_answer:
+        assert v.status in (
+            Status.UNPARSEABLE,
+            Status.TIMEOUT,
+            Status.INCORRECT,
+            Status.NO_ANSWER,
+            Status.CORRECT,
+        )
+
+
+def test_deterministic() -> None:
+    pairs = [("\\boxed{x^2-1}", "(x-1)(x+1)"), ("0.333", "\\frac13"), ("3.14", "\\pi")]
+    first = [verify(p, r).to_dict() for p, r in pairs]
+    second = [verify(p, r).to_dict() for p, r in pairs]
+    for a, b in zip(first, second, strict=True):
+        a.pop("elapsed_s")
+        b.pop("elapsed_s")
+        assert a == b

@@ -1,0 +1,147 @@
+"""``verify(pred, ref)``: extract -> normalise -> parse -> compare, then the optional second opinion.
+
+Cheap checks (normalised strings, exact numbers, choice letters, text, structure) run in the caller's
+process; only a comparison that needs SymPy is sent, whole, to a sandbox worker under
+``config.timeout_s`` and ``config.memory_mb`` (:func:`verifier.sandbox.run_limited`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+
+from verifier.compare import Context, NeedsSymbolic, Outcome, compare, symbolic_compare
+from verifier.config import VerifyConfig
+from verifier.extract import extract_answer, extract_reference
+from verifier.guards import grader_injection
+from verifier.mathparse import TooCostly
+from verifier.normalize import normalize
+from verifier.parse import Answer, Unparseable, parse_answer
+from verifier.verdict import Method, Status, Verdict
+
+_DEFAULT = VerifyConfig()
+
+# a question asking for a rounded answer lets a decimal match the exact value it rounds
+_ASKS_TO_ROUND = re.compile(
+    r"\bround(?:ed|ing)?\b|\bnearest\b|\bdecimal places?\b|\bsignificant (?:figures|digits)\b"
+    r"|\bapproximate(?:ly)?\b|\bestimate\b",
+    re.IGNORECASE,
+)
+_ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
+
+
+def verify(
+    pred: str, ref: str, *, question: str | None = None, config: VerifyConfig | None = None
+) -> Verdict:
+    """Grade ``pred`` (a whole response or a bare answer) against ``ref``. Never raises for str input.
+
+    Non-str input gives an ERROR verdict naming the bad argument.
+    """
+    start = time.perf_counter()
+    if config is None:
+        config = _DEFAULT
+    bad = _bad_argument(pred, ref, question, config)
+    if bad is not None:
+        return Verdict(Status.ERROR, Method.NONE, None, None, bad, time.perf_counter() - start)
+    verdict = _verify_rules(pred, ref, question, config)
+    if config.judge is not None:
+        from verifier import judge
+
+        verdict = judge.second_opinion(verdict, question=question, config=config)
+    return verdict.with_elapsed(time.perf_counter() - start)
+
+
+def _bad_argument(pred: object, ref: object, question: object, config: object) -> str | None:
+    for name, value in (("pred", pred), ("ref", ref)):
+        if not isinstance(value, str):
+            return f"bad argument: {name} must be a str, got {type(value).__name__}"
+    if question is not None and not isinstance(question, str):
+        return f"bad argument: question must be a str or None, got {type(question).__name__}"
+    if not isinstance(config, VerifyConfig):
+        return f"bad argument: config must be a VerifyConfig, got {type(config).__name__}"
+    return None
+
+
+def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfig) -> Verdict:
+    ref_x = extract_reference(ref, max_chars=config.max_response_chars)
+    if ref_x is None:
+        return Verdict(Status.ERROR, Method.NONE, None, None, "bad argument: the reference is empty")
+    ref_answer = ref_x.answer.strip()
+    injection = grader_injection(pred[-config.max_response_chars :])
+    if injection is not None:
+        return Verdict(
+            Status.INCORRECT,
+            Method.NONE,
+            None,
+            ref_answer,
+            f"never correct: text aimed at the grader ({injection})",
+        )
+    pred_x = extract_answer(pred, max_chars=config.max_response_chars)
+    if pred_x is None:
+        return Verdict(Status.NO_ANSWER, Method.NONE, None, ref_answer, "the response states no final answer")
+    pred_answer = pred_x.answer.strip()
+    for side, text in (("answer", pred_answer), ("reference", ref_answer)):
+        if len(text) > config.max_answer_chars:
+            return Verdict(
+                Status.UNPARSEABLE, Method.NONE, pred_answer, ref_answer,
+                f"the {side} is longer than {config.max_answer_chars} characters",
+            )  # fmt: skip
+    pred_norm = normalize(pred_answer)
+    ref_norm = normalize(ref_answer)
+    if _ONLY_PUNCTUATION.match(ref_norm):
+        return Verdict(
+            Status.ERROR, Method.NONE, pred_answer, ref_answer, "bad argument: the reference is empty"
+        )
+    if _ONLY_PUNCTUATION.match(pred_norm):
+        return Verdict(
+            Status.NO_ANSWER, Method.NONE, pred_answer, ref_answer, "the answer is empty or punctuation"
+        )
+    if pred_norm == ref_norm:
+        return Verdict(
+            Status.CORRECT, Method.STRING, pred_answer, ref_answer, "identical after normalisation"
+        )
+    outcome = _decide(pred_norm, ref_norm, question, config)
+    return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason)
+
+
+def _decide(pred_norm: str, ref_norm: str, question: str | None, config: VerifyConfig) -> Outcome:
+    parsed: list[Answer] = []
+    for side, text in (("reference", ref_norm), ("answer", pred_norm)):
+        try:
+            parsed.append(parse_answer(text))
+        except TooCostly as exc:
+            return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard on the {side}: {exc}")
+        except Unparseable as exc:
+            return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read the {side}: {exc}")
+    ref_a, pred_a = parsed
+    rounding = config.allow_rounded_decimals or bool(question and _ASKS_TO_ROUND.search(question))
+    try:
+        return compare(pred_a, ref_a, Context(config, symbolic=False, rounding=rounding))
+    except NeedsSymbolic:
+        return _symbolic(pred_a, ref_a, config, rounding)
+    except TooCostly as exc:
+        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
+
+
+def _symbolic(pred: Answer, ref: Answer, config: VerifyConfig, rounding: bool) -> Outcome:
+    """The one step that runs SymPy: whole comparison in a sandbox worker under the limits."""
+    from verifier.sandbox import SandboxCrash, SandboxTimeout, run_limited
+
+    plain = replace(config, judge=None)
+    try:
+        return run_limited(
+            symbolic_compare,
+            pred,
+            ref,
+            plain,
+            rounding,
+            timeout_s=config.timeout_s,
+            memory_mb=config.memory_mb,
+        )
+    except SandboxTimeout:
+        return Outcome(Status.TIMEOUT, Method.NONE, f"SymPy overran the {config.timeout_s:g} s limit")
+    except SandboxCrash as exc:
+        if exc.exc_type == "MemoryError":
+            return Outcome(Status.TIMEOUT, Method.NONE, f"SymPy hit the {config.memory_mb} MiB memory limit")
+        return Outcome(Status.ERROR, Method.NONE, f"the SymPy worker failed: {str(exc)[:160]}")

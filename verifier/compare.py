@@ -1,0 +1,535 @@
+"""Comparison: named strategies over parsed kinds, dispatched in one place (:func:`equal`).
+
+``compare(pred, ref, ctx)`` is a pure function of the two parsed answers and the context. It runs
+twice at most: first in the caller's process with ``ctx.symbolic=False``, where exact numbers, choice
+letters, text and structure are decided without SymPy; a leaf pair that needs SymPy raises
+:class:`NeedsSymbolic`, and the whole comparison is then re-run inside a sandbox worker with
+``ctx.symbolic=True`` (:func:`symbolic_compare`, under the time and memory limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from verifier.config import VerifyConfig
+from verifier.mathparse import Node, TooCostly
+from verifier.parse import (
+    Alternatives,
+    Answer,
+    Choice,
+    Expr,
+    Interval,
+    Matrix,
+    Number,
+    Relation,
+    SetA,
+    Text,
+    TupleA,
+    Union,
+    Unparseable,
+    parse_answer,
+)
+from verifier.verdict import Method, Status
+
+
+class NeedsSymbolic(Exception):
+    """Raised in process when a leaf pair needs SymPy; the comparison moves to a sandbox worker."""
+
+
+@dataclass(frozen=True)
+class Context:
+    config: VerifyConfig
+    symbolic: bool  # True inside a sandbox worker: SymPy may be used
+    rounding: bool  # a decimal may match an exact value it rounds (the question asks to round)
+
+
+@dataclass(frozen=True)
+class Match:
+    ok: bool
+    why: str  # a short phrase for the verdict's reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    method: Method
+    reason: str
+
+
+def compare(pred: Answer, ref: Answer, ctx: Context) -> Outcome:
+    """Decide one parsed pair (raises :class:`NeedsSymbolic` in process when SymPy is needed)."""
+    m = equal(pred, ref, ctx)
+    method = _method(pred, ref, symbolic=ctx.symbolic)
+    return Outcome(Status.CORRECT if m.ok else Status.INCORRECT, method, m.why)
+
+
+def symbolic_compare(pred: Answer, ref: Answer, config: VerifyConfig, rounding: bool) -> Outcome:
+    """The sandboxed step: the same comparison with SymPy allowed (a picklable module-level function).
+
+    Returns an :class:`Outcome` for every input: a leaf SymPy cannot read is UNPARSEABLE, a cost guard
+    is UNPARSEABLE with its reason, and a SymPy failure is ERROR naming the exception.
+    """
+    try:
+        return compare(pred, ref, Context(config, symbolic=True, rounding=rounding))
+    except TooCostly as exc:
+        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
+    except Unparseable as exc:
+        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read as math: {exc}")
+    except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        return Outcome(Status.ERROR, Method.NONE, f"SymPy failed: {type(exc).__name__}: {str(exc)[:120]}")
+
+
+def _method(pred: Answer, ref: Answer, *, symbolic: bool) -> Method:
+    kinds = {type(pred), type(ref)}
+    if kinds <= {Text, Choice}:
+        return Method.STRING
+    if kinds <= {Number}:
+        return Method.NUMERIC
+    if kinds <= {Number, Expr}:
+        return Method.SYMBOLIC if symbolic else Method.NUMERIC
+    return Method.STRUCTURAL
+
+
+# ----------------------------------------------------------------------------------------------
+# the dispatcher
+
+Strategy = Callable[[Answer, Answer, Context], Match]
+
+
+def equal(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """Are ``pred`` and ``ref`` the same answer? The one place that picks a strategy by kinds."""
+    if isinstance(ref, Alternatives):
+        ref = SetA(ref.items, braces=False)  # a reference "x=1 or x=2" lists solutions
+    if isinstance(pred, Alternatives):
+        if (isinstance(ref, SetA) and not ref.braces) or _is_eq_to_list(ref):
+            pred = SetA(pred.items, braces=False)
+        else:
+            return Match(False, "a hedged answer (several alternatives) for a single reference")
+    for kinds, strategy in _STRATEGIES:
+        if isinstance(pred, kinds[0]) and isinstance(ref, kinds[1]):
+            return strategy(pred, ref, ctx)
+    return Match(False, f"a {_kind(pred)} is not a {_kind(ref)}")
+
+
+def _kind(a: Answer) -> str:
+    return {
+        Number: "number", Expr: "expression", Relation: "relation", Interval: "interval",
+        Union: "union of intervals", TupleA: "tuple", SetA: "list", Matrix: "matrix",
+        Choice: "choice letter", Text: "text", Alternatives: "list of alternatives",
+    }[type(a)]  # fmt: skip
+
+
+def _is_eq_to_list(a: Answer) -> bool:
+    return isinstance(a, Relation) and a.ops == ("=",) and isinstance(a.parts[1], SetA)
+
+
+# ----------------------------------------------------------------------------------------------
+# strategies
+
+
+def choice_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(pred, Choice) and isinstance(ref, Choice)
+    if pred.letter == ref.letter:
+        return Match(True, f"choice {ref.letter}")
+    return Match(False, f"choice {pred.letter}, expected {ref.letter}")
+
+
+def answer_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """The reference is a letter: only that letter (or the option text written with it) matches."""
+    assert isinstance(ref, Choice)
+    if ref.option is not None:
+        option = _parse_option(ref.option)
+        if option is not None and equal(pred, option, ctx).ok:
+            return Match(True, f"the text of option {ref.letter}")
+    return Match(False, f"the reference is choice {ref.letter}; the answer names no letter")
+
+
+def choice_vs_answer(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """A letter with its option text, "(C) 12", is judged by the text when the reference is not a letter."""
+    assert isinstance(pred, Choice)
+    if pred.option is not None:
+        option = _parse_option(pred.option)
+        if option is not None:
+            return equal(option, ref, ctx)
+    if isinstance(ref, Expr) and ref.text.strip() == pred.letter:
+        return Match(True, "the same letter")
+    return Match(False, f"choice {pred.letter} is not a {_kind(ref)}")
+
+
+def _parse_option(text: str) -> Answer | None:
+    try:
+        return parse_answer(text)
+    except (Unparseable, ValueError):
+        return None
+
+
+def text_vs_text(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(pred, Text) and isinstance(ref, Text)
+    if pred.text == ref.text:
+        return Match(True, "same text")
+    return Match(False, "different text")
+
+
+def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """Numbers and expressions: exact in process when both are numbers, else SymPy."""
+    assert isinstance(pred, Number | Expr) and isinstance(ref, Number | Expr)
+    if isinstance(pred, Number) and isinstance(ref, Number):
+        return numbers_equal(pred, ref, ctx)
+    if isinstance(pred, Expr) and isinstance(ref, Expr) and pred.node is not None and pred.node == ref.node:
+        return Match(True, "the same expression")
+    inf_p, inf_r = _infinity(pred), _infinity(ref)
+    if inf_p is not None or inf_r is not None:
+        if inf_p is not None and inf_r is not None:
+            return Match(inf_p == inf_r, "infinity" if inf_p == inf_r else "infinities of opposite sign")
+        if isinstance(pred, Number) or isinstance(ref, Number):
+            return Match(False, "a number is not infinite")
+    if not ctx.symbolic:
+        raise NeedsSymbolic
+    from verifier.symbolic import values_equal
+
+    return values_equal(pred, ref, ctx)
+
+
+def _infinity(a: Number | Expr) -> int | None:
+    if not isinstance(a, Expr) or a.node is None:
+        return None
+    node: Node = a.node
+    sign = 1
+    while node.op == "neg":
+        sign = -sign
+        node = node.args[0]
+    if node.op == "const" and node.name == "oo":
+        return sign
+    return None
+
+
+def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
+    """Exact rationals: 0.5 == 1/2 == 2/4, 0.333 != 1/3 (unless rounding is allowed), 25% == 25 == 0.25."""
+    for p in _candidates(pred, ctx):
+        for r in _candidates(ref, ctx):
+            if p == r:
+                pct = pred.percent or ref.percent
+                return Match(True, "equal (percent)" if pct else "equal numbers")
+    if ctx.rounding:
+        for dec, other in ((pred, ref), (ref, pred)):
+            if dec.decimal_places is None:
+                continue
+            for d in _candidates(dec, ctx):
+                for o in _candidates(other, ctx):
+                    if _rounds_to(o, d, dec.decimal_places):
+                        return Match(True, f"equal when rounded to {dec.decimal_places} decimal places")
+    return Match(False, f"{pred.text} != {ref.text}")
+
+
+def _candidates(n: Number, ctx: Context) -> list[Fraction]:
+    if n.percent and ctx.config.percent_matches_fraction:
+        return [n.value, n.value / 100]
+    return [n.value]
+
+
+def _rounds_to(exact: Fraction, decimal: Fraction, places: int) -> bool:
+    """``exact`` rounded half-up to ``places`` decimals equals ``decimal`` (also when truncated)."""
+    scale = Fraction(10) ** places
+    scaled = exact * scale
+    nearest = Fraction(int((abs(scaled) + Fraction(1, 2)) // 1)) * (1 if scaled >= 0 else -1)
+    return nearest / scale == decimal
+
+
+def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(pred, Relation) and isinstance(ref, Relation)
+    ip, ir = _as_intervals(pred), _as_intervals(ref)
+    if ip is not None and ir is not None:
+        return _union_equal(ip, ir, ctx)
+    if pred.ops == ("=",) and ref.ops == ("=",):
+        vp, vr = _assigned_var(pred), _assigned_var(ref)
+        if vp is not None and vr is not None:
+            if vp != vr:
+                return Match(False, f"the answer is about {vp}, the reference about {vr}")
+            return _sub(equal(pred.parts[1], ref.parts[1], ctx), f"{vp} = value")
+        if _equation_sides(pred) is None or _equation_sides(ref) is None:
+            return Match(False, "relations of different kinds")
+        if not ctx.symbolic:
+            raise NeedsSymbolic
+        from verifier.symbolic import equations_equivalent
+
+        return equations_equivalent(pred, ref, ctx)
+    if len(pred.ops) == len(ref.ops):
+        flipped = _flip(pred)
+        for cand in (pred, flipped):
+            if (
+                cand is not None
+                and cand.ops == ref.ops
+                and all(equal(a, b, ctx).ok for a, b in zip(cand.parts, ref.parts, strict=True))
+            ):
+                return Match(True, "the same relation")
+    return Match(False, "different relations")
+
+
+def _sub(m: Match, what: str) -> Match:
+    return Match(m.ok, f"{what}: {m.why}")
+
+
+def relation_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """``x = 3`` against ``3``; an inequality against an interval."""
+    assert isinstance(pred, Relation)
+    if isinstance(ref, Interval | Union | TupleA):
+        ip = _as_intervals(pred)
+        ir = _value_intervals(ref)
+        if ip is not None and ir is not None:
+            return _union_equal(ip, ir, ctx)
+    var = _assigned_var(pred)
+    if var is not None:
+        return _sub(equal(pred.parts[1], ref, ctx), f"{var} = value")
+    return Match(False, f"a relation is not a {_kind(ref)}")
+
+
+def value_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(ref, Relation)
+    if isinstance(pred, Interval | Union | TupleA):
+        ir = _as_intervals(ref)
+        ip = _value_intervals(pred)
+        if ip is not None and ir is not None:
+            return _union_equal(ip, ir, ctx)
+    var = _assigned_var(ref)
+    if var is not None:
+        return _sub(equal(pred, ref.parts[1], ctx), f"value of {var}")
+    return Match(False, f"the reference is a relation, the answer a {_kind(pred)}")
+
+
+def _assigned_var(rel: Relation) -> str | None:
+    """``x = <value>`` -> "x" (a single symbol alone on the left of one equals sign)."""
+    if rel.ops != ("=",) and rel.ops != ("\\in",):
+        return None
+    lhs = rel.parts[0]
+    if isinstance(lhs, Expr) and lhs.node is not None and lhs.node.op == "sym":
+        rhs = rel.parts[1]
+        if isinstance(rhs, Expr) and rhs.node is not None and _mentions(rhs.node, lhs.node.name):
+            return None
+        return lhs.node.name
+    if isinstance(lhs, Choice) and lhs.option is None:  # "A = 5": a capital letter read as a choice
+        return lhs.letter
+    return None
+
+
+def _mentions(node: Node, name: str) -> bool:
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if cur.op == "sym" and cur.name == name:
+            return True
+        stack.extend(cur.args)
+    return False
+
+
+def _equation_sides(rel: Relation) -> tuple[Answer, Answer] | None:
+    if rel.ops != ("=",):
+        return None
+    lhs, rhs = rel.parts
+    if isinstance(lhs, Number | Expr) and isinstance(rhs, Number | Expr):
+        return lhs, rhs
+    return None
+
+
+_FLIP = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "=": "=", "\\ne": "\\ne"}
+
+
+def _flip(rel: Relation) -> Relation | None:
+    if any(op not in _FLIP for op in rel.ops):
+        return None
+    return Relation(tuple(reversed(rel.parts)), tuple(_FLIP[op] for op in reversed(rel.ops)))
+
+
+# intervals ------------------------------------------------------------------------------------
+
+_NEG_INF = Expr("-\\infty", Node("neg", (Node("const", name="oo"),)))
+_POS_INF = Expr("\\infty", Node("const", name="oo"))
+
+
+def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
+    """``x < 2`` -> (-oo, 2); ``1 \\le x < 3`` -> [1, 3); ``x \\in [1,2]`` -> [1,2].
+
+    None unless the relation bounds one variable.
+    """
+    if rel.ops == ("\\in",):
+        return _value_intervals(rel.parts[1])
+    rel2 = rel
+    if len(rel.ops) == 1 and not _is_symbol(rel.parts[0]) and _is_symbol(rel.parts[1]):
+        flipped = _flip(rel)
+        if flipped is None:
+            return None
+        rel2 = flipped
+    ops = rel2.ops
+    parts = rel2.parts
+    if len(ops) == 1 and _is_symbol(parts[0]) and ops[0] in ("<", ">", "\\le", "\\ge"):
+        bound = parts[1]
+        closed = ops[0] in ("\\le", "\\ge")
+        if ops[0] in ("<", "\\le"):
+            return (Interval(_NEG_INF, bound, False, closed),)
+        return (Interval(bound, _POS_INF, closed, False),)
+    if len(ops) == 2 and _is_symbol(parts[1]):
+        if all(op in ("<", "\\le") for op in ops):
+            return (Interval(parts[0], parts[2], ops[0] == "\\le", ops[1] == "\\le"),)
+        if all(op in (">", "\\ge") for op in ops):
+            return (Interval(parts[2], parts[0], ops[1] == "\\ge", ops[0] == "\\ge"),)
+    return None
+
+
+def _is_symbol(a: Answer) -> bool:
+    return isinstance(a, Expr) and a.node is not None and a.node.op == "sym"
+
+
+def _value_intervals(a: Answer) -> tuple[Interval, ...] | None:
+    if isinstance(a, Interval):
+        return (a,)
+    if isinstance(a, Union):
+        return a.parts
+    if isinstance(a, TupleA) and a.parenthesized and len(a.items) == 2:
+        return (Interval(a.items[0], a.items[1], False, False),)
+    return None
+
+
+def interval_vs_interval(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    ip, ir = _value_intervals(pred), _value_intervals(ref)
+    if ip is None or ir is None:
+        return Match(False, f"a {_kind(pred)} is not a {_kind(ref)}")
+    return _union_equal(ip, ir, ctx)
+
+
+def _union_equal(ps: tuple[Interval, ...], rs: tuple[Interval, ...], ctx: Context) -> Match:
+    if len(ps) != len(rs):
+        return Match(False, f"{len(ps)} interval(s), expected {len(rs)}")
+    used: set[int] = set()
+    for p in ps:
+        for j, r in enumerate(rs):
+            if j not in used and _interval_equal(p, r, ctx):
+                used.add(j)
+                break
+        else:
+            return Match(False, "an interval does not match (ends or brackets differ)")
+    return Match(True, "the same interval(s)")
+
+
+def _interval_equal(p: Interval, r: Interval, ctx: Context) -> bool:
+    # an infinite end is open however it is written
+    lo_closed_ok = True if _infinity_end(p.lo) is not None else p.lo_closed == r.lo_closed
+    hi_closed_ok = True if _infinity_end(p.hi) is not None else p.hi_closed == r.hi_closed
+    return lo_closed_ok and hi_closed_ok and equal(p.lo, r.lo, ctx).ok and equal(p.hi, r.hi, ctx).ok
+
+
+def _infinity_end(a: Answer) -> int | None:
+    return _infinity(a) if isinstance(a, Expr) else None
+
+
+# sequences ------------------------------------------------------------------------------------
+
+
+def tuple_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(pred, TupleA) and isinstance(ref, TupleA)
+    return _ordered(pred.items, ref.items, ctx)
+
+
+def _ordered(ps: tuple[Answer, ...], rs: tuple[Answer, ...], ctx: Context) -> Match:
+    if len(ps) != len(rs):
+        return Match(False, f"{len(ps)} parts, expected {len(rs)}")
+    for k, (p, r) in enumerate(zip(ps, rs, strict=True)):
+        m = equal(p, r, ctx)
+        if not m.ok:
+            return Match(False, f"part {k + 1}: {m.why}")
+    return Match(True, f"all {len(rs)} parts match in order")
+
+
+def set_vs_set(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """Unordered: every reference item is matched by a distinct answer item and nothing is left over."""
+    ps = pred.items if isinstance(pred, SetA | TupleA) else ()
+    rs = ref.items if isinstance(ref, SetA | TupleA) else ()
+    if isinstance(ref, TupleA) and isinstance(pred, SetA):
+        if pred.braces:
+            return Match(False, "a set for an ordered tuple")
+        return _ordered(pred.items, ref.items, ctx)  # "1, 2" for the ordered pair "(1, 2)"
+    ps_u = _dedupe(ps, ctx)
+    rs_u = _dedupe(rs, ctx)
+    if len(ps_u) != len(rs_u):
+        return Match(False, f"{len(ps_u)} distinct parts, expected {len(rs_u)}")
+    used: set[int] = set()
+    for r in rs_u:
+        for j, p in enumerate(ps_u):
+            if j not in used and equal(p, r, ctx).ok:
+                used.add(j)
+                break
+        else:
+            return Match(False, "a part of the reference is missing from the answer")
+    return Match(True, f"all {len(rs_u)} parts match (any order)")
+
+
+def _dedupe(items: tuple[Answer, ...], ctx: Context) -> list[Answer]:
+    out: list[Answer] = []
+    for it in items:
+        if not any(it == o for o in out):
+            out.append(it)
+    return out
+
+
+def matrix_vs_matrix(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    assert isinstance(pred, Matrix) and isinstance(ref, Matrix)
+    if len(pred.rows) != len(ref.rows) or len(pred.rows[0]) != len(ref.rows[0]):
+        return Match(False, "matrices of different shapes")
+    flat_p = tuple(x for row in pred.rows for x in row)
+    flat_r = tuple(x for row in ref.rows for x in row)
+    m = _ordered(flat_p, flat_r, ctx)
+    return Match(m.ok, "the same matrix" if m.ok else f"matrix entries differ ({m.why})")
+
+
+def matrix_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """A one-row or one-column matrix is the vector of its entries: pmatrix(1;2) == (1, 2)."""
+    mat, tup = (pred, ref) if isinstance(pred, Matrix) else (ref, pred)
+    assert isinstance(mat, Matrix) and isinstance(tup, TupleA)
+    if len(mat.rows) != 1 and len(mat.rows[0]) != 1:
+        return Match(False, "a matrix is not a vector")
+    entries = tuple(x for row in mat.rows for x in row)
+    if mat is pred:
+        return _ordered(entries, tup.items, ctx)
+    return _ordered(tup.items, entries, ctx)
+
+
+def multi_vs_single(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """A list against a single value: equal only when the list has exactly that one part."""
+    assert isinstance(pred, SetA)
+    if len(pred.items) == 1:
+        return equal(pred.items[0], ref, ctx)
+    return Match(False, f"the answer has {len(pred.items)} parts, the reference one")
+
+
+def single_vs_multi(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """A multi-part reference needs every part: "1728" is not "1331, 1728"."""
+    assert isinstance(ref, SetA)
+    if len(ref.items) == 1:
+        return equal(pred, ref.items[0], ctx)
+    return Match(False, f"the reference has {len(ref.items)} parts, the answer gives one")
+
+
+_VALUE = (Number, Expr)
+_INTERVALISH = (Interval, Union)
+_ANY = (Number, Expr, Relation, Interval, Union, TupleA, SetA, Matrix, Choice, Text)
+
+# (pred kinds, ref kinds) -> strategy; the first row that fits decides
+_STRATEGIES: tuple[tuple[tuple[tuple[type, ...], tuple[type, ...]], Strategy], ...] = (
+    (((Choice,), (Choice,)), choice_vs_choice),
+    ((_ANY, (Choice,)), answer_vs_choice),
+    (((Choice,), _ANY), choice_vs_answer),
+    (((Text,), (Text,)), text_vs_text),
+    (((Relation,), (Relation,)), relation_vs_relation),
+    (((Relation,), _ANY), relation_vs_value),
+    ((_ANY, (Relation,)), value_vs_relation),
+    ((_VALUE, _VALUE), value_vs_value),
+    ((_INTERVALISH, (*_INTERVALISH, TupleA)), interval_vs_interval),
+    (((TupleA,), _INTERVALISH), interval_vs_interval),
+    (((Matrix,), (Matrix,)), matrix_vs_matrix),
+    (((Matrix,), (TupleA,)), matrix_vs_tuple),
+    (((TupleA,), (Matrix,)), matrix_vs_tuple),
+    (((TupleA,), (TupleA,)), tuple_vs_tuple),
+    (((SetA, TupleA), (SetA, TupleA)), set_vs_set),
+    (((SetA,), _ANY), multi_vs_single),
+    ((_ANY, (SetA,)), single_vs_multi),
+)

@@ -1,0 +1,159 @@
+r"""Extraction: find the final answer in a whole response (or a reference as datasets write it).
+
+Order of preference in a response (the last occurrence of each kind wins):
+
+1. the last ``\boxed{...}`` / ``\fbox{...}`` (nested braces; boxes written side by side at the end,
+   ``\boxed{3}, \boxed{5}``, are one multi-part answer);
+2. otherwise the last marker: ``#### 72`` (GSM8K), "the final answer is ...", "**Final Answer** ...",
+   "Answer: ...", "the answer is ...";
+3. otherwise the whole text, when it is short and on one line (a bare answer such as ``$\frac12$``).
+
+Anything else has no final answer: a number in the middle of the reasoning is never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str  # the answer text, still unnormalised
+    how: str  # "boxed", "gsm8k", "final_answer", "answer_marker", "bare", "reference"
+
+
+# a bare (marker-less) response is taken as the answer only up to this many characters, on one line
+BARE_MAX_CHARS = 80
+# boxes written side by side count as one multi-part answer when this little text separates them
+_BOX_JOINER = re.compile(
+    r"^\s*\$*\s*(?:,|;|\\text\{\s*(?:and|,)\s*\}|and|\\quad|\\qquad|\\,|\s)*\s*\$*\s*$", re.IGNORECASE
+)
+_BOX_OR = re.compile(r"^\s*\$*\s*(?:\\text\{\s*or\s*\}|or)\s*\$*\s*$", re.IGNORECASE)
+_BOX_START = re.compile(r"\\(?:boxed|fbox)\s*(\{|(?=\S))")
+
+
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
+    r"""All ``\boxed``/``\fbox`` arguments as (start, end, content), braces matched without recursion.
+
+    An unclosed box is skipped. ``\boxed 5`` (no braces) takes the following token.
+    """
+    out: list[tuple[int, int, str]] = []
+    for m in _BOX_START.finditer(text):
+        if m.group(1) == "{":
+            depth = 0
+            i = m.end() - 1
+            end = -1
+            while i < len(text):
+                ch = text[i]
+                if ch == "\\":
+                    i += 2
+                    continue
+                if ch == "{":
+                    depth += 1
+                elif ch == "}":
+                    depth -= 1
+                    if depth == 0:
+                        end = i
+                        break
+                i += 1
+            if end >= 0:
+                out.append((m.start(), end + 1, text[m.end() : end]))
+        else:
+            tok = re.match(r"[^\s$]+", text[m.end() :])
+            if tok:
+                out.append((m.start(), m.end() + tok.end(), tok.group()))
+    # a box found inside another box's argument is part of it, not a separate answer
+    return [b for b in out if not any(o[0] < b[0] and b[1] <= o[1] for o in out)]
+
+
+def _last_boxed(text: str) -> str | None:
+    boxes = find_boxes(text)
+    if not boxes:
+        return None
+    group = [boxes[-1]]
+    hedged = False
+    for prev in reversed(boxes[:-1]):
+        between = text[prev[1] : group[0][0]]
+        if _BOX_JOINER.match(between):
+            group.insert(0, prev)
+        elif _BOX_OR.match(between):
+            group.insert(0, prev)
+            hedged = True
+        else:
+            break
+    parts = [b[2].strip() for b in group]
+    return (" or " if hedged else ", ").join(parts)
+
+
+_MARKERS = re.compile(
+    r"(?P<gsm>^\s*####\s*)"
+    r"|(?P<final>final\s+answer\s*(?:is|:|=)?\s*(?:\*\*)?\s*:?\s*)"
+    r"|(?P<ans>(?<![A-Za-z])answer\s*(?:\*\*)?\s*(?:is\s*(?:\*\*)?\s*:?|:|=)\s*(?:\*\*)?)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_MATH_SPAN = re.compile(r"^\s*(\$\$?)(.+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)(?<!\d\.)|\n")
+
+
+def _after_marker(rest: str) -> str:
+    """The answer that follows a marker: a leading math span, else the rest of the sentence."""
+    rest = rest.lstrip(" \t*:")
+    if rest.startswith("\n"):
+        rest = rest.lstrip()  # "**Final Answer**\n\n$5$"
+    m = _MATH_SPAN.match(rest)
+    if m:
+        return next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
+    end = _SENTENCE_END.search(rest)
+    line = rest[: end.start()] if end else rest
+    return line.strip().rstrip("*").strip()
+
+
+def _last_marker(text: str) -> tuple[str, str] | None:
+    last = None
+    for m in _MARKERS.finditer(text):
+        last = m
+    if last is None:
+        return None
+    how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[last.lastgroup or "ans"]
+    answer = _after_marker(text[last.end() :])
+    return (answer, how) if answer else None
+
+
+_WHOLE_MATH = re.compile(r"^\s*(?:\$\$?(.+?)\$\$?|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?\s*$", re.DOTALL)
+
+
+def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
+    """The final answer of a model response, or None when it states none. Looks at the last max_chars."""
+    if len(text) > max_chars:
+        text = text[-max_chars:]
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return Extraction(boxed, "boxed")
+    marked = _last_marker(text)
+    if marked is not None:
+        return Extraction(*marked)
+    stripped = text.strip()
+    if not stripped:
+        return None
+    m = _WHOLE_MATH.match(stripped)
+    if m:
+        return Extraction(next(g for g in m.groups() if g is not None), "bare")
+    if "\n" not in stripped and len(stripped) <= BARE_MAX_CHARS:
+        return Extraction(stripped, "bare")
+    return None
+
+
+def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | None:
+    r"""The reference answer: a boxed or ``####`` answer inside a worked solution, else the whole string."""
+    if len(ref) > max_chars:
+        ref = ref[-max_chars:]
+    if not ref.strip():
+        return None
+    boxed = _last_boxed(ref)
+    if boxed is not None:
+        return Extraction(boxed, "boxed")
+    gsm = re.search(r"^\s*####\s*(.+?)\s*$", ref, re.MULTILINE)
+    if gsm:
+        return Extraction(gsm.group(1), "gsm8k")
+    return Extraction(ref.strip(), "reference")

@@ -1,0 +1,266 @@
+"""Normalisation: a list of small named rules applied in order to an extracted answer.
+
+Each rule is a pure ``str -> str`` function with one job and its own test (tests/verifier/test_normalize.py).
+The output is still LaTeX-ish text; :mod:`verifier.parse` reads structure from it. Policies that change
+meaning (units, currency, degrees, percent) are decided here and documented in the README.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    apply: Callable[[str], str]
+    doc: str
+
+
+_UNICODE_MAP = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u00d7": r"\times ",
+    "\u22c5": r"\cdot ",
+    "\u00b7": r"\cdot ",
+    "\u00f7": r"\div ",
+    "\u03c0": r"\pi ",
+    "\u221a": r"\sqrt",
+    "\u221e": r"\infty ",
+    "\u2264": r"\le ",
+    "\u2265": r"\ge ",
+    "\u2260": r"\ne ",
+    "\u00b1": r"\pm ",
+    "\u222a": r"\cup ",
+    "\u2229": r"\cap ",
+    "\u00b0": r"^\circ ",
+    "\u2208": r"\in ",
+}
+
+
+def unicode_symbols(s: str) -> str:
+    """Full-width digits and letters to ASCII (NFKC); unicode minus, ×, ÷, π, √, ∞, ≤, ≥, ±, ° to LaTeX."""
+    s = "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
+    s = unicodedata.normalize("NFKC", s)
+    return "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
+
+
+_CURRENCY = re.compile(r"\\\$|US\$|\u20ac|\u00a3|\u00a5|\\euro\b|\\pounds\b")
+
+
+def currency(s: str) -> str:
+    r"""Drop currency signs: ``\$5`` -> ``5``, ``€5`` -> ``5`` (the amount is the answer)."""
+    return _CURRENCY.sub("", s)
+
+
+_DELIMS = re.compile(r"\$\$?|\\\(|\\\)|\\\[|\\\]")
+
+
+def math_delimiters(s: str) -> str:
+    r"""Remove inline/display math delimiters: ``$...$``, ``$$...$$``, ``\(...\)``, ``\[...\]``."""
+    return _DELIMS.sub(" ", s)
+
+
+_SPACING = re.compile(
+    r"\\(?:,|!|;|:|>|\s|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|mathstrut\b)"
+    r"|\\(?:hspace|vspace)\*?\{[^{}]*\}|~"
+)
+
+
+def latex_spacing(s: str) -> str:
+    r"""Remove spacing and display commands: ``\,`` ``\!`` ``\;`` ``\quad`` ``~`` ``\displaystyle``."""
+    return _SPACING.sub(" ", s)
+
+
+_SIZING = re.compile(r"\\(?:left|right|[bB]ig{1,2}[lr]?|middle)(?![A-Za-z])\s*(\\?[.])?")
+
+
+def left_right(s: str) -> str:
+    r"""Remove sizing commands: ``\left(`` -> ``(``, ``\right.`` -> nothing, ``\bigl[`` -> ``[``."""
+
+    return _SIZING.sub("", s)
+
+
+_FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![A-Za-z])")
+
+
+def frac_variants(s: str) -> str:
+    r"""``\dfrac``, ``\tfrac``, ``\cfrac`` -> ``\frac``."""
+    return _FRAC_VARIANTS.sub(r"\\frac", s)
+
+
+_ALIASES = (
+    (re.compile(r"\\leq(?:slant)?(?![A-Za-z])|<="), r"\\le "),
+    (re.compile(r"\\geq(?:slant)?(?![A-Za-z])|>="), r"\\ge "),
+    (re.compile(r"\\neq(?![A-Za-z])|!="), r"\\ne "),
+    (re.compile(r"\\lbrace(?![A-Za-z])"), r"\\{"),
+    (re.compile(r"\\rbrace(?![A-Za-z])"), r"\\}"),
+    (re.compile(r"\\langle(?![A-Za-z])"), "("),
+    (re.compile(r"\\rangle(?![A-Za-z])"), ")"),
+    (re.compile(r"\\(?:infin|infinity)(?![A-Za-z])"), r"\\infty"),
+    (re.compile(r"\\(?:ldots|cdots|dots[bc]?)(?![A-Za-z])|\.\.\."), r"\\dots "),
+    (
+        re.compile(
+            r"\\(?:mathrm|mathit|mathbf|mathsf|textbf|textit|textrm|emph|operatorname|mathnormal)\s*\{"
+        ),
+        "{",
+    ),
+    (re.compile(r"\\mbox\s*\{"), r"\\text{"),
+    (re.compile(r"\\textup\s*\{"), r"\\text{"),
+    (re.compile(r"\\degree(?![A-Za-z])"), r"^\\circ "),
+)
+
+
+def command_aliases(s: str) -> str:
+    r"""One spelling per command: ``\leq``/``<=`` -> ``\le``, ``\lbrace`` -> ``\{``.
+
+    Font commands keep their argument as a group (``\mathbf{x}`` -> ``{x}``); ``\mbox`` is ``\text``.
+    """
+    for pattern, repl in _ALIASES:
+        s = pattern.sub(repl, s)
+    return s
+
+
+_DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|\\circ(?![A-Za-z])")
+
+
+def degrees(s: str) -> str:
+    r"""Drop degree marks: ``30^\circ`` and ``30^{\circ}`` -> ``30`` (policy: degrees are the number)."""
+    return _DEGREES.sub(" ", s)
+
+
+_PERCENT = re.compile(r"\\%|\s*\bpercent\b|\s*\\text\{\s*percent\s*\}")
+
+
+def percent(s: str) -> str:
+    r"""``25\%``, ``25 percent`` -> ``25%``: one marker that :mod:`verifier.parse` reads."""
+    return _PERCENT.sub("%", s)
+
+
+_THOUSANDS_BRACE = re.compile(r"(?<=\d)\{,\}(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
+
+
+def thousands_braces(s: str) -> str:
+    r"""``10{,}000`` -> ``10000`` (MATH's thousands separator); bare ``1,000`` is left to the parser."""
+    return _THOUSANDS_BRACE.sub("", s)
+
+
+_UNIT_WORDS = (
+    "square units|sq units|square unit|units?|sq\\.? ?(?:ft|feet|in|inches|m|cm|meters?|units)|"
+    "square (?:feet|foot|inches|inch|meters?|centimeters?|miles?|yards?|kilometers?)|"
+    "cubic (?:feet|foot|inches|inch|meters?|centimeters?|units?|yards?)|"
+    "(?:kilo|centi|milli)?(?:meters?|metres?|grams?|liters?|litres?)|"
+    "km|cm|mm|ml|mL|kg|mg|ft|in|yd|mi|lbs?|oz|"
+    "inch(?:es)?|feet|foot|yards?|miles?|pounds?|ounces?|gallons?|quarts?|pints?|cups?|"
+    "seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|"
+    "dollars?|cents?|euros?|"
+    "degrees?|radians?|mph|km/h|m/s|"
+    "people|persons?|students?|apples?|marbles?|cookies?|books?|pages?|"
+    "ways|times|items?|pieces?|boxes?|coins?|tickets?"
+)
+_UNIT_TEXT = re.compile(
+    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?:" + _UNIT_WORDS + r")\s*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
+)
+_UNIT_PLAIN = re.compile(r"(?<=[\d}).%])\s*(?:" + _UNIT_WORDS + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
+
+
+def units(s: str) -> str:
+    r"""Drop a trailing unit after a number: ``10\text{ cm}``, ``10 cm^2``, ``5 dollars`` -> the number.
+
+    Only a unit from a fixed list, only at the end, only after a digit, brace, parenthesis or percent.
+    """
+    for _ in range(2):  # "5 \text{ cm}^2" and "12 square units" both in one pass each
+        s = _UNIT_TEXT.sub("", s)
+        s = _UNIT_PLAIN.sub("", s)
+    return s
+
+
+_TEXT_WRAPPER = re.compile(r"\\text\s*\{([^{}]*)\}")
+
+
+def text_wrappers(s: str) -> str:
+    r"""Unwrap ``\text{...}``: ``\text{(C)}`` -> ``(C)``, ``\text{Tuesday}`` -> ``Tuesday``."""
+    prev = None
+    while prev != s:
+        prev = s
+        s = _TEXT_WRAPPER.sub(lambda m: f" {m.group(1)} ", s)
+    return s
+
+
+_SHORTHAND_FRAC = re.compile(r"\\frac\s*(\d)\s*(\d)")
+_SHORTHAND_FRAC_1 = re.compile(r"\\frac\s*(\d)\s*(?=\{)")
+_SHORTHAND_FRAC_2 = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)")
+_SHORTHAND_SQRT = re.compile(r"\\sqrt\s*(\d+|[A-Za-z])(?![A-Za-z])")
+
+
+def latex_shorthand(s: str) -> str:
+    r"""Brace the one-token arguments: ``\frac12`` -> ``\frac{1}{2}``, ``\sqrt2`` -> ``\sqrt{2}``."""
+    s = _SHORTHAND_FRAC.sub(r"\\frac{\1}{\2}", s)
+    s = _SHORTHAND_FRAC_1.sub(r"\\frac{\1}", s)
+    s = _SHORTHAND_FRAC_2.sub(r"\\frac\1{\2}", s)
+    return _SHORTHAND_SQRT.sub(r"\\sqrt{\1}", s)
+
+
+_TRAILING = re.compile(r"[\s.,;:!?]+$")
+_LEADING = re.compile(r"^[\s,;:]+")
+
+
+def edge_punctuation(s: str) -> str:
+    """Strip sentence punctuation at the ends: ``5.`` -> ``5``, ``: 5`` -> ``5`` (not ``5!``'s factorial)."""
+    if re.search(r"\d!\s*$", s):
+        return _LEADING.sub("", s).rstrip()
+    return _LEADING.sub("", _TRAILING.sub("", s))
+
+
+_BOXED_WRAPPER = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.DOTALL)
+
+
+def boxed_wrapper(s: str) -> str:
+    r"""Unwrap a ``\boxed{...}`` that spans the whole answer (a reference written boxed)."""
+    m = _BOXED_WRAPPER.match(s.strip())
+    return m.group(1) if m and _balanced(m.group(1)) else s
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += (ch == "{") - (ch == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def whitespace(s: str) -> str:
+    """Collapse runs of whitespace to one space and strip the ends."""
+    return " ".join(s.split())
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("unicode_symbols", unicode_symbols, "full-width and unicode math symbols to ASCII/LaTeX"),
+    Rule("currency", currency, r"drop \$, €, £ signs"),
+    Rule("math_delimiters", math_delimiters, r"drop $ \( \) \[ \]"),
+    Rule("boxed_wrapper", boxed_wrapper, r"unwrap a whole-answer \boxed{}"),
+    Rule("latex_spacing", latex_spacing, r"drop \, \! \; \quad ~ \displaystyle"),
+    Rule("left_right", left_right, r"drop \left \right \big"),
+    Rule("frac_variants", frac_variants, r"\dfrac \tfrac -> \frac"),
+    Rule("command_aliases", command_aliases, r"\leq -> \le, \mathbf{x} -> {x}, ..."),
+    Rule("degrees", degrees, r"drop ^\circ"),
+    Rule("percent", percent, r"\% -> %"),
+    Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
+    Rule("units", units, r"drop a trailing unit: 10\text{ cm} -> 10"),
+    Rule("text_wrappers", text_wrappers, r"\text{x} -> x"),
+    Rule("latex_shorthand", latex_shorthand, r"\frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}"),
+    Rule("edge_punctuation", edge_punctuation, "strip trailing . , ; and leading :"),
+    Rule("whitespace", whitespace, "collapse whitespace"),
+)
+
+
+def normalize(s: str) -> str:
+    """Apply every rule of :data:`RULES` in order."""
+    for rule in RULES:
+        s = rule.apply(s)
+    return s

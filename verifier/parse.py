@@ -1,0 +1,412 @@
+r"""Parsing: a normalised answer string -> one typed answer (:data:`Answer`).
+
+Kinds: :class:`Number` (exact rational, with how it was written), :class:`Expr` (anything SymPy must
+judge: ``\sqrt{2}``, ``x^2-1``), :class:`Relation` (``y=2x+1``, ``1<x\le 3``), :class:`Interval`,
+:class:`Union`, :class:`TupleA` (ordered), :class:`SetA` (unordered: ``\{1,2\}`` and bare lists
+``1, 2``), :class:`Matrix`, :class:`Choice` (a multiple-choice letter), :class:`Text`, and
+:class:`Alternatives` (``3 or 4``). Structure is read here at string level with bracket matching;
+the leaves are numbers (evaluated exactly in process) or expressions (left for SymPy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from verifier.mathparse import (
+    MAX_DEPTH,
+    Node,
+    ParseError,
+    TooCostly,
+    check_cost,
+    exact_value,
+    parse_expression,
+)
+
+
+class Unparseable(ValueError):
+    """The answer is not math or text this verifier reads (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Number:
+    value: Fraction
+    text: str  # as written (after normalisation)
+    decimal_places: int | None  # digits after the point when written as a decimal, else None
+    percent: bool = False  # written with a percent sign (value is the number before the sign)
+
+
+@dataclass(frozen=True)
+class Expr:
+    text: str  # normalised LaTeX / plain text
+    node: Node | None  # the safe parser's tree; None when only latex2sympy can read it
+
+
+@dataclass(frozen=True)
+class Relation:
+    parts: tuple[Answer, ...]  # operands, left to right (two for y=2x+1, three for 1<x<3)
+    ops: tuple[str, ...]  # "=", "<", ">", "\\le", "\\ge", "\\ne", "\\in" between consecutive parts
+
+
+@dataclass(frozen=True)
+class Interval:
+    lo: Answer
+    hi: Answer
+    lo_closed: bool
+    hi_closed: bool
+
+
+@dataclass(frozen=True)
+class Union:
+    parts: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class TupleA:
+    items: tuple[Answer, ...]
+    parenthesized: bool  # "(1, 2)" may also be an open interval
+
+
+@dataclass(frozen=True)
+class SetA:
+    items: tuple[Answer, ...]
+    braces: bool  # written \{...\}; False for a bare list "1, 2" (a solution list)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[tuple[Answer, ...], ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    letter: str  # upper case A-J
+    option: str | None  # the option text written after the letter: "(C) 12" -> "12"
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str  # lower case, words separated by one space, no punctuation
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    items: tuple[Answer, ...]  # "3 or 4": a hedge, unless the reference is itself a list
+
+
+Answer = Number | Expr | Relation | Interval | Union | TupleA | SetA | Matrix | Choice | Text | Alternatives
+
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = {")", "]", "}"}
+
+
+def _split_top(s: str, seps: re.Pattern[str]) -> list[str]:
+    """Split ``s`` at matches of ``seps`` that lie outside every bracket (``\\{`` counts as a bracket)."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
+            depth += 1 if s[i + 1] == "{" else -1
+            i += 2
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif depth == 0:
+            m = seps.match(s, i)
+            if m and m.end() > i:
+                parts.append(s[start:i])
+                start = i = m.end()
+                continue
+        i += 1
+    parts.append(s[start:])
+    return parts
+
+
+def max_depth(s: str) -> int:
+    """Deepest bracket nesting in ``s`` (a linear scan; no recursion)."""
+    depth = best = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return best
+
+
+_COMMA = re.compile(r",|;")
+_OR = re.compile(r"\s+or\s+|\\lor\b|\\vee\b", re.IGNORECASE)
+_AND = re.compile(r"\s+and\s+|\\land\b|\\wedge\b", re.IGNORECASE)
+_CUP = re.compile(r"\\cup\b|\bU\b")
+_REL = re.compile(r"\\le\b|\\ge\b|\\ne\b|\\in\b|=|<|>")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
+_CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
+_CHOICE_WITH_TEXT = re.compile(r"^\(([A-Ja-j])\)\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$")
+_WORDS = re.compile(r"[A-Za-z]{4,}")
+# a plain word or words of two or more letters ("yes", "no", "odd") is text, not a product of symbols
+_LETTERS_ONLY = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]+)*")
+_MATH_WORDS = frozenset(
+    {"sqrt", "frac", "cdot", "times", "infty", "pi", "sin", "cos", "tan", "log", "ln", "exp", "arcsin",
+     "arccos", "arctan", "sinh", "cosh", "tanh", "begin", "end", "pmatrix", "bmatrix", "matrix", "vmatrix",
+     "binom", "text", "theta", "alpha", "beta", "gamma", "delta", "lambda", "omega", "sigma", "phi", "left",
+     "right", "dots", "cup", "cap", "emptyset", "varnothing", "mathbb", "sec", "csc", "cot", "choose", "over",
+     "overline", "circ", "infin", "epsilon", "varepsilon", "varphi", "mu", "tau", "rho", "eta", "zeta",
+     "neq", "leq", "geq", "pm", "mp", "div", "hat", "vec", "prime", "ldots", "cdots", "tfrac", "dfrac"}
+)  # fmt: skip
+_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+
+
+def parse_answer(s: str) -> Answer:
+    """Parse one normalised answer. Raises :class:`Unparseable` (with the reason) or TooCostly."""
+    s = s.strip()
+    if not s:
+        raise Unparseable("empty answer")
+    if max_depth(s) > MAX_DEPTH:
+        raise TooCostly(f"brackets nested deeper than {MAX_DEPTH}")
+    return _parse(s, 0)
+
+
+def _parse(s: str, level: int) -> Answer:
+    s = s.strip()
+    if level > 20:
+        raise TooCostly("structure nested too deeply")
+    if not s:
+        raise Unparseable("empty part")
+    choice = _choice(s)
+    if choice is not None:
+        return choice
+    alternatives = [p for p in _split_top(s, _OR) if p.strip()]
+    if len(alternatives) > 1:
+        return Alternatives(tuple(_parse(p, level + 1) for p in alternatives))
+    if _THOUSANDS.match(s):
+        return _number(s.replace(",", ""))
+    parts = _split_top(s, _COMMA)
+    if len(parts) == 1:
+        parts = _split_top(s, _AND)
+    if len(parts) > 1:
+        return _list(parts, level)
+    unions = _split_top(s, _CUP)
+    if len(unions) > 1:
+        intervals = []
+        for p in unions:
+            parsed = _parse(p, level + 1)
+            if isinstance(parsed, TupleA) and parsed.parenthesized and len(parsed.items) == 2:
+                parsed = Interval(parsed.items[0], parsed.items[1], False, False)
+            if not isinstance(parsed, Interval):
+                raise Unparseable("a union of things that are not intervals")
+            intervals.append(parsed)
+        return Union(tuple(intervals))
+    if "\\pm" in s or "\\mp" in s:
+        return _plus_minus(s, level)
+    relation = _relation(s, level)
+    if relation is not None:
+        return relation
+    m = _MATRIX.match(s)
+    if m:
+        return _matrix(m.group(2), level)
+    bracketed = _bracketed(s, level)
+    if bracketed is not None:
+        return bracketed
+    return _leaf(s)
+
+
+def _choice(s: str) -> Choice | None:
+    m = _CHOICE.match(s)
+    if m:
+        return Choice((m.group(1) or m.group(2)).upper(), None)
+    m = _CHOICE_WITH_TEXT.match(s)
+    if m:
+        letter = m.group(1) or m.group(3)
+        option = (m.group(2) or m.group(4)).strip()
+        return Choice(letter.upper(), option or None)
+    return None
+
+
+def _list(parts: list[str], level: int) -> Answer:
+    parts = [p for p in parts if p.strip()]
+    if not parts:
+        raise Unparseable("an empty list")
+    first_rel = _REL.search(parts[0])
+    # "x = 1, 2": one relation whose right side is the list of values
+    if first_rel and first_rel.group() in ("=", "\\in") and not any(_REL.search(p) for p in parts[1:]):
+        lhs = parts[0][: first_rel.start()]
+        rhs = [parts[0][first_rel.end() :], *parts[1:]]
+        if lhs.strip() and re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", lhs):
+            items = tuple(_parse(p, level + 1) for p in rhs)
+            return Relation((_leaf(lhs.strip()), SetA(items, braces=False)), ("=",))
+    if len(parts) == 1:
+        return _parse(parts[0], level + 1)
+    return SetA(tuple(_parse(p, level + 1) for p in parts), braces=False)
+
+
+def _plus_minus(s: str, level: int) -> Answer:
+    i = s.find("\\pm")
+    j = s.find("\\mp")
+    k = i if j < 0 or (0 <= i < j) else j
+    first = s[:k] + ("+" if k == i else "-") + s[k + 3 :]
+    second = s[:k] + ("-" if k == i else "+") + s[k + 3 :]
+    a, b = _parse(first, level + 1), _parse(second, level + 1)
+    if isinstance(a, Relation) and isinstance(b, Relation) and a.parts[0] == b.parts[0] and a.ops == ("=",):
+        return Relation((a.parts[0], SetA((a.parts[1], b.parts[1]), braces=False)), ("=",))
+    return SetA((a, b), braces=False)
+
+
+def _relation(s: str, level: int) -> Relation | None:
+    ops = []
+    pieces = []
+    start = 0
+    for m in _iter_top(s, _REL):
+        pieces.append(s[start : m.start()])
+        ops.append(m.group())
+        start = m.end()
+    if not ops:
+        return None
+    pieces.append(s[start:])
+    if any(not p.strip() for p in pieces):
+        raise Unparseable("a relation with an empty side")
+    return Relation(tuple(_parse(p, level + 1) for p in pieces), tuple(ops))
+
+
+def _iter_top(s: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    out = []
+    depth = 0
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
+            depth += 1 if s[i + 1] == "{" else -1
+            i += 2
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif depth == 0:
+            m = pattern.match(s, i)
+            if m:
+                out.append(m)
+                i = m.end()
+                continue
+        i += 1
+    return out
+
+
+def _matching(s: str, open_at: int) -> int:
+    """Index of the bracket closing the one at ``open_at`` (any of ([{ closes any of )]}), or -1."""
+    depth = 0
+    i = open_at
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
+            depth += 1 if s[i + 1] == "{" else -1
+            if depth == 0:
+                return i
+            i += 2
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _bracketed(s: str, level: int) -> Answer | None:
+    if s.startswith("\\{"):
+        close = _matching(s, 0)
+        if close == len(s) - 2 and s.endswith("\\}"):
+            inner = s[2:close].strip()
+            if not inner:
+                return SetA((), braces=True)
+            parts = [p for p in _split_top(inner, _COMMA)]
+            return SetA(tuple(_parse(p, level + 1) for p in parts), braces=True)
+        return None
+    if not s or s[0] not in "([" or s[-1] not in ")]":
+        return None
+    if _matching(s, 0) != len(s) - 1:
+        return None
+    inner = s[1:-1]
+    parts = _split_top(inner, _COMMA)
+    if len(parts) == 1:
+        if s[0] == "(" and s[-1] == ")":
+            return _parse(inner, level + 1)
+        return None  # "[x]": leave to the expression parser
+    items = tuple(_parse(p, level + 1) for p in parts)
+    if len(items) == 2 and (s[0] == "[" or s[-1] == "]"):
+        return Interval(items[0], items[1], s[0] == "[", s[-1] == "]")
+    if s[0] != "(" or s[-1] != ")":
+        if s[0] == "[" and s[-1] == "]":
+            return TupleA(items, parenthesized=False)
+        raise Unparseable("mismatched brackets")
+    return TupleA(items, parenthesized=True)
+
+
+def _matrix(body: str, level: int) -> Matrix:
+    rows_text = [r for r in re.split(r"\\\\", body) if r.strip()]
+    if not rows_text:
+        raise Unparseable("an empty matrix")
+    rows = tuple(tuple(_parse(c, level + 1) for c in r.split("&")) for r in rows_text)
+    if len({len(r) for r in rows}) != 1:
+        raise Unparseable("matrix rows of different lengths")
+    return Matrix(rows)
+
+
+def _number(s: str) -> Number:
+    pct = s.endswith("%")
+    body = s[:-1].strip() if pct else s
+    mantissa = body.lower().partition("e")[0]
+    places = len(mantissa.partition(".")[2]) if "." in mantissa else None
+    try:
+        node = parse_expression(body)
+    except ParseError as exc:
+        raise Unparseable(str(exc)) from exc
+    value = exact_value(node)
+    if value is None:
+        raise Unparseable(f"not a number: {s!r}")
+    return Number(value, s, places, pct)
+
+
+def _leaf(s: str) -> Answer:
+    s = s.strip()
+    if _NUMBER.match(s):
+        return _number(s)
+    pct = s.endswith("%")
+    body = s[:-1].strip() if pct else s
+    words = [w for w in _WORDS.findall(body) if w.lower() not in _MATH_WORDS]
+    if words or (_LETTERS_ONLY.fullmatch(body) and body.lower() not in _MATH_WORDS and body != "oo"):
+        return _text(s)
+    try:
+        node = parse_expression(body)
+    except ParseError:
+        node = None
+    if node is not None:
+        check_cost(node)
+        try:
+            value = exact_value(node)
+        except ZeroDivisionError as exc:
+            raise Unparseable("division by zero") from exc
+        if value is not None:
+            return Number(value, s, None, pct)
+    if pct:
+        raise Unparseable("a percent sign after an expression")
+    if node is None and not re.search(r"\\[A-Za-z]", body):
+        if re.fullmatch(r"[A-Za-z][A-Za-z ]*", body):
+            return _text(s)
+        raise Unparseable(f"cannot read {s!r} as math")
+    return Expr(body, node)
+
+
+def _text(s: str) -> Text:
+    words = re.findall(r"[A-Za-z0-9]+", s.lower())
+    if not words:
+        raise Unparseable("no words")
+    return Text(" ".join(words))

@@ -1,0 +1,207 @@
+"""The SymPy side: runs only inside a sandbox worker (see :func:`verifier.compare.symbolic_compare`).
+
+Leaves become SymPy objects from the safe parser's tree (:mod:`verifier.mathparse`) or, for LaTeX
+outside its subset, from ``latex2sympy2_extended`` after string cost guards. Nothing here calls
+``sympify``/``parse_expr`` on text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import sympy
+from latex2sympy2_extended import latex2sympy
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+from verifier.mathparse import MAX_FACTORIAL, Node, TooCostly, check_cost
+from verifier.parse import Expr, Number, Relation, Unparseable
+
+if TYPE_CHECKING:
+    from verifier.compare import Context, Match
+
+# latex2sympy: our own rules have normalised the text; keep its basic clean-up, no boxed/units guessing
+_L2S_NORMALIZATION = NormalizationConfig(
+    basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none", equations=False
+)
+# "2\frac{1}{2}" is a mixed number; "k=1" stays an equation; symbols keep their case
+_L2S_CONVERSION = ConversionConfig(
+    interpret_as_mixed_fractions=True,
+    interpret_simple_eq_as_assignment=False,
+    interpret_contains_as_eq=False,
+    lowercase_symbols=False,
+)
+# random sample points for the numeric fallback (fixed seed: verdicts are deterministic)
+_SAMPLES = 4
+_SEED = 20261121
+
+_FUNCS: dict[str, Any] = {
+    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot, "sec": sympy.sec,
+    "csc": sympy.csc, "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
+    "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan, "sinh": sympy.sinh,
+    "cosh": sympy.cosh, "tanh": sympy.tanh, "ln": sympy.log, "exp": sympy.exp, "abs": sympy.Abs,
+}  # fmt: skip
+_CONSTS: dict[str, Any] = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo}
+
+
+def node_to_sympy(node: Node) -> sympy.Expr:
+    """Build SymPy directly from the safe tree (cost guards already passed)."""
+    op = node.op
+    if op == "num":
+        assert node.value is not None
+        return sympy.Rational(node.value.numerator, node.value.denominator)
+    if op == "sym":
+        return sympy.Symbol(node.name)
+    if op == "const":
+        return _CONSTS[node.name]
+    args = [node_to_sympy(a) for a in node.args]
+    if op == "add":
+        return sympy.Add(*args)
+    if op == "mul":
+        return sympy.Mul(*args)
+    if op == "neg":
+        return -args[0]
+    if op == "div":
+        return args[0] / args[1]
+    if op == "pow":
+        return sympy.Pow(args[0], args[1])
+    if op == "fact":
+        return sympy.factorial(args[0])
+    if op == "root":
+        return sympy.sqrt(args[0]) if args[1] == 2 else sympy.root(args[0], args[1])
+    if op == "func":
+        if node.name == "log":
+            return sympy.log(args[0], args[1]) if len(args) == 2 else sympy.log(args[0])
+        return _FUNCS[node.name](*args)
+    raise Unparseable(f"unknown node {op!r}")
+
+
+_TOWER = re.compile(r"\^\s*\{[^{}]*\^\s*\{[^{}]*\^|\^\s*\{?\s*\d+\s*\^\s*\{?\s*\d+\s*\^")
+_BIG_FACTORIAL = re.compile(r"(\d+)\s*!")
+_BIG_EXPONENT = re.compile(r"\^\s*\{?\s*(\d{6,})")
+
+
+def latex_to_sympy(text: str) -> sympy.Expr:
+    """LaTeX outside the safe subset, through latex2sympy2_extended, after string cost guards."""
+    if _TOWER.search(text):
+        raise TooCostly("power tower refused")
+    if _BIG_EXPONENT.search(text):
+        raise TooCostly("exponent too large")
+    for m in _BIG_FACTORIAL.finditer(text):
+        if int(m.group(1)) > MAX_FACTORIAL:
+            raise TooCostly(f"factorial of {m.group(1)} refused")
+    try:
+        out = latex2sympy(text, normalization_config=_L2S_NORMALIZATION, conversion_config=_L2S_CONVERSION)
+    except Exception as exc:  # the ANTLR parser raises many types; each means "not LaTeX it reads"
+        raise Unparseable(f"LaTeX parser: {type(exc).__name__}") from exc
+    if not isinstance(out, sympy.Expr):
+        raise Unparseable(f"LaTeX parser gave a {type(out).__name__}, not an expression")
+    return out
+
+
+def to_sympy(a: Number | Expr, value: Fraction | None = None) -> sympy.Expr:
+    if isinstance(a, Number):
+        v = a.value if value is None else value
+        return sympy.Rational(v.numerator, v.denominator)
+    if a.node is not None:
+        check_cost(a.node)
+        return node_to_sympy(a.node)
+    return latex_to_sympy(a.text)
+
+
+def _decimal_places(a: Number | Expr) -> int | None:
+    if isinstance(a, Number):
+        return a.decimal_places
+    if a.node is None:
+        m = re.fullmatch(r"-?\d*\.(\d+)", a.text.strip())
+        return len(m.group(1)) if m else None
+    return None
+
+
+def _sig_digits(text: str) -> int:
+    digits = re.sub(r"[^0-9]", "", text.lower().partition("e")[0])
+    return len(digits.lstrip("0"))
+
+
+def _candidates(a: Number | Expr, ctx: Context) -> list[sympy.Expr]:
+    if isinstance(a, Number) and a.percent and ctx.config.percent_matches_fraction:
+        return [to_sympy(a), to_sympy(a, a.value / 100)]
+    return [to_sympy(a)]
+
+
+def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match:
+    """SymPy equivalence of two values; a decimal matches an irrational only by the rounding policy."""
+    from verifier.compare import Match
+
+    for a in _candidates(pred, ctx):
+        for b in _candidates(ref, ctx):
+            why = _equivalent(a, b, pred, ref, ctx)
+            if why:
+                return Match(True, why)
+    return Match(False, "not equivalent")
+
+
+def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number | Expr, ctx: Context) -> str:
+    diff = sympy.expand(a - b) if not (a.has(sympy.oo) or b.has(sympy.oo)) else a - b
+    if diff == 0:
+        return "equal expressions"
+    if diff.is_Rational:
+        return ""
+    for dec, dec_expr, other in ((pred, a, b), (ref, b, a)):
+        places = _decimal_places(dec)
+        if places is not None and not other.free_symbols:
+            enough = ctx.rounding or _sig_digits(dec.text) >= ctx.config.rounded_min_sig_digits
+            if enough and _rounds_to(other, dec_expr, places):
+                return f"equal when rounded to {places} decimal places"
+            return ""
+    simplified = sympy.simplify(diff)
+    if simplified == 0:
+        return "equal after simplification"
+    if not diff.free_symbols:
+        value = sympy.N(diff, 40)
+        if value.is_number and abs(complex(value)) < 1e-30:
+            return "equal to 30 digits"
+        return ""
+    return "equal at sample points" if _numerically_zero(diff, a, ctx) else ""
+
+
+def _rounds_to(exact: sympy.Expr, decimal: sympy.Expr, places: int) -> bool:
+    value = sympy.N(exact, 50)
+    if not value.is_real:
+        return False
+    half = sympy.Rational(1, 2) * sympy.Rational(1, 10**places)
+    return bool(abs(value - decimal) <= half * (1 + sympy.Rational(1, 10**12)))
+
+
+def _numerically_zero(diff: sympy.Expr, scale: sympy.Expr, ctx: Context) -> bool:
+    rng = random.Random(_SEED)
+    symbols = sorted(diff.free_symbols, key=lambda s: s.name)
+    for _ in range(_SAMPLES):
+        point = {s: sympy.Rational(rng.randint(1, 997), 331) for s in symbols}
+        d = complex(sympy.N(diff.subs(point), 30))
+        size = complex(sympy.N(scale.subs(point), 30))
+        if abs(d) > ctx.config.float_rel_tol * max(1.0, abs(size)):
+            return False
+    return True
+
+
+def equations_equivalent(pred: Relation, ref: Relation, ctx: Context) -> Match:
+    """Two equations are the same when lhs-rhs of one is a nonzero constant multiple of the other's."""
+    from verifier.compare import Match
+
+    sides = []
+    for rel in (pred, ref):
+        lhs, rhs = rel.parts
+        if not isinstance(lhs, Number | Expr) or not isinstance(rhs, Number | Expr):
+            return Match(False, "equations with non-expression sides")
+        sides.append(to_sympy(lhs) - to_sympy(rhs))
+    dp, dr = sides
+    if sympy.simplify(dr) == 0 or sympy.simplify(dp) == 0:
+        return Match(False, "an equation that holds identically")
+    ratio = sympy.simplify(dp / dr)
+    if not ratio.free_symbols and ratio != 0 and ratio.is_finite:
+        return Match(True, "equivalent equations (a constant multiple)")
+    return Match(False, "equations not equivalent")
