@@ -25,6 +25,7 @@ STUB_DIR = Path(__file__).resolve().parent
 # the module path protoc gives the stubs, and the one they live under in this repo
 _IMPORT_FROM = re.compile(r"\bfrom mathreward\.v1 import ")
 _MODULE_NAME = re.compile(r"\bmathreward\.v1\.(\w+_pb2(?:_grpc)?)\b")
+_PYI_HEADER = '# mypy: disable-error-code="unused-ignore"\n'
 
 
 def proto_files() -> list[Path]:
@@ -79,7 +80,10 @@ def generate(out_dir: Path) -> list[Path]:
             raise SystemExit(f"protoc failed with exit status {code}")
         for path in sorted((Path(scratch) / PROTO_PACKAGE_DIR).iterdir()):
             target = out_dir / path.name
-            target.write_text(rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
+            text = rewrite(path.read_text(encoding="utf-8"))
+            if path.suffix == ".pyi":  # mypy-protobuf's ignores are needed only with some grpc stubs
+                text = _PYI_HEADER + text
+            target.write_text(text, encoding="utf-8")
             written.append(target)
     return written
 

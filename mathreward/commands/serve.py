@@ -1,0 +1,188 @@
+"""``mathreward serve``: the gRPC server (and, with ``--http-port``, the HTTP routes in the same process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the gRPC service (verify, step scores, rewards)",
+        description="Run the gRPC server: VerifyService, ProcessRewardService, RewardService, health, "
+        "reflection. SIGTERM drains it (health NOT_SERVING, in-flight calls finish, exit 0). Prints one JSON "
+        "line to stdout when listening.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    net = p.add_argument_group("listening")
+    net.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 or [::] for all)")
+    net.add_argument("--port", type=int, default=50051, help="gRPC port; 0 picks a free one")
+    net.add_argument(
+        "--metrics-port", type=int, default=None, help="Prometheus /metrics port (0: a free one)"
+    )
+    net.add_argument("--metrics-host", default=None, help="interface for /metrics (default: --host)")
+    net.add_argument("--http-port", type=int, default=None, help="also serve the HTTP routes on this port")
+
+    eng = p.add_argument_group("engines")
+    eng.add_argument(
+        "--workers", type=int, default=None, help="verifier sandbox workers (default: all cores)"
+    )
+    eng.add_argument("--timeout", type=float, default=3.0, help="symbolic time limit per item, seconds")
+    eng.add_argument(
+        "--memory-mb", type=int, default=1024, help="address-space limit per sandbox worker, MiB"
+    )
+    eng.add_argument(
+        "--prm-model", type=Path, default=None, help="PRM weights directory (loaded in the background)"
+    )
+    eng.add_argument(
+        "--prm-format", default="auto", help="math-shepherd | qwen2.5-math-prm | token-classification"
+    )
+    eng.add_argument("--prm-device", default="auto", help="cuda, cpu, cuda:1, ...")
+    eng.add_argument("--prm-dtype", default="auto", help="bfloat16, float16, float32")
+    eng.add_argument(
+        "--max-batch-tokens", type=int, default=16_384, help="PRM batcher: est. tokens per batch"
+    )
+    eng.add_argument("--max-batch-items", type=int, default=64, help="PRM batcher: solutions per batch")
+    eng.add_argument("--max-wait-ms", type=float, default=5.0, help="PRM batcher: wait for company, ms")
+
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-message-bytes", type=int, default=32 * 1024 * 1024, help="largest message, bytes")
+    lim.add_argument("--max-items", type=int, default=4096, help="items per request")
+    lim.add_argument("--max-item-chars", type=int, default=200_000, help="characters per item")
+    lim.add_argument("--max-queue-depth", type=int, default=16_384, help="items waiting per engine")
+    lim.add_argument("--max-item-timeout", type=float, default=60.0, help="largest per-request timeout_s")
+
+    sec = p.add_argument_group("security")
+    sec.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="require 'authorization: Bearer <token>' with the token in this file (or set MATHREWARD_TOKEN)",
+    )
+    sec.add_argument("--tls-cert", type=Path, default=None, help="server certificate chain (PEM)")
+    sec.add_argument("--tls-key", type=Path, default=None, help="server private key (PEM)")
+    sec.add_argument(
+        "--tls-client-ca", type=Path, default=None, help="CA for client certificates (mutual TLS)"
+    )
+
+    life = p.add_argument_group("shutdown")
+    life.add_argument(
+        "--grace", type=float, default=30.0, help="on SIGTERM, seconds in-flight calls may take"
+    )
+    life.add_argument(
+        "--drain-delay", type=float, default=0.0, help="on SIGTERM, seconds of NOT_SERVING first"
+    )
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    p.set_defaults(func=run)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        return str(args.token_file.read_text(encoding="utf-8").strip())
+    return os.environ.get("MATHREWARD_TOKEN") or None
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from mathreward.server import BatcherConfig, ServerConfig, ServiceLimits, TLSConfig
+    from verifier.config import VerifyConfig
+
+    tls = None
+    if args.tls_cert is not None or args.tls_key is not None:
+        if args.tls_cert is None or args.tls_key is None:
+            raise SystemExit("mathreward serve: --tls-cert and --tls-key go together")
+        tls = TLSConfig(cert_file=args.tls_cert, key_file=args.tls_key, client_ca_file=args.tls_client_ca)
+    elif args.tls_client_ca is not None:
+        raise SystemExit("mathreward serve: --tls-client-ca needs --tls-cert and --tls-key")
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        limits=ServiceLimits(
+            max_message_bytes=args.max_message_bytes,
+            max_items=args.max_items,
+            max_item_chars=args.max_item_chars,
+            max_queue_depth=args.max_queue_depth,
+            max_item_timeout_s=args.max_item_timeout,
+        ),
+        verify_config=VerifyConfig(timeout_s=args.timeout, memory_mb=args.memory_mb),
+        verify_workers=args.workers,
+        prm_model=args.prm_model,
+        prm_format=args.prm_format,
+        prm_device=args.prm_device,
+        prm_dtype=args.prm_dtype,
+        batcher=BatcherConfig(
+            max_batch_tokens=args.max_batch_tokens,
+            max_batch_items=args.max_batch_items,
+            max_wait_ms=args.max_wait_ms,
+        ),
+        token=_token(args),
+        tls=tls,
+        grace_s=args.grace,
+        drain_delay_s=args.drain_delay,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = config_from_args(args)
+    except (ValueError, OSError) as exc:
+        print(f"mathreward serve: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_main(config, args.http_port))
+
+
+async def _main(config: Any, http_port: int | None) -> int:
+    from mathreward.server import MathRewardServer, serve
+
+    http_runner: Any = None
+
+    async def started(server: MathRewardServer) -> None:
+        nonlocal http_runner
+        bound_http = None
+        if http_port is not None:
+            http_runner, bound_http = await _start_http(server, http_port)
+        line = {
+            "event": "serving",
+            "host": config.host,
+            "port": server.port,
+            "metrics_port": server.metrics_port,
+            "http_port": bound_http,
+            "prm": server.state.prm.state.value,
+        }
+        print(json.dumps(line), flush=True)
+
+    try:
+        return await serve(config, on_started=started)
+    finally:
+        if http_runner is not None:
+            await http_runner.cleanup()
+
+
+async def _start_http(server: Any, port: int) -> tuple[Any, int]:
+    """The HTTP routes of :mod:`mathreward.http_routes` on ``port``, sharing ``server.state``."""
+    from aiohttp import web
+
+    from mathreward import http_routes
+
+    app = http_routes.make_http_app(server.state)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, server.config.host, port)
+    await site.start()
+    bound = port
+    for sock in getattr(site._server, "sockets", None) or ():  # the chosen port when port was 0
+        bound = sock.getsockname()[1]
+    return runner, bound

@@ -1,0 +1,224 @@
+"""The gRPC server: one grpc.aio process hosting VerifyService, ProcessRewardService and RewardService,
+with standard health checking, reflection, limits, optional bearer-token auth and TLS, Prometheus
+metrics, and a graceful drain.
+
+    from mathreward.server import ServerConfig, build_server
+
+    server = build_server(ServerConfig(port=0, prm_model=Path("models/prm")))
+    await server.start()          # listening; the PRM loads in the background
+    print(server.port)
+    await server.drain()          # health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish
+
+``server.state`` (:class:`ServerState`) holds what other front ends in the same process share with the
+gRPC services: limits, auth, metrics, the engines and the draining flag (``mathreward serve --http-port``
+hands it to ``mathreward.http_routes.make_http_app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mathreward._proto import (
+    process_reward_pb2,
+    process_reward_pb2_grpc,
+    reward_pb2,
+    reward_pb2_grpc,
+    verify_pb2,
+    verify_pb2_grpc,
+)
+from mathreward.service.auth import BearerTokenInterceptor
+from mathreward.service.config import BatcherConfig, ServerConfig, ServiceLimits, TLSConfig
+from mathreward.service.engines import PRMState
+from mathreward.service.servicers import ProcessRewardServicer, RewardServicer, VerifyServicer
+from mathreward.service.state import ServerState
+
+__all__ = [
+    "PROCESS_REWARD_SERVICE",
+    "REWARD_SERVICE",
+    "VERIFY_SERVICE",
+    "BatcherConfig",
+    "MathRewardServer",
+    "ServerConfig",
+    "ServerState",
+    "ServiceLimits",
+    "TLSConfig",
+    "build_server",
+    "serve",
+]
+
+log = logging.getLogger("mathreward.server")
+
+VERIFY_SERVICE = verify_pb2.DESCRIPTOR.services_by_name["VerifyService"].full_name
+PROCESS_REWARD_SERVICE = process_reward_pb2.DESCRIPTOR.services_by_name["ProcessRewardService"].full_name
+REWARD_SERVICE = reward_pb2.DESCRIPTOR.services_by_name["RewardService"].full_name
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class MathRewardServer:
+    """One server: build it with :func:`build_server`, then ``await start()`` inside an event loop."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.state = ServerState(config)
+        self.port = 0  # the bound port, once started
+        self.metrics_port: int | None = None  # the /metrics port, once started (None: not exposed)
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        interceptors = []
+        if self.state.token is not None:
+            interceptors.append(BearerTokenInterceptor(self.state.token, self.state.metrics))
+        size = config.limits.max_message_bytes
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(self.state), server)
+        process_reward_pb2_grpc.add_ProcessRewardServiceServicer_to_server(
+            ProcessRewardServicer(self.state), server
+        )
+        reward_pb2_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.state), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = (
+            VERIFY_SERVICE,
+            PROCESS_REWARD_SERVICE,
+            REWARD_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        address = f"{config.host}:{config.port}"
+        if config.tls is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, _server_credentials(config.tls))
+        await self._set_health()
+        await server.start()
+        self._server = server
+        if config.metrics_port is not None:
+            self.metrics_port = self.state.metrics.serve(
+                config.metrics_port, config.metrics_host or config.host
+            )
+        self._spawn(self._load_prm())
+        self._spawn(self._warm_up())
+        log.info("serving on %s:%d", config.host, self.port)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _set_health(self) -> None:
+        prm_ready = self.state.prm.state is PRMState.READY
+        prm_wanted = self.config.prm_model is not None
+        await self._health.set(VERIFY_SERVICE, _SERVING)
+        await self._health.set(REWARD_SERVICE, _SERVING)
+        await self._health.set(PROCESS_REWARD_SERVICE, _SERVING if prm_ready else _NOT_SERVING)
+        await self._health.set("", _SERVING if prm_ready or not prm_wanted else _NOT_SERVING)
+
+    async def _load_prm(self) -> None:
+        await self.state.prm.load()
+        if not self.state.draining:
+            await self._set_health()
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.state.verify.warm_up(self.config.verify_config)
+        except Exception:  # a failed warm-up only costs the first call its start-up time
+            log.exception("verifier warm-up failed")
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Stop gracefully: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls get ``grace_s``."""
+        if self.state.draining:
+            await self._stopped.wait()
+            return
+        self.state.draining = True
+        await self._health.enter_graceful_shutdown()
+        if self.config.drain_delay_s > 0:
+            await asyncio.sleep(self.config.drain_delay_s)
+        if self._server is not None:
+            await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self._close()
+
+    def request_drain(self) -> None:
+        """Start :meth:`drain` in the background (what SIGTERM does); a second request is a no-op."""
+        if self._drain_task is None:
+            self._drain_task = asyncio.ensure_future(self.drain())
+
+    async def stop(self) -> None:
+        """Stop now: in-flight calls are cancelled."""
+        self.state.draining = True
+        if self._server is not None:
+            await self._server.stop(None)
+        await self._close()
+
+    async def _close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.state.prm.close()
+        self.state.verify.close()
+        self.state.metrics.close()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+def build_server(config: ServerConfig | None = None) -> MathRewardServer:
+    """A server for ``config`` (defaults when None); nothing is bound until ``await server.start()``."""
+    return MathRewardServer(config or ServerConfig())
+
+
+def _server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
+    key = tls.key_file.read_bytes()
+    cert = tls.cert_file.read_bytes()
+    client_ca = tls.client_ca_file.read_bytes() if tls.client_ca_file is not None else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    on_started: Callable[[MathRewardServer], object] | None = None,
+    handle_signals: bool = True,
+) -> int:
+    """Run a server until SIGTERM or SIGINT, then drain it; returns the exit status (0)."""
+    server = build_server(config)
+    await server.start()
+    if on_started is not None:
+        result = on_started(server)
+        if asyncio.iscoroutine(result):
+            await result
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, functools.partial(_on_signal, server, sig))
+    await server.wait_stopped()
+    return 0
+
+
+def _on_signal(server: MathRewardServer, sig: signal.Signals) -> None:
+    log.info("%s: draining (grace %.1f s)", sig.name, server.config.grace_s)
+    server.request_drain()

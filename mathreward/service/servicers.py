@@ -1,0 +1,410 @@
+"""The three services, kept thin: check the request, call an engine, convert; errors leave through
+:func:`mathreward.service.errors.status_for` in :func:`_rpc`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from mathreward._proto import (
+    common_pb2,
+    process_reward_pb2,
+    process_reward_pb2_grpc,
+    reward_pb2,
+    reward_pb2_grpc,
+    verify_pb2,
+    verify_pb2_grpc,
+)
+from mathreward.service.convert import (
+    AGGREGATIONS,
+    SPLIT_MODES,
+    error_result,
+    spans_in,
+    step_scores_to_pb,
+    verdict_to_pb,
+)
+from mathreward.service.engines import PRMState
+from mathreward.service.errors import InvalidArgument, ServiceError, item_error, status_for
+from mathreward.service.state import ServerState
+from verifier.verdict import Verdict
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+_OPTION_FIELDS = ("timeout_s", "float_rel_tol", "allow_rounded_decimals", "percent_matches_fraction")
+
+
+def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
+    """Wraps a unary handler: draining check, deadline, metrics, and the one error-to-status mapping."""
+
+    def wrap(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
+        @functools.wraps(fn)
+        async def handler(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+            state: ServerState = self.state
+            metrics = state.metrics
+            code = grpc.StatusCode.OK
+            started = time.perf_counter()
+            metrics.in_flight.labels(method=method).inc()
+            try:
+                state.check_accepting()
+                remaining = context.time_remaining()
+                if remaining is None:
+                    return await fn(self, request, context)
+                return await asyncio.wait_for(fn(self, request, context), max(remaining, 0.0))
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:  # every error leaves as a status, never as a dead server
+                code, message = status_for(exc)
+                if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                    metrics.timeouts.labels(kind="deadline").inc()
+                await context.abort(code, message)
+                raise  # unreachable: abort raises
+            finally:
+                metrics.in_flight.labels(method=method).dec()
+                metrics.requests.labels(method=method, code=code.name).inc()
+                metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+
+        return handler
+
+    return wrap
+
+
+def verify_overrides(options: verify_pb2.VerifyOptions) -> dict[str, Any]:
+    """The fields of ``options`` that are set, by VerifyConfig name."""
+    return {fd.name: value for fd, value in options.ListFields() if fd.name in _OPTION_FIELDS}
+
+
+def _verify_item_error(state: ServerState, item: verify_pb2.VerifyItem, where: str) -> ServiceError | None:
+    if not item.reference.strip():
+        return InvalidArgument("is empty; a reference answer is required", field=f"{where}.reference")
+    chars = len(item.prediction) + len(item.reference) + len(item.question)
+    return state.item_chars_error(chars, where)
+
+
+def _outcome(verdict: Verdict) -> str:
+    return verdict.status.value
+
+
+class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @_rpc("Verify")
+    async def Verify(
+        self, request: verify_pb2.VerifyRequest, context: grpc.aio.ServicerContext
+    ) -> verify_pb2.VerifyResponse:
+        state = self.state
+        state.check_items(len(request.items))
+        config = state.verify_config_for(verify_overrides(request.options))
+        results: list[verify_pb2.VerifyResult | None] = [None] * len(request.items)
+        todo: list[int] = []
+        for i, item in enumerate(request.items):
+            err = _verify_item_error(state, item, f"items[{i}]")
+            if err is not None:
+                results[i] = error_result(item.id, item_error(err, f"items[{i}]"))
+                state.metrics.items.labels(method="Verify", outcome="invalid").inc()
+            else:
+                todo.append(i)
+        if todo:
+            items = request.items
+            verdicts = await state.verify.verify(
+                [(items[i].prediction, items[i].reference) for i in todo],
+                [items[i].question if items[i].HasField("question") else None for i in todo],
+                config,
+            )
+            for i, verdict in zip(todo, verdicts, strict=True):
+                results[i] = verdict_to_pb(verdict, items[i].id)
+                state.metrics.items.labels(method="Verify", outcome=_outcome(verdict)).inc()
+        return verify_pb2.VerifyResponse(results=[r for r in results if r is not None])
+
+    async def VerifyStream(
+        self,
+        request_iterator: AsyncIterator[verify_pb2.VerifyStreamRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[verify_pb2.VerifyStreamResponse]:
+        method = "VerifyStream"
+        state = self.state
+        metrics = state.metrics
+        code = grpc.StatusCode.OK
+        started = time.perf_counter()
+        metrics.in_flight.labels(method=method).inc()
+        stream = _VerifyStream(state)
+        try:
+            state.check_accepting()
+            async for response in stream.run(request_iterator):
+                yield response
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as exc:  # every error leaves as a status, never as a dead server
+            code, message = status_for(exc)
+            await context.abort(code, message)
+        finally:
+            await stream.close()
+            metrics.in_flight.labels(method=method).dec()
+            metrics.requests.labels(method=method, code=code.name).inc()
+            metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+
+
+class _Window:
+    """How many items of one stream may be in flight; the reader waits for room (backpressure)."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._room = asyncio.Event()
+
+    async def acquire(self, n: int) -> None:
+        while self.free < n:
+            self._room.clear()
+            await self._room.wait()
+        self.free -= n
+
+    def release(self, n: int) -> None:
+        self.free += n
+        self._room.set()
+
+
+_DONE = object()
+
+
+class _VerifyStream:
+    """One VerifyStream call: a reader task admits chunks as room allows, results go out as they finish."""
+
+    CHUNK = 16  # items per verify_batch call in a stream: small, so results flow out early
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.out: asyncio.Queue[Any] = asyncio.Queue()
+        self.window = _Window(state.config.limits.max_stream_in_flight)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.reader: asyncio.Task[None] | None = None
+
+    async def run(
+        self, requests: AsyncIterator[verify_pb2.VerifyStreamRequest]
+    ) -> AsyncIterator[verify_pb2.VerifyStreamResponse]:
+        self.reader = asyncio.ensure_future(self._read(requests))
+        self.reader.add_done_callback(lambda _t: self.out.put_nowait(_DONE))
+        while True:
+            item = await self.out.get()
+            if item is _DONE:
+                self.reader.result()  # re-raises the reader's error, if any
+                return
+            yield item
+
+    async def _read(self, requests: AsyncIterator[verify_pb2.VerifyStreamRequest]) -> None:
+        state = self.state
+        index = 0
+        config = None
+        async for number, request in _enumerate(requests):
+            if config is None:
+                config = state.verify_config_for(verify_overrides(request.options), "options")
+            elif request.HasField("options"):
+                raise InvalidArgument(
+                    f"may only be set on the first message of a stream (message {number})", field="options"
+                )
+            if len(request.items) > state.config.limits.max_items:
+                state.check_items(len(request.items), f"message {number}: items")
+            good: list[tuple[int, verify_pb2.VerifyItem]] = []
+            for item in request.items:
+                err = _verify_item_error(state, item, f"items[{index}]")
+                if err is not None:
+                    result = error_result(item.id, item_error(err, f"items[{index}]"))
+                    self.out.put_nowait(verify_pb2.VerifyStreamResponse(index=index, result=result))
+                    state.metrics.items.labels(method="VerifyStream", outcome="invalid").inc()
+                else:
+                    good.append((index, item))
+                index += 1
+            for start in range(0, len(good), self.CHUNK):
+                chunk = good[start : start + self.CHUNK]
+                await self.window.acquire(len(chunk))
+                task = asyncio.ensure_future(self._verify(chunk, config))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        if self.tasks:
+            await asyncio.gather(*self.tasks)
+
+    async def _verify(self, chunk: list[tuple[int, verify_pb2.VerifyItem]], config: Any) -> None:
+        try:
+            verdicts = await self.state.verify.verify(
+                [(item.prediction, item.reference) for _, item in chunk],
+                [item.question if item.HasField("question") else None for _, item in chunk],
+                config,
+            )
+            for (index, item), verdict in zip(chunk, verdicts, strict=True):
+                result = verdict_to_pb(verdict, item.id)
+                self.out.put_nowait(verify_pb2.VerifyStreamResponse(index=index, result=result))
+                self.state.metrics.items.labels(method="VerifyStream", outcome=_outcome(verdict)).inc()
+        finally:
+            self.window.release(len(chunk))
+
+    async def close(self) -> None:
+        pending = [t for t in (self.reader, *self.tasks) if t is not None and not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _enumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+    n = 0
+    async for item in items:
+        yield n, item
+        n += 1
+
+
+def _steps_of(item: process_reward_pb2.ScoreStepsItem, where: str) -> list[str]:
+    """The steps of one ScoreSteps item; raises the ServiceError that makes it unscorable."""
+    which = item.WhichOneof("solution")
+    if which is None:
+        raise InvalidArgument("set either steps or text", field=f"{where}.solution")
+    if which == "text":
+        return _split(item.text, item.split_mode, f"{where}.split_mode", f"{where}.text")
+    steps = list(item.steps.steps)
+    if not steps:
+        raise InvalidArgument("holds no steps", field=f"{where}.steps")
+    for k, step in enumerate(steps):
+        if not step.strip():
+            raise InvalidArgument("is empty", field=f"{where}.steps.steps[{k}]")
+    return steps
+
+
+def _split(text: str, mode: Any, mode_field: str, text_field: str) -> list[str]:
+    """``text`` cut into steps by a SplitMode; raises InvalidArgument for an unknown mode or no steps."""
+    from prm import split_steps
+
+    if mode not in SPLIT_MODES:
+        raise InvalidArgument(f"unknown split mode {mode}", field=mode_field)
+    steps = split_steps(text, SPLIT_MODES[mode])  # type: ignore[arg-type]
+    if not steps:
+        raise InvalidArgument("holds no steps to score", field=text_field)
+    return steps
+
+
+class ProcessRewardServicer(process_reward_pb2_grpc.ProcessRewardServiceServicer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @_rpc("ScoreSteps")
+    async def ScoreSteps(
+        self, request: process_reward_pb2.ScoreStepsRequest, context: grpc.aio.ServicerContext
+    ) -> process_reward_pb2.ScoreStepsResponse:
+        state = self.state
+        state.prm.check_ready()
+        state.check_items(len(request.items))
+        if request.aggregation not in AGGREGATIONS:
+            raise InvalidArgument(f"unknown aggregation {request.aggregation}", field="aggregation")
+        aggregation = AGGREGATIONS[request.aggregation]
+        threshold = request.error_threshold if request.HasField("error_threshold") else 0.5
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidArgument(f"must be in [0, 1], got {threshold}", field="error_threshold")
+        results: list[process_reward_pb2.ScoreStepsResult | None] = [None] * len(request.items)
+        todo: list[tuple[int, str, list[str]]] = []
+        for i, item in enumerate(request.items):
+            where = f"items[{i}]"
+            chars = len(item.question) + len(item.text) + sum(len(s) for s in item.steps.steps)
+            try:
+                too_big = state.item_chars_error(chars, where)
+                if too_big is not None:
+                    raise too_big
+                todo.append((i, item.question, _steps_of(item, where)))
+            except ServiceError as err:
+                results[i] = process_reward_pb2.ScoreStepsResult(id=item.id, error=item_error(err, where))
+                state.metrics.items.labels(method="ScoreSteps", outcome="invalid").inc()
+        if todo:
+            scored = await state.prm.score([(q, steps) for _, q, steps in todo])
+            for (i, _, _), out in zip(todo, scored, strict=True):
+                item_id = request.items[i].id
+                if isinstance(out, BaseException):
+                    results[i] = process_reward_pb2.ScoreStepsResult(
+                        id=item_id, error=item_error(out, f"items[{i}]")
+                    )
+                    state.metrics.items.labels(method="ScoreSteps", outcome="error").inc()
+                else:
+                    results[i] = step_scores_to_pb(out, item_id, aggregation=aggregation, threshold=threshold)
+                    state.metrics.items.labels(method="ScoreSteps", outcome="scored").inc()
+        return process_reward_pb2.ScoreStepsResponse(
+            results=[r for r in results if r is not None], model_format=state.prm.format
+        )
+
+
+class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @_rpc("Score")
+    async def Score(
+        self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext
+    ) -> reward_pb2.ScoreResponse:
+        state = self.state
+        state.check_items(len(request.items))
+        good_reward = request.correct_reward if request.HasField("correct_reward") else 1.0
+        bad_reward = request.incorrect_reward if request.HasField("incorrect_reward") else -1.0
+        for name, value in (("correct_reward", good_reward), ("incorrect_reward", bad_reward)):
+            if not math.isfinite(value):
+                raise InvalidArgument(f"must be a finite number, got {value}", field=name)
+        if request.split_mode not in SPLIT_MODES:
+            raise InvalidArgument(f"unknown split mode {request.split_mode}", field="split_mode")
+        config = state.verify_config_for(verify_overrides(request.verify_options), "verify_options")
+        with_steps = not request.outcome_only and state.prm.state is PRMState.READY
+
+        results = [reward_pb2.ScoreResult(id=item.id, reward=bad_reward) for item in request.items]
+        verify_todo: list[int] = []
+        step_todo: list[tuple[int, list[str]]] = []
+        for i, item in enumerate(request.items):
+            where = f"items[{i}]"
+            err: ServiceError | None
+            if not item.reference.strip():
+                err = InvalidArgument("is empty; a reference answer is required", field=f"{where}.reference")
+            else:
+                err = state.item_chars_error(
+                    len(item.prompt) + len(item.response) + len(item.reference), where
+                )
+            if err is not None:
+                error = item_error(err, where)
+                results[i].error.CopyFrom(error)
+                results[i].verdict.CopyFrom(error_result(item.id, error))
+                state.metrics.items.labels(method="Score", outcome="invalid").inc()
+                continue
+            verify_todo.append(i)
+            if with_steps:
+                try:
+                    step_todo.append(
+                        (i, _split(item.response, request.split_mode, "split_mode", f"{where}.response"))
+                    )
+                except ServiceError as step_err:
+                    results[i].step_error.CopyFrom(item_error(step_err, where))
+
+        items = request.items
+        verify_call = state.verify.verify(
+            [(items[i].response, items[i].reference) for i in verify_todo],
+            [items[i].prompt or None for i in verify_todo],
+            config,
+        )
+        step_call = (
+            state.prm.score([(items[i].prompt, steps) for i, steps in step_todo]) if step_todo else None
+        )
+        verdicts, scored = await asyncio.gather(verify_call, step_call or _none())
+        for i, verdict in zip(verify_todo, verdicts, strict=True):
+            results[i].verdict.CopyFrom(verdict_to_pb(verdict, items[i].id))
+            results[i].reward = good_reward if verdict.correct else bad_reward
+            state.metrics.items.labels(method="Score", outcome=_outcome(verdict)).inc()
+        for (i, steps), out in zip(step_todo, scored or [], strict=True):
+            if isinstance(out, BaseException):
+                results[i].step_error.CopyFrom(item_error(out, f"items[{i}]"))
+                continue
+            results[i].step_rewards.extend(out.scores)
+            spans = spans_in(items[i].response, steps)
+            if spans is not None:
+                results[i].step_spans.extend(common_pb2.CharSpan(start=a, end=b) for a, b in spans)
+        return reward_pb2.ScoreResponse(results=results, step_rewards_included=with_steps)
+
+
+async def _none() -> None:
+    return None
