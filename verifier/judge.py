@@ -1,0 +1,485 @@
+"""LLM second opinion: recover the rule verifier's false negatives without opening a door to reward hacking.
+
+``verify(pred, ref, config=VerifyConfig(judge=JudgeConfig(...)))`` ends with
+:func:`second_opinion`, and ``verify_batch`` with :func:`second_opinion_batch`. Both take the rule
+verdicts and return them unchanged unless the policy (:func:`verifier.judge_policy.consult_refusal`)
+lets the judge revisit one:
+
+- consulted only for UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison;
+- never for a NUMERIC mismatch or two plain numbers that differ (checked again before any overturn,
+  so no judge reply can turn such a pair correct), never for master-key answers (empty, punctuation,
+  "Solution", "Let me think", text addressing a grader, prompt markup, answers over the length cap);
+- the judge reads the question, the reference and the extracted answer only, the answer fenced by a
+  per-call random code; its reply must be exactly one label, anything else keeps the rule verdict.
+
+A consulted verdict carries ``judge=JudgeInfo(model, label, available, detail)``. Only "equivalent"
+changes it (status CORRECT, method JUDGE), and each such overturn is appended to ``audit_log``.
+A judge that is down, slow or answering garbage never fails a call and never holds it past
+``timeout_s``: the rule verdict stands with ``JudgeInfo(available=False, detail=why)``.
+
+One :class:`JudgeClient` per distinct :class:`JudgeConfig` per process (a registry, like a
+connection pool) holds the backend, the LRU cache, the concurrency limit and the circuit breaker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from verifier.config import VerifyConfig
+from verifier.judge_backends import (
+    ChatBackend,
+    JudgeUnavailable,
+    OpenAIChatBackend,
+    TransformersChatBackend,
+    TransientJudgeError,
+    chat_completions_url,
+)
+from verifier.judge_policy import (
+    EQUIVALENT,
+    LABELS,
+    build_messages,
+    consult_refusal,
+    is_clear_numeric_mismatch,
+    new_nonce,
+    parse_label,
+)
+from verifier.verdict import JudgeInfo, Method, Status, Verdict
+
+__all__ = [
+    "LABELS",
+    "CircuitBreaker",
+    "JudgeClient",
+    "JudgeConfig",
+    "JudgeUnavailable",
+    "close_judges",
+    "get_client",
+    "second_opinion",
+    "second_opinion_batch",
+    "should_consult",
+]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("openai", "transformers")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Where the judge is and how hard to try; frozen and hashable (it keys the client registry).
+
+    The API key is never stored here (configs get logged): only the name of the environment
+    variable that holds it.
+    """
+
+    # "openai": an OpenAI-compatible chat-completions endpoint; "transformers": a local chat model
+    backend: str = "openai"
+    # endpoint root, e.g. http://localhost:8000/v1 (vLLM, SGLang), http://localhost:11434/v1 (Ollama);
+    # requests go to {base_url}/chat/completions, a bare http://host:port gets /v1
+    base_url: str = "http://localhost:8000/v1"
+    # the model name sent to the endpoint (and reported in Verdict.judge); for "transformers" it
+    # defaults to the model directory's name
+    model: str = ""
+    # name of the environment variable holding the API key ("" for none); unset variable: no key sent
+    api_key_env: str = "OPENAI_API_KEY"
+    # "transformers" only: local directory of a chat model (config, weights, tokenizer with a chat template)
+    model_path: str | None = None
+    # "transformers" only: "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+    # hard limit on one second opinion, seconds: queueing, every attempt and every backoff included
+    timeout_s: float = 10.0
+    # limit on one HTTP attempt (connect, and each read), seconds; capped by what is left of timeout_s
+    request_timeout_s: float = 5.0
+    # further attempts after a connection error, a timeout, or HTTP 408/429/5xx (never after other 4xx)
+    max_retries: int = 2
+    # pause before the first retry, seconds; doubles each retry (with up to 25% jitter)
+    backoff_s: float = 0.25
+    # judge calls in flight at once, per process and config
+    max_concurrency: int = 8
+    # labels remembered per (answer, reference, question), least recently used evicted first
+    cache_size: int = 100_000
+    # consecutive failed calls (down, timeout, HTTP error, garbage) that open the circuit
+    breaker_threshold: int = 5
+    # while open, calls get "unavailable" at once; after this many seconds one trial call is let through
+    breaker_cooldown_s: float = 30.0
+    # extracted answers longer than this (characters) are never sent: the rule verdict stands
+    max_answer_chars: int = 200
+    # questions longer than this (characters) are sent as their head and tail
+    max_question_chars: int = 4000
+    # the most tokens the judge may generate (a label is 1-5 tokens; reasoning models need a larger cap)
+    max_tokens: int = 16
+    # JSONL file to which every overturn is appended (None: no audit log)
+    audit_log: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"judge backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend == "openai":
+            if not self.model:
+                raise ValueError("the openai judge backend needs a model name (JudgeConfig.model)")
+            chat_completions_url(self.base_url)
+        if self.backend == "transformers" and not self.model_path:
+            raise ValueError("the transformers judge backend needs model_path (a local model directory)")
+        for name in ("timeout_s", "request_timeout_s", "breaker_cooldown_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"JudgeConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("max_concurrency", "cache_size", "breaker_threshold", "max_answer_chars", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"JudgeConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.max_retries < 0 or self.backoff_s < 0 or self.max_question_chars < 0:
+            raise ValueError("JudgeConfig.max_retries, backoff_s and max_question_chars must be >= 0")
+
+    @property
+    def model_name(self) -> str:
+        """The name reported in ``Verdict.judge.model``."""
+        if self.model:
+            return self.model
+        return os.path.basename(os.path.normpath(self.model_path or "")) or "judge"
+
+
+# ---------------------------------------------------------------------------------------------
+# cost and failure controls
+
+
+class LRUCache:
+    """A thread-safe least-recently-used map of ``key -> label``."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._data: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> str | None:
+        with self._lock:
+            label = self._data.get(key)
+            if label is not None:
+                self._data.move_to_end(key)
+            return label
+
+    def put(self, key: tuple[str, str, str], label: str) -> None:
+        with self._lock:
+            self._data[key] = label
+            self._data.move_to_end(key)
+            while len(self._data) > self._capacity:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+
+class CircuitBreaker:
+    """Closed until ``threshold`` consecutive failures; then open (every call refused) for
+    ``cooldown_s``; then half-open: one trial call, whose success closes it and failure re-opens it."""
+
+    def __init__(
+        self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._threshold = threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if self._probing or self._clock() - self._opened_at >= self._cooldown_s:
+                return "half_open"
+            return "open"
+
+    def allow(self) -> bool:
+        """May a call go out now? In half-open state only one caller gets True (the trial call)."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if not self._probing and self._clock() - self._opened_at >= self._cooldown_s:
+                self._probing = True
+                return True
+            return False
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._opened_at is None and self._failures >= self._threshold):
+                logger.warning("judge circuit opened after %d consecutive failures", self._failures)
+                self._opened_at = self._clock()
+                self._probing = False
+
+
+def _norm(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def question_hash(question: str | None) -> str | None:
+    """sha256 of the whitespace-normalised question (the audit log stores this, not the text)."""
+    if question is None:
+        return None
+    return hashlib.sha256(_norm(question).encode("utf-8")).hexdigest()
+
+
+class JudgeClient:
+    """One judge: its backend plus the cache, the concurrency limit and the circuit breaker.
+
+    :meth:`ask` never raises and never takes longer than ``config.timeout_s`` (plus at most one
+    read of ``request_timeout_s`` when a server trickles its reply).
+    """
+
+    def __init__(self, config: JudgeConfig, backend: ChatBackend | None = None) -> None:
+        self.config = config
+        self._backend = backend
+        self._backend_error: str | None = None
+        self._backend_lock = threading.Lock()
+        self.cache = LRUCache(config.cache_size)
+        self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_s)
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        self._audit_lock = threading.Lock()
+        self.calls = 0  # requests sent to the backend (attempts, retries included)
+
+    def _get_backend(self) -> ChatBackend:
+        with self._backend_lock:
+            if self._backend is None and self._backend_error is None:
+                try:
+                    if self.config.backend == "openai":
+                        self._backend = OpenAIChatBackend(self.config)
+                    else:
+                        self._backend = TransformersChatBackend(self.config)
+                except JudgeUnavailable as exc:
+                    self._backend_error = str(exc)
+            if self._backend is None:
+                raise JudgeUnavailable(self._backend_error or "no backend")
+            return self._backend
+
+    def _unavailable(self, detail: str) -> JudgeInfo:
+        return JudgeInfo(model=self.config.model_name, label=None, available=False, detail=detail)
+
+    def ask(self, answer: str, reference: str, question: str | None) -> JudgeInfo:
+        """The judge's label for one pair, from the cache when known; "unavailable" on any failure."""
+        key = (_norm(answer), _norm(reference), _norm(question))
+        cached = self.cache.get(key)
+        if cached is not None:
+            return JudgeInfo(model=self.config.model_name, label=cached, available=True, detail="cached")
+        deadline = time.monotonic() + self.config.timeout_s
+        if not self._slots.acquire(timeout=self.config.timeout_s):
+            return self._unavailable(f"busy: {self.config.max_concurrency} calls in flight")
+        try:
+            if not self.breaker.allow():
+                return self._unavailable("circuit open after repeated failures")
+            try:
+                nonce = new_nonce()
+                messages = build_messages(
+                    answer,
+                    reference,
+                    question,
+                    nonce=nonce,
+                    max_question_chars=self.config.max_question_chars,
+                )
+                reply = self._call_with_retries(messages, deadline)
+            except JudgeUnavailable as exc:
+                self.breaker.record_failure()
+                logger.debug("judge unavailable: %s", exc)
+                return self._unavailable(str(exc))
+            except Exception as exc:  # a bug in a backend must not fail verify(): report it in the verdict
+                self.breaker.record_failure()
+                logger.warning("judge backend raised %s", exc, exc_info=True)
+                return self._unavailable(f"judge error: {type(exc).__name__}: {exc}")
+            label = parse_label(reply)
+            if label is None:
+                self.breaker.record_failure()
+                return self._unavailable(f"garbage reply: {reply[:80]!r}")
+            self.breaker.record_success()
+            self.cache.put(key, label)
+            return JudgeInfo(model=self.config.model_name, label=label, available=True)
+        finally:
+            self._slots.release()
+
+    def _call_with_retries(self, messages: list[dict[str, str]], deadline: float) -> str:
+        backend = self._get_backend()
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransientJudgeError(f"no reply within {self.config.timeout_s:.3g}s")
+            self.calls += 1
+            try:
+                return backend.complete(messages, timeout_s=remaining)
+            except TransientJudgeError as exc:
+                if attempt >= self.config.max_retries:
+                    raise TransientJudgeError(f"{exc} (after {attempt + 1} attempts)") from exc
+                wait = self.config.backoff_s * (2**attempt) * (1 + 0.25 * random.random())
+                if time.monotonic() + wait >= deadline:
+                    raise TransientJudgeError(f"{exc} (no time left to retry)") from exc
+                time.sleep(wait)
+                attempt += 1
+
+    def audit(self, verdict: Verdict, label: str, question: str | None) -> None:
+        """Append one overturn to ``config.audit_log`` (a failure to write is logged, never raised)."""
+        if self.config.audit_log is None:
+            return
+        record = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "model": self.config.model_name,
+            "label": label,
+            "pred_answer": verdict.pred_answer,
+            "ref_answer": verdict.ref_answer,
+            "question_sha256": question_hash(question),
+            "rule_status": verdict.status.value,
+            "rule_method": verdict.method.value,
+            "rule_reason": verdict.reason,
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._audit_lock:
+            try:
+                with open(self.config.audit_log, "a", encoding="utf-8") as fh:
+                    fh.write(line)
+            except OSError as exc:
+                logger.error("cannot write judge audit log %s: %s", self.config.audit_log, exc)
+
+    def close(self) -> None:
+        with self._backend_lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+
+# one client per config per process (connection pool, cache, breaker): not configuration, a pool
+_CLIENTS: dict[JudgeConfig, JudgeClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def get_client(config: JudgeConfig) -> JudgeClient:
+    """The process's client for ``config`` (created on first use)."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(config)
+        if client is None:
+            client = _CLIENTS[config] = JudgeClient(config)
+        return client
+
+
+def close_judges() -> None:
+    """Close and forget every client of this process (their caches and breakers go with them)."""
+    with _CLIENTS_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for client in clients:
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the hook
+
+
+def _judge_config(config: VerifyConfig | JudgeConfig | None) -> JudgeConfig | None:
+    if isinstance(config, JudgeConfig):
+        return config
+    if config is None:
+        return None
+    return config.judge
+
+
+def should_consult(verdict: Verdict, config: VerifyConfig | JudgeConfig | None) -> bool:
+    """Would :func:`second_opinion` ask a judge about ``verdict`` (cache aside)?"""
+    jc = _judge_config(config)
+    return jc is not None and consult_refusal(verdict, max_answer_chars=jc.max_answer_chars) is None
+
+
+def _apply(
+    verdict: Verdict, info: JudgeInfo, question: str | None, client: JudgeClient, spent: float
+) -> Verdict:
+    elapsed = verdict.elapsed_s + spent
+    if (
+        info.available
+        and info.label == EQUIVALENT
+        # enforced here again, whatever any judge says
+        and not is_clear_numeric_mismatch(verdict.pred_answer, verdict.ref_answer)
+        and verdict.status in (Status.INCORRECT, Status.UNPARSEABLE)
+    ):
+        client.audit(verdict, EQUIVALENT, question)
+        return replace(
+            verdict,
+            status=Status.CORRECT,
+            method=Method.JUDGE,
+            reason=f"judge {info.model} found the answers equivalent (rules: {verdict.reason})",
+            elapsed_s=elapsed,
+            judge=info,
+        )
+    return replace(verdict, judge=info, elapsed_s=elapsed)
+
+
+def second_opinion(
+    verdict: Verdict, *, question: str | None = None, config: VerifyConfig | JudgeConfig | None = None
+) -> Verdict:
+    """``verdict`` unchanged, or revisited by the judge of ``config`` when the policy allows.
+
+    Never raises for a judge failure and never takes longer than ``timeout_s`` of the judge config.
+    """
+    jc = _judge_config(config)
+    if jc is None or consult_refusal(verdict, max_answer_chars=jc.max_answer_chars) is not None:
+        return verdict
+    assert verdict.pred_answer is not None and verdict.ref_answer is not None  # checked by the policy
+    start = time.monotonic()
+    client = get_client(jc)
+    info = client.ask(verdict.pred_answer, verdict.ref_answer, question)
+    return _apply(verdict, info, question, client, time.monotonic() - start)
+
+
+def second_opinion_batch(
+    verdicts: Sequence[Verdict],
+    questions: Sequence[str | None] | None = None,
+    config: VerifyConfig | JudgeConfig | None = None,
+) -> list[Verdict]:
+    """:func:`second_opinion` over a batch: identical pairs asked once, up to ``max_concurrency`` at once.
+
+    Returns one verdict per input, in input order. ``questions`` is None or as long as ``verdicts``.
+    """
+    if questions is None:
+        questions = [None] * len(verdicts)
+    if len(questions) != len(verdicts):
+        raise ValueError(f"{len(verdicts)} verdicts but {len(questions)} questions")
+    jc = _judge_config(config)
+    out = list(verdicts)
+    if jc is None:
+        return out
+    todo: dict[tuple[str, str, str], list[int]] = {}
+    for i, v in enumerate(verdicts):
+        if consult_refusal(v, max_answer_chars=jc.max_answer_chars) is None:
+            key = (v.pred_answer or "", v.ref_answer or "", _norm(questions[i]))
+            todo.setdefault(key, []).append(i)
+    if not todo:
+        return out
+    client = get_client(jc)
+    start = time.monotonic()
+
+    def ask(indices: list[int]) -> tuple[list[int], JudgeInfo, float]:
+        v = verdicts[indices[0]]
+        t0 = time.monotonic()
+        info = client.ask(v.pred_answer or "", v.ref_answer or "", questions[indices[0]])
+        return indices, info, time.monotonic() - t0
+
+    workers = min(jc.max_concurrency, len(todo))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge") as pool:
+        for indices, info, spent in pool.map(ask, todo.values()):
+            for i in indices:
+                out[i] = _apply(verdicts[i], info, questions[i], client, spent)
+    logger.debug("judged %d distinct pairs in %.3fs", len(todo), time.monotonic() - start)
+    return out
