@@ -158,7 +158,8 @@ class MathShepherd(Format):
         archs = config.get("architectures") or []
         if not any(a.endswith("ForCausalLM") for a in archs):
             return False
-        return len(tokenizer.encode(cls.STEP_TAG, add_special_tokens=False)) == 1
+        ids = tokenizer.encode(cls.STEP_TAG, add_special_tokens=False)
+        return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
 
     def load(self, path: Path, dtype: torch.dtype, attn: str) -> tuple[torch.nn.Module, Head]:
         from transformers import AutoModelForCausalLM

@@ -1,0 +1,43 @@
+"""GPU-only: bf16 + SDPA agreement with the fp32 reference, and one replica per GPU."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from prm import ProcessRewardModel  # noqa: E402
+from tests.prm.reference import REFERENCES, ragged_items  # noqa: E402
+
+ITEMS = ragged_items(16, seed=11)
+BF16_TOLERANCE = 0.03  # absolute, on probabilities: bf16 keeps ~3 significant digits per layer
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_bf16_on_gpu_agrees_with_fp32_reference(name, tiny_models):
+    model = ProcessRewardModel.from_pretrained(tiny_models[name], device="cuda:0")
+    assert model.device == "cuda:0"
+    got = model.score_batch(ITEMS)
+    ref = REFERENCES[name](tiny_models[name], ITEMS)
+    for g, r in zip(got, ref, strict=True):
+        assert g.scores == pytest.approx(r, abs=BF16_TOLERANCE, rel=0)
+
+
+@pytest.mark.gpu
+def test_fp32_on_gpu_matches_reference(tiny_models):
+    name = "math-shepherd"
+    model = ProcessRewardModel.from_pretrained(tiny_models[name], device="cuda:0", dtype="float32")
+    ref = REFERENCES[name](tiny_models[name], ITEMS)
+    for g, r in zip(model.score_batch(ITEMS), ref, strict=True):
+        assert g.scores == pytest.approx(r, abs=1e-4, rel=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2+ GPUs")
+def test_auto_device_makes_one_replica_per_gpu(tiny_models):
+    model = ProcessRewardModel.from_pretrained(tiny_models["qwen2.5-math-prm"], max_batch_tokens=256)
+    assert model.devices == tuple(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+    single = ProcessRewardModel.from_pretrained(tiny_models["qwen2.5-math-prm"], device="cuda:0")
+    for a, b in zip(model.score_batch(ITEMS), single.score_batch(ITEMS), strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-3, rel=0)
