@@ -29,7 +29,7 @@ LABELS: tuple[str, ...] = (EQUIVALENT, NOT_EQUIVALENT, INVALID_ANSWER)
 CONSULTED_STATUSES: frozenset[Status] = frozenset({Status.INCORRECT, Status.UNPARSEABLE})
 # for INCORRECT, only these deciding methods; NUMERIC (both sides read as numbers) is final
 CONSULTED_METHODS: frozenset[Method] = frozenset(
-    {Method.STRING, Method.STRUCTURAL, Method.SYMBOLIC, Method.NONE}
+    {Method.STRING, Method.STRUCTURAL, Method.SYMBOLIC}
 )
 
 # ---------------------------------------------------------------------------------------------
