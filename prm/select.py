@@ -47,9 +47,10 @@ class Selection:
 
 def _final_answer(text: str) -> str | None:
     """The candidate's final answer, extracted by the verifier."""
-    from verifier import verify
+    from verifier import extract_answer
 
-    return verify(text, text).pred_answer
+    found = extract_answer(text)
+    return None if found is None else found.answer
 
 
 def _group(texts: Sequence[str], answers: Sequence[str | None], order: Sequence[int]) -> list[list[int]]:
