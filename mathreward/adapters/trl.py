@@ -1,0 +1,205 @@
+"""TRL: reward functions for ``GRPOTrainer(reward_funcs=[...])``.
+
+How GRPOTrainer calls them (``trl/trainer/grpo_trainer.py::_calculate_rewards``, TRL 1.x):
+``reward_func(prompts=..., completions=..., completion_ids=..., **reward_kwargs)``, all keyword
+arguments, where ``reward_kwargs`` holds every dataset column except prompt/completion (so a
+``solution`` column arrives as ``solution=[...]``) plus ``trainer_state``, ``log_extra`` and
+``log_metric``. Completions are strings, or for a conversational dataset lists of message dicts
+(``[{"role": "assistant", "content": ...}]``). It expects one float per completion; ``None``
+becomes NaN, which means "no reward from this function for this completion" (the other reward
+functions still count). Functions for which ``is_async_callable`` holds are awaited together on
+the trainer's own event loop thread. The trainer names each function by ``__name__``.
+
+- :func:`accuracy_reward` / :func:`accuracy_reward_async`: 1.0 when the final answer matches the
+  ``solution`` column, 0.0 otherwise (a timeout too); ``None`` when the reference itself is
+  unusable (missing, not text, or yields no answer), as TRL's own ``accuracy_reward`` does.
+- :func:`step_reward` / :func:`step_reward_async`: the process reward model's verdict on the
+  reasoning, one float per completion: the minimum over steps of P(step correct) by default
+  (a solution is as good as its worst step; ``aggregate`` = min | prod | last | mean). GRPOTrainer
+  takes a scalar per completion, so the per-step scores are aggregated here; ``None`` when the
+  completion has no steps or the PRM refuses it (too long).
+
+Configuration: the module-level functions read ``MATHREWARD_SERVER`` (grade through a server) and,
+for step rewards, ``MATHREWARD_PRM_MODEL`` (a local PRM directory); :class:`AccuracyReward` and
+:class:`StepReward` instances carry their own settings and pickle cleanly (TRL forwards reward
+functions to spawned rollout workers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mathreward.adapters._backend import (
+    RewardValues,
+    StepResult,
+    averify_many,
+    score_steps_many,
+    verify_many,
+)
+from mathreward.adapters._text import message_text, prompt_question
+from verifier.verdict import Status, Verdict
+
+__all__ = [
+    "AccuracyReward",
+    "AsyncAccuracyReward",
+    "AsyncStepReward",
+    "StepReward",
+    "accuracy_reward",
+    "accuracy_reward_async",
+    "step_reward",
+    "step_reward_async",
+]
+
+_AGGREGATES = ("min", "prod", "last", "mean")
+
+
+def _reference_unusable(verdict: Verdict) -> bool:
+    """The reference, not the response, is why there is no grade: it is missing, empty, not text,
+    or unreadable (the verifier's reason names "reference" then)."""
+    if verdict.status not in (Status.ERROR, Status.UNPARSEABLE, Status.NO_ANSWER):
+        return False
+    if re.search(r"\breference\b", verdict.reason):
+        return True
+    return verdict.status is not Status.ERROR and not verdict.ref_answer
+
+
+def _rewards(verdicts: Sequence[Verdict], values: RewardValues) -> list[float | None]:
+    return [None if _reference_unusable(v) else values.of(v) for v in verdicts]
+
+
+def _log(log_extra: Any, verdicts: Sequence[Verdict]) -> None:
+    if callable(log_extra):
+        log_extra("verdict", [v.status.value for v in verdicts])
+        log_extra("pred_answer", [v.pred_answer or "" for v in verdicts])
+
+
+def _prompts_for(prompts: Sequence[Any] | None, n: int) -> list[str | None]:
+    if prompts is None:
+        return [None] * n
+    return [prompt_question(p) for p in prompts]
+
+
+@dataclass(frozen=True)
+class AccuracyReward:
+    """A configured :func:`accuracy_reward`: ``GRPOTrainer(reward_funcs=[AccuracyReward(server=...)])``."""
+
+    correct: float = 1.0  # reward of a correct final answer
+    incorrect: float = 0.0  # reward of any other verdict with a usable reference
+    server: str | None = None  # "host:port" of a mathreward server; None: MATHREWARD_SERVER or in process
+    reference_column: str = "solution"  # the dataset column holding the reference answer
+
+    __name__ = "accuracy_reward"
+
+    def _args(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        if self.reference_column not in kwargs:
+            raise TypeError(
+                f"accuracy_reward needs the dataset column {self.reference_column!r} "
+                f"(got columns: {sorted(k for k in kwargs if not k.startswith('log_'))})"
+            )
+        refs = list(kwargs[self.reference_column])
+        return [message_text(c) for c in completions], refs
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        texts, refs = self._args(completions, kwargs)
+        questions = _prompts_for(kwargs.get("prompts"), len(texts))
+        verdicts = verify_many(texts, refs, questions, server=self.server)
+        _log(kwargs.get("log_extra"), verdicts)
+        return _rewards(verdicts, RewardValues(self.correct, self.incorrect))
+
+
+@dataclass(frozen=True)
+class AsyncAccuracyReward(AccuracyReward):
+    """:class:`AccuracyReward` awaited on the trainer's event loop."""
+
+    __name__ = "accuracy_reward_async"
+
+    async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        texts, refs = self._args(completions, kwargs)
+        questions = _prompts_for(kwargs.get("prompts"), len(texts))
+        verdicts = await averify_many(texts, refs, questions, server=self.server)
+        _log(kwargs.get("log_extra"), verdicts)
+        return _rewards(verdicts, RewardValues(self.correct, self.incorrect))
+
+
+def accuracy_reward(completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """1.0 when a completion's final answer matches its ``solution``, 0.0 when not, ``None`` when
+    the solution itself is unusable. Completions are strings or lists of chat messages."""
+    return AccuracyReward()(completions, solution=solution, **kwargs)
+
+
+async def accuracy_reward_async(
+    completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any
+) -> list[float | None]:
+    """:func:`accuracy_reward` for TRL's async reward path (runs off the event loop)."""
+    return await AsyncAccuracyReward()(completions, solution=solution, **kwargs)
+
+
+# ----------------------------------------------------------------------------- step rewards
+
+
+@dataclass(frozen=True)
+class StepReward:
+    """A configured :func:`step_reward`: ``StepReward(prm_model="/models/prm", aggregate="min")``."""
+
+    aggregate: str = "min"  # min | prod | last | mean over the steps' P(step correct)
+    server: str | None = None  # "host:port"; None: MATHREWARD_SERVER, else a local PRM
+    prm_model: str | None = None  # local PRM directory; None: MATHREWARD_PRM_MODEL
+    split_mode: str = "auto"  # how a completion is cut into steps (prm.split_steps)
+
+    __name__ = "step_reward"
+
+    def __post_init__(self) -> None:
+        if self.aggregate not in _AGGREGATES:
+            raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {self.aggregate!r}")
+
+    def _items(
+        self, prompts: Sequence[Any] | None, completions: Sequence[Any]
+    ) -> list[tuple[str, list[str]]]:
+        from prm import split_steps
+
+        questions = _prompts_for(prompts, len(completions))
+        items: list[tuple[str, list[str]]] = []
+        for question, completion in zip(questions, completions, strict=True):
+            text = message_text(completion)
+            steps = split_steps(text, mode=self.split_mode) if isinstance(text, str) else []  # type: ignore[arg-type]
+            items.append((question or "", steps))
+        return items
+
+    def _finish(self, results: Sequence[StepResult], log_extra: Any) -> list[float | None]:
+        if callable(log_extra):
+            log_extra("step_scores", [list(r.scores.scores) if r.scores else [] for r in results])
+        return [r.aggregate(self.aggregate) for r in results]
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        items = self._items(kwargs.get("prompts"), completions)
+        results = score_steps_many(items, server=self.server, prm_model=self.prm_model)
+        return self._finish(results, kwargs.get("log_extra"))
+
+
+@dataclass(frozen=True)
+class AsyncStepReward(StepReward):
+    """:class:`StepReward` awaited on the trainer's event loop (the PRM runs in a worker thread)."""
+
+    __name__ = "step_reward_async"
+
+    async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        import asyncio
+
+        items = self._items(kwargs.get("prompts"), completions)
+        results = await asyncio.to_thread(
+            score_steps_many, items, server=self.server, prm_model=self.prm_model
+        )
+        return self._finish(results, kwargs.get("log_extra"))
+
+
+def step_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """The PRM's minimum step score for each completion (see the module docstring)."""
+    return StepReward()(completions, **kwargs)
+
+
+async def step_reward_async(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    """:func:`step_reward` for TRL's async reward path."""
+    return await AsyncStepReward()(completions, **kwargs)
