@@ -28,9 +28,7 @@ LABELS: tuple[str, ...] = (EQUIVALENT, NOT_EQUIVALENT, INVALID_ANSWER)
 # rule verdicts the judge may revisit: the rules said "no" in a way that can be a misreading
 CONSULTED_STATUSES: frozenset[Status] = frozenset({Status.INCORRECT, Status.UNPARSEABLE})
 # for INCORRECT, only these deciding methods; NUMERIC (both sides read as numbers) is final
-CONSULTED_METHODS: frozenset[Method] = frozenset(
-    {Method.STRING, Method.STRUCTURAL, Method.SYMBOLIC}
-)
+CONSULTED_METHODS: frozenset[Method] = frozenset({Method.STRING, Method.STRUCTURAL, Method.SYMBOLIC})
 
 # ---------------------------------------------------------------------------------------------
 # plain numbers
