@@ -145,7 +145,7 @@ def parse_problem(index: int, row: Mapping[str, Any], cols: Columns) -> Problem 
     if ref is None:
         return f"missing reference: {cols.reference} is null"
     if isinstance(ref, bool) or not isinstance(ref, str | int | float):
-        return f"reference {cols.reference} is a {type(ref).__name__}; expected a string or a number"
+        return f"reference {cols.reference} is of type {type(ref).__name__}; expected a string or a number"
     ref_text = str(ref)
     if not ref_text.strip():
         return f"missing reference: {cols.reference} is empty"
@@ -161,11 +161,11 @@ def parse_problem(index: int, row: Mapping[str, Any], cols: Columns) -> Problem 
             return f"{cols.responses} is an empty list"
         for i, r in enumerate(resp):
             if not isinstance(r, str):
-                return f"{cols.responses}[{i}] is a {type(r).__name__}; expected a string"
+                return f"{cols.responses}[{i}] is of type {type(r).__name__}; expected a string"
         responses = tuple(resp)
         single = False
     else:
-        return f"{cols.responses} is a {type(resp).__name__}; expected a string or a list of strings"
+        return f"{cols.responses} is of type {type(resp).__name__}; expected a string or a list of strings"
 
     question = _question_text(get_path(row, cols.question)) if cols.question else None
     row_id = get_path(row, cols.id) if cols.id else MISSING

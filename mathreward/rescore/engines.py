@@ -151,18 +151,18 @@ class RemoteStepScorer:
         self.step_mode = step_mode
 
     def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]:
+        if not items:
+            return []
+        # the server splits each response into steps with the same split_steps modes
+        results = self.client.score_steps_batch(
+            list(items), aggregation=self.aggregate, split_mode=self.step_mode
+        )
         out: list[StepResult] = []
-        for question, response in items:
-            steps = _split(response, self.step_mode)
-            if not steps:
-                out.append("no steps: the response is empty")
-                continue
-            try:
-                s = self.client.score_steps(question, steps)
-            except Exception as e:  # a server error for one item is that item's result
-                out.append(f"{type(e).__name__}: {e}")
-                continue
-            out.append((list(s.scores), float(s.aggregate(self.aggregate))))
+        for r in results:
+            if hasattr(r, "scores"):
+                out.append((list(r.scores), float(r.aggregate(self.aggregate))))
+            else:  # the server refused this item (an ItemError): its reason is the result
+                out.append(f"{type(r).__name__}: {r}")
         return out
 
     def close(self) -> None:

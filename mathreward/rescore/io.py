@@ -178,8 +178,10 @@ def _iter_jsonl(p: Path, start: int) -> Iterator[RawRow]:
             if index >= start:
                 try:
                     obj = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    yield RawRow(index, None, f"line {lineno}: not valid JSON ({e})")
+                except json.JSONDecodeError as e:
+                    yield RawRow(index, None, f"line {lineno}: not valid JSON: {e.msg} at column {e.colno}")
+                except UnicodeDecodeError as e:
+                    yield RawRow(index, None, f"line {lineno}: not UTF-8 ({e.reason})")
                 else:
                     if isinstance(obj, dict):
                         yield RawRow(index, obj)
