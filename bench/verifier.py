@@ -1,0 +1,352 @@
+r"""Benchmark: this verifier against math-verify (the anchor) on the same inputs, in one run.
+
+Inputs: fixtures/verifier_cases.jsonl (the case table, per category) and
+fixtures/verifier_responses.jsonl (realistic whole responses, bench/make_responses.py).
+
+Prints, per category, the mistakes of each verifier with false positives (a wrong answer graded
+correct) and false negatives (a right answer graded wrong) apart; then single-worker throughput on
+the realistic responses (sequential calls) for both with the ratio; verify_batch with 1 and all
+workers; latency (max per call, calls over the limit) and a few pathological inputs. Writes the
+figures as JSON to bench/out/verifier.json.
+
+    .venv/bin/python bench/verifier.py
+
+math-verify is called as its README shows, ``verify(parse(gold), parse(pred))``, in the main thread
+(its timeouts are signal-based); a gold written without delimiters is wrapped in ``$...$`` as the
+README's golds are, and a GSM8K solution gold is cut to the number after ``####`` (math-verify does
+not read that marker). Its pathological-input runs go to a child process that is killed after
+PATHOLOGICAL_KILL_S, because a signal cannot interrupt a long C-level computation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CASES = ROOT / "fixtures" / "verifier_cases.jsonl"
+RESPONSES = ROOT / "fixtures" / "verifier_responses.jsonl"
+OUT = ROOT / "bench" / "out" / "verifier.json"
+PATHOLOGICAL_KILL_S = 30.0
+BATCH_REPEAT = 4  # verify_batch runs over every input this many times
+
+PATHOLOGICAL: list[tuple[str, str, str]] = [
+    ("power tower", "$9^{9^{9^{9}}}$", "1"),
+    ("huge factorial", "\\boxed{1000000!}", "5"),
+    ("1 MB response", "The answer is 3. " * 60_000 + "\\boxed{3}", "3"),
+    ("10,000 nested braces", "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}", "1"),
+    ("\\frac nested 5,000 deep", "\\boxed{" + "\\frac{1}{" * 5_000 + "2" + "}" * 5_000 + "}", "1"),
+    ("huge power", "\\boxed{2^{10^{10}}}", "2"),
+]
+
+
+@dataclass
+class Tally:
+    n: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, got: bool, expected: bool) -> None:
+        self.n += 1
+        if got and not expected:
+            self.fp += 1
+        elif expected and not got:
+            self.fn += 1
+
+    @property
+    def errors(self) -> int:
+        return self.fp + self.fn
+
+
+@dataclass
+class Run:
+    """One verifier over a list of pairs: its answers and per-call wall times."""
+
+    got: list[bool] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seconds)
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def mv_gold(ref: str) -> str:
+    """The gold as math-verify's README writes it."""
+    if "####" in ref:
+        ref = ref.rsplit("####", 1)[1].strip()
+    if "$" in ref or "\\boxed" in ref or "\\(" in ref or "\\[" in ref:
+        return ref
+    return f"${ref}$"
+
+
+def quiet_math_verify() -> None:
+    """math-verify logs every timeout with the whole input (megabytes for the pathological ones)."""
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
+
+def math_verify_check(pred: str, ref: str) -> bool:
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(mv_gold(ref)), parse(pred)))
+    except Exception:  # math-verify's own failures count as "not correct", as its users see them
+        return False
+
+
+def ours_check(pred: str, ref: str) -> tuple[bool, str]:
+    from verifier import verify
+
+    verdict = verify(pred, ref)
+    return bool(verdict), verdict.status.value
+
+
+def run_sequential(check: Callable[[str, str], Any], rows: list[dict[str, Any]]) -> tuple[Run, list[Any]]:
+    run = Run()
+    raw: list[Any] = []
+    for row in rows:
+        start = time.perf_counter()
+        result = check(row["pred"], row["ref"])
+        run.seconds.append(time.perf_counter() - start)
+        raw.append(result)
+        run.got.append(bool(result[0]) if isinstance(result, tuple) else bool(result))
+    return run, raw
+
+
+def _mv_child(pred: str, ref: str, conn: Any) -> None:
+    quiet_math_verify()
+    start = time.perf_counter()
+    got = math_verify_check(pred, ref)
+    conn.send((got, time.perf_counter() - start))
+
+
+def math_verify_isolated(pred: str, ref: str) -> tuple[str, float]:
+    """math-verify in a child's main thread, killed after PATHOLOGICAL_KILL_S."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_mv_child, args=(pred, ref, child), daemon=True)
+    start = time.perf_counter()
+    proc.start()
+    child.close()
+    if parent.poll(PATHOLOGICAL_KILL_S + 15.0):  # + interpreter start and import
+        got, seconds = parent.recv()
+        proc.join(5)
+        return ("correct" if got else "not correct"), seconds
+    proc.kill()
+    proc.join(5)
+    return f"killed after {PATHOLOGICAL_KILL_S:g} s", time.perf_counter() - start
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return "\n".join([line, rule, *body])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-pathological", action="store_true", help="skip the pathological inputs")
+    args = parser.parse_args(argv)
+
+    from verifier import VerifyConfig, verify, verify_batch
+
+    config = VerifyConfig()
+    quiet_math_verify()
+    cases = load(CASES)
+    responses = load(RESPONSES)
+    if not responses:
+        print(f"no responses at {RESPONSES}: run bench/make_responses.py", file=sys.stderr)
+        return 1
+    if not cases:
+        print(f"note: {CASES} is missing; only the realistic responses are measured", file=sys.stderr)
+    rows = cases + responses
+    cores = os.cpu_count() or 1
+    print(
+        f"{len(cases)} table cases + {len(responses)} realistic responses; {cores} cores; "
+        f"limit {config.timeout_s:g} s / {config.memory_mb} MiB per call\n"
+    )
+
+    # warm both up on something outside the timed inputs (imports, worker start, parser tables)
+    for pred, ref in [("\\boxed{\\frac{1}{2}}", "0.5"), ("x^2-1", "(x-1)(x+1)"), ("(1, 2]", "(1,2]")]:
+        verify(pred, ref)
+        math_verify_check(pred, ref)
+
+    # ---- accuracy (sequential calls; the realistic part doubles as the throughput run)
+    ours_run, ours_raw = run_sequential(ours_check, rows)
+    mv_run, _ = run_sequential(math_verify_check, rows)
+    categories: dict[str, tuple[Tally, Tally]] = {}
+    for row, ours_got, mv_got in zip(rows, ours_run.got, mv_run.got, strict=True):
+        ours_t, mv_t = categories.setdefault(row["category"], (Tally(), Tally()))
+        ours_t.add(ours_got, bool(row["expected"]))
+        mv_t.add(mv_got, bool(row["expected"]))
+    total = (Tally(), Tally())
+    acc_rows = []
+    for name in sorted(categories, key=lambda c: (c == "realistic", c)):
+        ours_t, mv_t = categories[name]
+        for t_all, t in zip(total, (ours_t, mv_t), strict=True):
+            t_all.n += t.n
+            t_all.fp += t.fp
+            t_all.fn += t.fn
+        verdict = (
+            "ours"
+            if ours_t.errors < mv_t.errors
+            else ("tie" if ours_t.errors == mv_t.errors else "math-verify")
+        )
+        acc_rows.append(
+            [
+                name,
+                str(ours_t.n),
+                f"{ours_t.errors} ({ours_t.fp} / {ours_t.fn})",
+                f"{mv_t.errors} ({mv_t.fp} / {mv_t.fn})",
+                verdict,
+            ]
+        )
+    acc_rows.append(
+        [
+            "**all**",
+            str(total[0].n),
+            f"{total[0].errors} ({total[0].fp} / {total[0].fn})",
+            f"{total[1].errors} ({total[1].fp} / {total[1].fn})",
+            "ours" if total[0].errors < total[1].errors else "math-verify or tie",
+        ]
+    )
+    print("Mistakes per category: errors (false positives / false negatives)\n")
+    print(table(acc_rows, ["category", "n", "ours", "math-verify 0.9.0", "fewer mistakes"]))
+
+    # ---- single-worker throughput on the realistic responses
+    k = len(cases)
+    ours_real_s = sum(ours_run.seconds[k:])
+    mv_real_s = sum(mv_run.seconds[k:])
+    ours_pps = len(responses) / ours_real_s
+    mv_pps = len(responses) / mv_real_s
+    # ---- verify_batch scaling on every input, repeated so each run lasts a few seconds
+    pairs = [(r["pred"], r["ref"]) for r in rows]
+    batch_verdicts = verify_batch(pairs, config=config)
+    same = sum(1 for v, (o, _) in zip(batch_verdicts, ours_raw, strict=True) if bool(v) == o)
+    batch: dict[int, dict[str, float]] = {}
+    load_before = os.getloadavg()[0]
+    for workers in sorted({1, min(2, cores), cores}):
+        start = time.perf_counter()
+        verify_batch(pairs * BATCH_REPEAT, config=config, workers=workers)
+        seconds = time.perf_counter() - start
+        batch[workers] = {"seconds": seconds, "pairs_per_s": len(pairs) * BATCH_REPEAT / seconds}
+    load_after = os.getloadavg()[0]
+    base = batch[1]["pairs_per_s"]
+    thr_rows = [
+        ["math-verify, sequential calls", f"{len(responses)}", f"{mv_pps:.0f}", "1.00x"],
+        ["ours, sequential calls", f"{len(responses)}", f"{ours_pps:.0f}", f"{ours_pps / mv_pps:.2f}x"],
+    ]
+    for workers, b in batch.items():
+        thr_rows.append(
+            [
+                f"ours, verify_batch workers={workers}",
+                f"{len(pairs) * BATCH_REPEAT}",
+                f"{b['pairs_per_s']:.0f}",
+                f"{b['pairs_per_s'] / base:.2f}x of workers=1",
+            ]
+        )
+    print(
+        "\nThroughput (pairs/s; realistic responses for the sequential rows, every input for verify_batch)\n"
+    )
+    print(table(thr_rows, ["run", "pairs", "pairs/s", "ratio"]))
+    print(
+        f"\nverify_batch verdicts equal to sequential verify: {same}/{len(pairs)}; load average "
+        f"{load_before:.1f} before the batch runs, {load_after:.1f} after ({cores} cores)"
+    )
+
+    # ---- latency
+    over = sum(1 for s in ours_run.seconds if s > config.timeout_s)
+    print(
+        f"\nLatency, ours: max {max(ours_run.seconds) * 1000:.1f} ms per call over {len(rows)} calls; "
+        f"{over} over the {config.timeout_s:g} s limit. "
+        f"math-verify: max {max(mv_run.seconds) * 1000:.1f} ms."
+    )
+
+    patho: list[dict[str, Any]] = []
+    if not args.skip_pathological:
+        p_rows = []
+        for name, pred, ref in PATHOLOGICAL:
+            start = time.perf_counter()
+            verdict = verify(pred, ref)
+            ours_s = time.perf_counter() - start
+            mv_result, mv_s = math_verify_isolated(pred, ref)
+            patho.append(
+                {
+                    "input": name,
+                    "ours": verdict.status.value,
+                    "ours_s": ours_s,
+                    "math_verify": mv_result,
+                    "math_verify_s": mv_s,
+                }
+            )
+            p_rows.append([name, f"{verdict.status.value} in {ours_s:.2f} s", f"{mv_result} in {mv_s:.2f} s"])
+        print(f"\nPathological inputs (limit {config.timeout_s:g} s; the caller survives every one)\n")
+        print(table(p_rows, ["input", "ours", "math-verify"]))
+
+    out = {
+        "machine": {"cores": cores, "python": platform.python_version(), "platform": platform.platform()},
+        "config": {"timeout_s": config.timeout_s, "memory_mb": config.memory_mb},
+        "inputs": {"cases": len(cases), "responses": len(responses)},
+        "accuracy": {
+            name: {"n": o.n, "ours_fp": o.fp, "ours_fn": o.fn, "mv_fp": m.fp, "mv_fn": m.fn}
+            for name, (o, m) in categories.items()
+        },
+        "throughput": {
+            "ours_sequential_pairs_per_s": ours_pps,
+            "math_verify_sequential_pairs_per_s": mv_pps,
+            "ratio": ours_pps / mv_pps,
+            "verify_batch": {str(w): b for w, b in batch.items()},
+            "batch_equal_to_sequential": same,
+            "load_average": [load_before, load_after],
+        },
+        "latency": {
+            "ours_max_s": max(ours_run.seconds),
+            "ours_over_limit": over,
+            "math_verify_max_s": max(mv_run.seconds),
+        },
+        "pathological": patho,
+        "mistakes": {
+            "ours": [
+                {
+                    "category": r["category"],
+                    "why": r.get("why", ""),
+                    "ref": r["ref"],
+                    "pred": r["pred"][-200:],
+                    "expected": r["expected"],
+                    "status": raw[1],
+                }
+                for r, got, raw in zip(rows, ours_run.got, ours_raw, strict=True)
+                if got != bool(r["expected"])
+            ],
+        },
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    print(f"\nwrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
