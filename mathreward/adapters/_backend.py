@@ -351,29 +351,13 @@ def _score_local(model: ProcessRewardModel, items: list[tuple[str, list[str]]]) 
 
 
 def _score_remote(target: str, items: list[tuple[str, list[str]]]) -> list[StepResult]:
-    client = sync_client(target)
-    results: list[StepResult] = []
-    for question, steps in items:
-        try:
-            results.append(StepResult(client.score_steps(question, steps)))
-        except Exception as exc:
-            if _is_item_error(exc):
-                results.append(StepResult(None, f"{type(exc).__name__}: {exc}"))
-            else:
-                raise _service_error(target, exc) from exc
-    return results
+    from mathreward.client import ItemError
 
-
-def _is_item_error(exc: BaseException) -> bool:
-    """True for an error about this one item (the server refused its content), not the service."""
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            name = getattr(code(), "name", "")
-        except Exception:  # a non-gRPC exception with a `code` method of another shape
-            return False
-        return name in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE")
-    return isinstance(exc, ValueError)
+    try:
+        results = sync_client(target).score_steps_batch(items)
+    except Exception as exc:  # the client's own errors (grpc.RpcError and friends)
+        raise _service_error(target, exc) from exc
+    return [StepResult(None, str(r)) if isinstance(r, ItemError) else StepResult(r) for r in results]
 
 
 def score_steps_many(

@@ -1,0 +1,333 @@
+"""HTTP routes for the trainers that POST JSON: OpenRLHF (``/get_reward``) and slime (``/slime/reward``).
+
+``mathreward serve --http-port PORT`` starts this app inside the gRPC server's process and event
+loop, on the server's own verifier engine, limits, bearer token and Prometheus metrics. It can
+also run alone (:func:`start_http` with no engine grades in this process).
+
+Routes:
+
+- ``POST /get_reward``: ``{"query": [...], "prompts": [...], "labels": [...]}`` (``prompts`` and
+  ``labels`` may be omitted) -> ``{"rewards", "scores", "extra_logs", "items"}`` as
+  :func:`mathreward.adapters.openrlhf.score_queries` documents.
+- ``POST /slime/reward``: ``{"prompt", "response", "label"}`` -> ``{"score", "acc", "pred", "status",
+  "method", "reason"}``; a JSON list of such objects gets a list of answers.
+- ``GET /health``: ``{"status": "SERVING"}``, or 503 ``NOT_SERVING`` while the server drains.
+
+Reward values: 1.0 / 0.0 by default, per request with query parameters
+(``/get_reward?correct_reward=1&incorrect_reward=-1``), so a trainer's URL carries its own scale.
+
+Errors are JSON ``{"error": message}``: 400 for a body that is not JSON or not the expected shape
+(the message names the field), 401 without the bearer token (when the server has one), 413 for a
+body over the message size or more items than the item limit, 429 when the verifier's queue is
+full, 503 while draining. A bad *item* (a missing label, a non-text response, an item over the
+character limit) is not an error of the request: it gets the incorrect reward and its own
+``status="error"``, and the rest of the batch is answered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from mathreward.adapters._backend import RewardValues, VerifyFn
+from mathreward.adapters.openrlhf import ascore_queries
+from mathreward.adapters.slime import ascore_samples
+from verifier.verdict import Verdict
+
+if TYPE_CHECKING:
+    from mathreward.service.metrics import Metrics
+    from mathreward.service.state import ServerState
+
+__all__ = ["HttpLimits", "make_http_app", "start_http"]
+
+OPENRLHF_PATH = "/get_reward"
+SLIME_PATH = "/slime/reward"
+HEALTH_PATH = "/health"
+
+# the gRPC status name each HTTP status is counted under, so one dashboard covers both protocols
+_CODE_NAMES = {
+    200: "OK",
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    413: "RESOURCE_EXHAUSTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# the HTTP status of an engine's call-level error, by its gRPC status name (``ServiceError.code``)
+_HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAVAILABLE": 503,
+    "FAILED_PRECONDITION": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one HTTP request may ask for (``mathreward serve`` passes its ``ServiceLimits`` values)."""
+
+    max_message_bytes: int = 32 * 1024 * 1024  # largest request body, bytes (413 above)
+    max_items: int = 4096  # items in one request (413 above)
+    max_item_chars: int = 200_000  # characters in one item, all its text fields together (item error above)
+
+    @classmethod
+    def from_service(cls, limits: Any) -> HttpLimits:
+        """The same limits as a ``mathreward.service.config.ServiceLimits``."""
+        return cls(
+            max_message_bytes=limits.max_message_bytes,
+            max_items=limits.max_items,
+            max_item_chars=limits.max_item_chars,
+        )
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _values(request: web.Request) -> RewardValues:
+    out = {}
+    for key in ("correct_reward", "incorrect_reward"):
+        raw = request.query.get(key)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _BadRequest(400, f"query parameter {key}={raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise _BadRequest(400, f"query parameter {key}={raw!r} is not finite")
+        out[key] = value
+    return RewardValues.from_kwargs(out)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _BadRequest(413, f"request body over the limit of {request.client_max_size} bytes") from None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _BadRequest(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _optional_list(body: Mapping[str, Any], key: str) -> list[Any] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _BadRequest(400, f"field {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _check_items(n: int, limits: HttpLimits) -> None:
+    if n > limits.max_items:
+        raise _BadRequest(413, f"{n} items in one request, over the limit of {limits.max_items}")
+
+
+class _Routes:
+    def __init__(
+        self,
+        engine: VerifyFn | None,
+        limits: HttpLimits,
+        token_check: Callable[[str | None], bool] | None,
+        metrics: Metrics | None,
+        is_serving: Callable[[], bool] | None,
+    ) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.token_check = token_check
+        self.metrics = metrics
+        self.is_serving = is_serving
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.token_check is None:
+            return True
+        return self.token_check(request.headers.get("Authorization"))
+
+    async def _handle(
+        self, request: web.Request, work: Callable[[web.Request], Awaitable[tuple[Any, list[str]]]]
+    ) -> web.Response:
+        method = request.path
+        started = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method=method).inc()
+        statuses: list[str] = []
+        try:
+            response = await self._answer(request, work, statuses)
+        finally:
+            if self.metrics is not None:
+                self.metrics.in_flight.labels(method=method).dec()
+        if self.metrics is not None:
+            code = _CODE_NAMES.get(response.status, str(response.status))
+            self.metrics.requests.labels(method=method, code=code).inc()
+            self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+            for status in statuses:
+                self.metrics.items.labels(method=method, outcome=status).inc()
+        return response
+
+    async def _answer(
+        self,
+        request: web.Request,
+        work: Callable[[web.Request], Awaitable[tuple[Any, list[str]]]],
+        statuses: list[str],
+    ) -> web.Response:
+        if not self._authorized(request):
+            if self.metrics is not None:
+                self.metrics.auth_failures.inc()
+            return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+        if self.is_serving is not None and not self.is_serving():
+            return _error(503, "the server is draining; retry on another replica")
+        try:
+            answer, item_statuses = await work(request)
+        except _BadRequest as exc:
+            return _error(exc.status, str(exc))
+        except Exception as exc:  # an engine's call-level error (full queue, draining): its own status
+            name = getattr(getattr(exc, "code", None), "name", "")
+            if name not in _HTTP_STATUS:
+                raise
+            return _error(_HTTP_STATUS[name], str(exc))
+        statuses.extend(item_statuses)
+        return web.json_response(answer)
+
+    async def openrlhf(self, request: web.Request) -> web.Response:
+        return await self._handle(request, self._openrlhf)
+
+    async def _openrlhf(self, request: web.Request) -> tuple[Any, list[str]]:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _BadRequest(400, f"the body must be a JSON object, got {type(body).__name__}")
+        queries = _optional_list(body, "query")
+        if queries is None:
+            raise _BadRequest(400, "field 'query' is required: a list of prompt+response strings")
+        prompts = _optional_list(body, "prompts")
+        labels = _optional_list(body, "labels")
+        for key, seq in (("prompts", prompts), ("labels", labels)):
+            if seq is not None and len(seq) != len(queries):
+                raise _BadRequest(400, f"field {key!r} has {len(seq)} items but 'query' has {len(queries)}")
+        _check_items(len(queries), self.limits)
+        values = _values(request)
+        answer = await ascore_queries(
+            queries,
+            prompts,
+            labels,
+            values=values,
+            engine=self.engine,
+            max_item_chars=self.limits.max_item_chars,
+        )
+        return answer, [item["status"] for item in answer["items"]]
+
+    async def slime(self, request: web.Request) -> web.Response:
+        return await self._handle(request, self._slime)
+
+    async def _slime(self, request: web.Request) -> tuple[Any, list[str]]:
+        body = await _json_body(request)
+        single = isinstance(body, dict)
+        samples = [body] if single else body
+        if not isinstance(samples, list):
+            raise _BadRequest(
+                400, f"the body must be a JSON object or a list of objects, got {type(body).__name__}"
+            )
+        for i, sample in enumerate(samples):
+            if not isinstance(sample, dict):
+                where = "the body" if single else f"item {i}"
+                raise _BadRequest(400, f"{where} must be an object with prompt, response, label")
+        _check_items(len(samples), self.limits)
+        values = _values(request)
+        results = await ascore_samples(
+            [s.get("prompt") for s in samples],
+            [s.get("response") for s in samples],
+            [s.get("label") for s in samples],
+            values=values,
+            engine=self.engine,
+            max_item_chars=self.limits.max_item_chars,
+        )
+        statuses = [r["status"] for r in results]
+        return (results[0] if single else results), statuses
+
+    async def health(self, request: web.Request) -> web.Response:
+        if self.is_serving is not None and not self.is_serving():
+            return web.json_response({"status": "NOT_SERVING"}, status=503)
+        return web.json_response({"status": "SERVING"})
+
+
+def _token_checker(token: str) -> Callable[[str | None], bool]:
+    expected = f"Bearer {token}".encode()
+
+    def check(header: str | None) -> bool:
+        return header is not None and hmac.compare_digest(header.encode(), expected)
+
+    return check
+
+
+def _state_engine(state: ServerState) -> VerifyFn:
+    async def verify(pairs: list[tuple[str, str]], questions: list[str | None]) -> list[Verdict]:
+        return await state.verify.verify(pairs, questions, state.config.verify_config)
+
+    return verify
+
+
+def make_http_app(
+    state: ServerState | None = None,
+    *,
+    engine: VerifyFn | None = None,
+    limits: HttpLimits | None = None,
+    token: str | None = None,
+    metrics: Metrics | None = None,
+    is_serving: Callable[[], bool] | None = None,
+) -> web.Application:
+    """The aiohttp app of the trainer routes.
+
+    ``state``: a running server's :class:`~mathreward.service.state.ServerState`; the routes then
+    grade on its verifier engine (one queue and admission limit for HTTP and gRPC), with its
+    limits, bearer token, metrics and draining flag. Without it (or to override a part of it):
+    ``engine`` grades clean pairs (None: in this process, off the event loop); ``token`` requires
+    ``Authorization: Bearer <token>`` on the POST routes; ``metrics`` counts requests, items and
+    latency (method label = the path); ``is_serving`` returning False makes the routes answer 503.
+    """
+    token_check: Callable[[str | None], bool] | None = _token_checker(token) if token else None
+    if state is not None:
+        engine = engine or _state_engine(state)
+        limits = limits or HttpLimits.from_service(state.config.limits)
+        if token_check is None and state.token is not None:
+            token_check = state.token.check
+        metrics = metrics or state.metrics
+        if is_serving is None:
+            is_serving = lambda: not state.draining  # noqa: E731
+    limits = limits or HttpLimits()
+    routes = _Routes(engine, limits, token_check, metrics, is_serving)
+    app = web.Application(client_max_size=limits.max_message_bytes)
+    app.router.add_post(OPENRLHF_PATH, routes.openrlhf)
+    app.router.add_post(SLIME_PATH, routes.slime)
+    app.router.add_get(HEALTH_PATH, routes.health)
+    return app
+
+
+async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: a free port) in the running loop; returns the runner and port.
+
+    Stop it with ``await runner.cleanup()``.
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
