@@ -77,6 +77,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
     e.add_argument("--server", metavar="HOST:PORT", help="send the work to a running `mathreward serve`")
+    e.add_argument("--connect-timeout", type=float, default=30.0,
+                   help="seconds to wait for the --server to answer (default: 30)")
     e.add_argument("--judge-url", help="OpenAI-compatible base URL of the LLM second opinion")
     e.add_argument("--judge-model", help="the judge model's name (with --judge-url)")
     e.add_argument("--prm", metavar="PATH",
@@ -178,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     fingerprint: dict[str, Any] = {}
     try:
         if args.server:
-            engine = RemoteVerifier(args.server)
+            engine = RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout)
             fingerprint["server"] = args.server
         else:
             config = _verify_config(args)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from verifier import Verdict, VerifyConfig
 
+PRM_SERVICE = "mathreward.v1.ProcessRewardService"  # its health reads SERVING once the weights are loaded
+
 # one scored response: (step scores, aggregate), or the reason it could not be scored
 StepResult = tuple[list[float], float] | str
 
@@ -68,11 +70,16 @@ class LocalVerifier:
 class RemoteVerifier:
     """verify_batch on a running ``mathreward serve`` (its own config, judge included, applies)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, connect_timeout_s: float = 30.0) -> None:
         from mathreward.client import Client
 
         self.target = target
         self.client: Any = Client(target)
+        try:
+            self.client.wait_ready("", timeout=connect_timeout_s)
+        except Exception as e:
+            self.client.close()
+            raise ConnectionError(f"no mathreward server answers at {target}: {e}") from e
 
     def verify_batch(
         self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
@@ -143,10 +150,20 @@ class LocalStepScorer:
 class RemoteStepScorer:
     """Step scores from the PRM of a running ``mathreward serve``."""
 
-    def __init__(self, target: str, *, aggregate: str = "min", step_mode: str = "auto") -> None:
+    def __init__(
+        self, target: str, *, aggregate: str = "min", step_mode: str = "auto", ready_timeout_s: float = 120.0
+    ) -> None:
         from mathreward.client import Client
 
         self.client: Any = Client(target)
+        try:  # the server loads its PRM in the background: wait until its health reads SERVING
+            self.client.wait_ready(PRM_SERVICE, timeout=ready_timeout_s)
+        except Exception as e:
+            self.client.close()
+            raise ConnectionError(
+                f"the PRM of the server at {target} is not serving after {ready_timeout_s:g} s "
+                f"(was it started with --prm-model?): {e}"
+            ) from e
         self.aggregate = aggregate
         self.step_mode = step_mode
 
