@@ -104,3 +104,63 @@ def test_server_flag_refuses_settings_that_belong_to_the_server(tmp_path: Path) 
     proc = mathreward("rescore", DATA / "small.jsonl", "-o", tmp_path / "o.jsonl", "--server", "127.0.0.1:1",
                       "--connect-timeout", "1", check=False)
     assert proc.returncode == 2 and "no mathreward server answers at 127.0.0.1:1" in proc.stderr
+
+
+class _Judge:
+    """An OpenAI-compatible chat endpoint on loopback that answers every question "equivalent"."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict[str, Any]] = []
+        judge = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                judge.requests.append({"path": self.path, "body": body})
+                reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "equivalent"},
+                                      "finish_reason": "stop"}]}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_judge_url_turns_on_the_second_opinion_and_the_summary_counts_it(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({
+        "id": "q1", "problem": "How many eggs are in the box?", "answer": "12",
+        "responses": ["There are $\\boxed{\\text{twelve}}$ eggs.", "There are $\\boxed{12}$ eggs."],
+    }) + "\n")
+    judge = _Judge()
+    try:
+        proc = mathreward("rescore", data, "-o", tmp_path / "out.jsonl", "--judge-url", judge.url,
+                          "--judge-model", "tiny-judge")
+    finally:
+        judge.close()
+    (row,) = read_jsonl(tmp_path / "out.jsonl")
+    # the rules cannot read a number in words, so the judge is asked and overturns their "no";
+    # the right answer is never sent to the judge
+    assert row["judge"] == ["equivalent", None]
+    assert row["method"][0] == "judge" and row["correct"] == [True, True]
+    assert judge.requests and judge.requests[0]["path"] == "/v1/chat/completions"
+    assert judge.requests[0]["body"]["model"] == "tiny-judge"
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert summary["judge_calls"] == 1 and summary["judge_overturned"] == 1
+    assert "1  (1 decided by the judge)" in proc.stdout
