@@ -100,6 +100,8 @@ Strategy = Callable[[Answer, Answer, Context], Match]
 
 def equal(pred: Answer, ref: Answer, ctx: Context) -> Match:
     """Are ``pred`` and ``ref`` the same answer? The one place that picks a strategy by kinds."""
+    ref = _alternatives_as_union(ref)
+    pred = _alternatives_as_union(pred)
     if isinstance(ref, Alternatives):
         ref = SetA(ref.items, braces=False)  # a reference "x=1 or x=2" lists solutions
     if isinstance(pred, Alternatives):
@@ -111,6 +113,20 @@ def equal(pred: Answer, ref: Answer, ctx: Context) -> Match:
         if isinstance(pred, kinds[0]) and isinstance(ref, kinds[1]):
             return strategy(pred, ref, ctx)
     return Match(False, f"a {_kind(pred)} is not a {_kind(ref)}")
+
+
+def _alternatives_as_union(a: Answer) -> Answer:
+    """``x<1 or x>2`` is the union of two intervals when every alternative bounds the same variable."""
+    if not isinstance(a, Alternatives) or not all(isinstance(it, Relation) for it in a.items):
+        return a
+    parts: list[Interval] = []
+    for it in a.items:
+        assert isinstance(it, Relation)
+        intervals = _as_intervals(it)
+        if intervals is None or it.ops == ("\\in",):
+            return a
+        parts.extend(intervals)
+    return Union(tuple(parts))
 
 
 def _kind(a: Answer) -> str:

@@ -106,18 +106,37 @@ def _after_marker(rest: str) -> str:
         return next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
     end = _SENTENCE_END.search(rest)
     line = rest[: end.start()] if end else rest
+    clause = _CLAUSE.search(line)
+    if clause:
+        line = line[: clause.start()]
     return line.strip().rstrip("*").strip()
 
 
+# "3, since ..." / "3 because ...": the answer ends where an explanation begins
+_CLAUSE = re.compile(r",?\s+(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE)
+# "So 5 is the answer." / "$\frac23$ is the final answer"
+_IS_THE_ANSWER = re.compile(
+    r"(\$[^$\n]+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b",
+    re.IGNORECASE,
+)
+
+
 def _last_marker(text: str) -> tuple[str, str] | None:
-    last = None
+    best: tuple[int, str, str] | None = None
     for m in _MARKERS.finditer(text):
-        last = m
-    if last is None:
+        how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[m.lastgroup or "ans"]
+        answer = _after_marker(text[m.end() :])
+        if answer:
+            best = (m.start(), answer, how)
+    for m in _IS_THE_ANSWER.finditer(text):
+        if best is None or m.start() > best[0]:
+            span = m.group(1)
+            inner = _MATH_SPAN.match(span)
+            answer = next((g for g in inner.groups()[1:] if g is not None), span) if inner else span
+            best = (m.start(), answer, "answer_marker")
+    if best is None:
         return None
-    how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[last.lastgroup or "ans"]
-    answer = _after_marker(text[last.end() :])
-    return (answer, how) if answer else None
+    return best[1], best[2]
 
 
 _WHOLE_MATH = re.compile(r"^\s*(?:\$\$?(.+?)\$\$?|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?\s*$", re.DOTALL)

@@ -212,6 +212,15 @@ class _Parser:
                 if prev.op == "num" and prev.text.isdigit() and nxt.op == "div" and _is_int_frac(nxt):
                     # a mixed number: 2\frac{1}{2} = 5/2 (the convention of MATH's answers)
                     factors[-1] = Node("add", (prev, nxt))
+                elif (
+                    prev.op == "neg"
+                    and prev.args[0].op == "num"
+                    and prev.args[0].text.isdigit()
+                    and nxt.op == "div"
+                    and _is_int_frac(nxt)
+                ):
+                    # -2\frac{1}{2} = -(2 + 1/2): the sign covers the whole mixed number
+                    factors[-1] = Node("neg", (Node("add", (prev.args[0], nxt)),))
                 else:
                     factors.append(nxt)
             else:

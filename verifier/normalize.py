@@ -66,7 +66,7 @@ def math_delimiters(s: str) -> str:
 
 
 _SPACING = re.compile(
-    r"\\(?:,|!|;|:|>|\s|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|mathstrut\b)"
+    r"(?<!\\)\\(?:,|!|;|:|>|\s|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|mathstrut\b)"
     r"|\\(?:hspace|vspace)\*?\{[^{}]*\}|~"
 )
 
@@ -112,6 +112,7 @@ _ALIASES = (
     (re.compile(r"\\mbox\s*\{"), r"\\text{"),
     (re.compile(r"\\textup\s*\{"), r"\\text{"),
     (re.compile(r"\\degree(?![A-Za-z])"), r"^\\circ "),
+    (re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}|\u2205"), r"\\emptyset "),
 )
 
 
@@ -162,10 +163,18 @@ _UNIT_WORDS = (
     "people|persons?|students?|apples?|marbles?|cookies?|books?|pages?|"
     "ways|times|items?|pieces?|boxes?|coins?|tickets?"
 )
+# "miles per hour", "km/h": a unit, optionally per another unit
+_UNIT = f"(?:{_UNIT_WORDS})(?:\\s*(?:per|/)\\s*(?:{_UNIT_WORDS}))?"
+# single letters are units only inside \text{}: "15\text{ m}" is 15 metres, "15m" may be 15 times m
+_TEXT_ONLY_UNITS = "m|g|s|h|l|L|min|sec|hr|yr|km/hr|m/s\\^2"
 _UNIT_TEXT = re.compile(
-    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?:" + _UNIT_WORDS + r")\s*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
+    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?:"
+    + _UNIT
+    + "|"
+    + _TEXT_ONLY_UNITS
+    + r")\s*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
 )
-_UNIT_PLAIN = re.compile(r"(?<=[\d}).%])\s*(?:" + _UNIT_WORDS + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
+_UNIT_PLAIN = re.compile(r"(?<=[\d}).%])\s*(?:" + _UNIT + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
 
 
 def units(s: str) -> str:
@@ -234,6 +243,14 @@ def _balanced(s: str) -> bool:
     return depth == 0
 
 
+_SPACED_THOUSANDS = re.compile(r"^\s*-?\d{1,3}(?:\s+\d{3})+(?:\.\d+)?\s*$")
+
+
+def thousands_spaces(s: str) -> str:
+    r"""A whole answer of digit groups split by spaces (``1 000``, ``1\,000``) is one number: ``1000``."""
+    return re.sub(r"\s+", "", s) if _SPACED_THOUSANDS.match(s) else s
+
+
 def whitespace(s: str) -> str:
     """Collapse runs of whitespace to one space and strip the ends."""
     return " ".join(s.split())
@@ -255,6 +272,7 @@ RULES: tuple[Rule, ...] = (
     Rule("text_wrappers", text_wrappers, r"\text{x} -> x"),
     Rule("latex_shorthand", latex_shorthand, r"\frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}"),
     Rule("edge_punctuation", edge_punctuation, "strip trailing . , ; and leading :"),
+    Rule("thousands_spaces", thousands_spaces, "1 000 -> 1000 (a whole answer of 3-digit groups)"),
     Rule("whitespace", whitespace, "collapse whitespace"),
 )
 

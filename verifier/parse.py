@@ -179,9 +179,16 @@ def _parse(s: str, level: int) -> Answer:
         raise TooCostly("structure nested too deeply")
     if not s:
         raise Unparseable("empty part")
+    while s.startswith("{") and _matching(s, 0) == len(s) - 1:
+        s = s[1:-1].strip()  # a group around the whole answer: {(C)} from \textbf{(C)}
+        if not s:
+            raise Unparseable("empty group")
     choice = _choice(s)
     if choice is not None:
         return choice
+    m = _MATRIX.match(s)
+    if m:
+        return _matrix(m.group(2), level)
     alternatives = [p for p in _split_top(s, _OR) if p.strip()]
     if len(alternatives) > 1:
         return Alternatives(tuple(_parse(p, level + 1) for p in alternatives))
@@ -208,9 +215,6 @@ def _parse(s: str, level: int) -> Answer:
     relation = _relation(s, level)
     if relation is not None:
         return relation
-    m = _MATRIX.match(s)
-    if m:
-        return _matrix(m.group(2), level)
     bracketed = _bracketed(s, level)
     if bracketed is not None:
         return bracketed
@@ -243,7 +247,29 @@ def _list(parts: list[str], level: int) -> Answer:
             return Relation((_leaf(lhs.strip()), SetA(items, braces=False)), ("=",))
     if len(parts) == 1:
         return _parse(parts[0], level + 1)
-    return SetA(tuple(_parse(p, level + 1) for p in parts), braces=False)
+    items = tuple(_parse(p, level + 1) for p in parts)
+    named = _named_coordinates(items)
+    return named if named is not None else SetA(items, braces=False)
+
+
+def _named_coordinates(items: tuple[Answer, ...]) -> TupleA | None:
+    """``y = 3, x = 4`` -> the ordered tuple (4, 3): distinct one-letter names, in alphabetical order."""
+    names: list[tuple[str, Answer]] = []
+    for it in items:
+        if not (isinstance(it, Relation) and it.ops == ("=",)):
+            return None
+        lhs = it.parts[0]
+        name = None
+        if isinstance(lhs, Expr) and lhs.node is not None and lhs.node.op == "sym":
+            name = lhs.node.name
+        elif isinstance(lhs, Choice) and lhs.option is None:
+            name = lhs.letter
+        if name is None:
+            return None
+        names.append((name, it.parts[1]))
+    if len({n for n, _ in names}) != len(names):
+        return None
+    return TupleA(tuple(v for _, v in sorted(names, key=lambda nv: nv[0])), parenthesized=False)
 
 
 def _plus_minus(s: str, level: int) -> Answer:

@@ -30,7 +30,10 @@ def test_all_is_pinned() -> None:
 
 
 def test_import_does_not_load_torch_or_sympy() -> None:
-    code = "import sys, verifier; verifier.verify('1', '1'); print('torch' in sys.modules, 'sympy' in sys.modules)"
+    code = (
+        "import sys, verifier; verifier.verify('1', '1'); "
+        "print('torch' in sys.modules, 'sympy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
