@@ -139,8 +139,9 @@ class VerifyEngine:
             if verdict.status is Status.TIMEOUT:
                 self._metrics.timeouts.labels(kind="verify").inc()
             if verdict.judge is not None:
+                available = verdict.judge.available and verdict.judge.label is not None
                 self._metrics.judge_calls.labels(
-                    label=verdict.judge.label or "none", available=str(verdict.judge.available).lower()
+                    outcome=verdict.judge.label if available else "unavailable"
                 ).inc()
         return verdicts
 

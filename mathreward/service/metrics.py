@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+JUDGE_OUTCOMES = ("equivalent", "not_equivalent", "invalid_answer", "unavailable")
 _TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 
@@ -74,8 +75,8 @@ class Metrics:
         )
         self.judge_calls = Counter(
             "mathreward_judge_calls",
-            "Verdicts on which the LLM second opinion was consulted, by its answer",
-            ["label", "available"],
+            "Verdicts on which the LLM second opinion was consulted, by its answer (or unavailable)",
+            ["outcome"],
             registry=r,
         )
         self.timeouts = Counter(
@@ -87,6 +88,10 @@ class Metrics:
         self.auth_failures = Counter(
             "mathreward_auth_failures", "Calls refused for a missing or wrong bearer token", registry=r
         )
+        for outcome in JUDGE_OUTCOMES:  # every series exists from the start, at 0
+            self.judge_calls.labels(outcome=outcome)
+        for kind in ("verify", "deadline"):
+            self.timeouts.labels(kind=kind)
         self.prm_ready = Gauge("mathreward_prm_ready", "1 when the PRM weights are loaded", registry=r)
         self._http: Any = None
         self._thread: threading.Thread | None = None
