@@ -74,9 +74,19 @@ def plain_number(text: str | None) -> Fraction | None:
     return None
 
 
+_VAR_EQUALS = re.compile(r"^\s*\$?\s*[A-Za-z](_\{?\w+\}?)?\s*=\s*")
+
+
+def _value_of(text: str | None) -> Fraction | None:
+    """A plain number, or one given as ``x = <plain number>``."""
+    if text is None:
+        return None
+    return plain_number(_VAR_EQUALS.sub("", text, count=1))
+
+
 def is_clear_numeric_mismatch(pred_answer: str | None, ref_answer: str | None) -> bool:
-    """Both sides are plain numbers and they differ: no judge may ever call this equivalent."""
-    a, b = plain_number(pred_answer), plain_number(ref_answer)
+    """Both sides are plain numbers (or ``x = <number>``) that differ: no judge may call them equivalent."""
+    a, b = _value_of(pred_answer), _value_of(ref_answer)
     return a is not None and b is not None and a != b
 
 
@@ -186,13 +196,66 @@ def master_key_reason(answer: str | None, *, max_chars: int) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# could the rules have misread?
+
+_TEXT_CMD = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname|textbf|textit|mathbf)\s*\{([^{}]*)\}")
+_LATEX_CMD = re.compile(r"\\[A-Za-z]+")
+_ENV = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
+_CHOICE = re.compile(
+    r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(?\s*([A-Ea-e])\s*\)?\s*\}?\s*\$?\s*$"
+)
+_RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|neq|ne|lt|gt)\b")
+_HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably)\b")
+
+
+def has_words(text: str) -> bool:
+    """Natural-language words: letters in ``\\text{}`` and friends, or 3+ letters outside LaTeX commands."""
+    if any(re.search(r"[^\W\d_]{2,}", m.group(1)) for m in _TEXT_CMD.finditer(text)):
+        return True
+    bare = _LATEX_CMD.sub(" ", _ENV.sub(" ", _TEXT_CMD.sub(" ", text)))
+    return re.search(r"[^\W\d_]{3,}", bare) is not None
+
+
+def choice_letter(text: str) -> str | None:
+    """The letter of a multiple-choice answer written alone (``C``, ``(C)``, ``\\text{(C)}``), else None."""
+    m = _CHOICE.match(text)
+    return m.group(1).upper() if m else None
+
+
+def _is_relation(text: str) -> bool:
+    return _RELATION.search(text) is not None
+
+
+def misreading_possible(pred_answer: str, ref_answer: str) -> str | None:
+    """None when the rules' "no" on an INCORRECT pair may be a misreading; otherwise why it is final.
+
+    A misreading is possible when either side has words (``\\text{twelve}``, ``4:30 p.m.``), when a
+    choice letter faces an option's content (or the same letter in another spelling), or when a
+    relation faces a bare value (``f^{-1}(x) = ...`` against ``...``). Two wordless math answers of
+    the same shape (expressions, tuples, intervals, matrices, relations, two different letters) that
+    the rules found different are final: there a judge adds cost and risk, not recall.
+    """
+    if has_words(pred_answer) or has_words(ref_answer):
+        return None
+    a, b = choice_letter(pred_answer), choice_letter(ref_answer)
+    if a is not None and b is not None:
+        return None if a == b else "two different choice letters"
+    if (a is None) != (b is None):
+        return None
+    if _is_relation(pred_answer) != _is_relation(ref_answer):
+        return None
+    return "both answers are wordless math of the same shape"
+
+
 def consult_refusal(verdict: Verdict, *, max_answer_chars: int) -> str | None:
     """None when the judge may revisit ``verdict``; otherwise why not (a short phrase).
 
     The judge is consulted only when the rules said no and could be wrong: the answer was
-    UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison. Never for CORRECT,
-    NO_ANSWER, TIMEOUT, ERROR, a NUMERIC mismatch, two plain numbers that differ (whatever the
-    method), nor a master-key answer.
+    UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison where a misreading is
+    possible (:func:`misreading_possible`). Never for CORRECT, NO_ANSWER, TIMEOUT, ERROR, a NUMERIC
+    mismatch, two plain numbers that differ (whatever the method), a hedge ("either 4 or 5"), nor a
+    master-key answer (:func:`master_key_reason`).
     """
     if verdict.status not in CONSULTED_STATUSES:
         return f"status {verdict.status.value} is final"
@@ -200,9 +263,18 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int) -> str | None:
         return f"a {verdict.method.value} mismatch is final"
     if verdict.ref_answer is None or not verdict.ref_answer.strip():
         return "no reference answer"
+    if verdict.pred_answer is None:
+        return "no answer was extracted"
     if is_clear_numeric_mismatch(verdict.pred_answer, verdict.ref_answer):
         return "both answers are plain numbers and differ"
-    return master_key_reason(verdict.pred_answer, max_chars=max_answer_chars)
+    key = master_key_reason(verdict.pred_answer, max_chars=max_answer_chars)
+    if key is not None:
+        return key
+    if _HEDGE.search(_words_only(fold(verdict.pred_answer))):
+        return "a hedge between answers is final"
+    if verdict.status is Status.INCORRECT:
+        return misreading_possible(verdict.pred_answer, verdict.ref_answer)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

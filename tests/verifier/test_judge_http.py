@@ -145,7 +145,7 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens():
     script = sequence([Reply(status=500, raw="x"), Reply(status=500, raw="x")], then=Reply("equivalent"))
     with ChatServer(script) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=2, breaker_cooldown_s=0.5)
-        answers = [rf"\text{{n{i}}}" for i in range(6)]
+        answers = [rf"\text{{case{i}}}" for i in range(6)]
         first = [second_opinion(rejected(a), config=cfg) for a in answers[:3]]
         assert srv.calls == 2  # the third call never left: the circuit is open
         assert "circuit open" in first[2].judge.detail
@@ -160,10 +160,10 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens():
 def test_a_failed_trial_call_reopens_the_circuit():
     with ChatServer(always(status=500, raw="x")) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=1, breaker_cooldown_s=0.3)
-        second_opinion(rejected(r"\text{a}"), config=cfg)
+        second_opinion(rejected(r"\text{alpha}"), config=cfg)
         time.sleep(0.35)
-        second_opinion(rejected(r"\text{b}"), config=cfg)  # the trial call fails
-        v = second_opinion(rejected(r"\text{c}"), config=cfg)
+        second_opinion(rejected(r"\text{beta}"), config=cfg)  # the trial call fails
+        v = second_opinion(rejected(r"\text{gamma}"), config=cfg)
     assert srv.calls == 2 and "circuit open" in v.judge.detail
 
 
@@ -188,7 +188,7 @@ def test_failures_are_not_cached():
 
 
 def test_batch_is_concurrent_within_the_limit_in_order_and_asks_each_pair_once():
-    verdicts = [rejected(rf"\text{{w{i % 8}}}") for i in range(16)]
+    verdicts = [rejected(rf"\text{{word{i % 8}}}") for i in range(16)]
     verdicts[3] = rejected("41", "42")  # never consulted: two plain numbers
     verdicts[5] = Verdict(Status.CORRECT, Method.NUMERIC, "12", "12", "equal")
     with ChatServer(always("equivalent", delay_s=0.2)) as srv:

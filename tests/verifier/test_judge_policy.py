@@ -90,6 +90,40 @@ def test_two_plain_numbers_are_never_consulted_whatever_the_method():
     assert consult_refusal(rule_verdict("0.333", r"\frac{1}{3}"), max_answer_chars=200) is not None
 
 
+@pytest.mark.parametrize(
+    ("answer", "ref", "consulted", "why"),
+    [
+        (r"48 \text{ eggs}", "48", True, "a unit word"),
+        (r"\sqrt{2}", r"\text{(B)}", True, "option content against a letter"),
+        (r"\text{(B)}", r"\textbf{(B)}", True, "the same letter spelled differently"),
+        ("(C)", r"\textbf{(B)}", False, "two different letters"),
+        (r"f^{-1}(x) = \frac{x+5}{3}", r"\frac{x+5}{3}", True, "a relation against a bare value"),
+        ("x = -4", "4", False, "x = a number against another number"),
+        (r"\frac{\sqrt{3}}{4}", r"\frac{3}{4}", False, "two wordless expressions"),
+        ("(-4, 2)", "(-2, 4)", False, "two wordless tuples"),
+        (r"(-\infty, 2)", r"(-\infty, 2]", False, "two wordless intervals"),
+        ("y = 2x - 1", "y = 2x + 1", False, "two wordless equations"),
+        (
+            r"\begin{pmatrix} 1 \\ 3 \end{pmatrix}",
+            r"\begin{pmatrix} 1 \\ 4 \end{pmatrix}",
+            False,
+            "two matrices",
+        ),
+        ("either $40$ or $80$", "40", False, "a hedge"),
+        (r"\text{Saturday}", r"\text{Sunday}", True, "two texts"),
+    ],
+)
+def test_an_incorrect_pair_is_consulted_only_where_the_rules_may_have_misread(answer, ref, consulted, why):
+    for method in (Method.STRUCTURAL, Method.SYMBOLIC, Method.STRING):
+        refusal = consult_refusal(rule_verdict(answer, ref, method=method), max_answer_chars=200)
+        assert (refusal is None) is consulted, why
+
+
+def test_unparseable_pairs_are_consulted_even_when_wordless():
+    v = rule_verdict("11_{10}", "11", Status.UNPARSEABLE, Method.NONE)
+    assert consult_refusal(v, max_answer_chars=200) is None
+
+
 def test_without_a_judge_config_nothing_is_consulted():
     assert not should_consult(rule_verdict(r"\text{twelve}", "12"), None)
     assert should_consult(rule_verdict(r"\text{twelve}", "12"), JudgeConfig(model="m"))

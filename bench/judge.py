@@ -1,0 +1,213 @@
+r"""Benchmark: how often the LLM second opinion is consulted, what it recovers, what it could cost.
+
+Anchor: the data-pipeline habit of sending *every* rule-rejected answer to an LLM for a second
+opinion (as Phi-4-mini-reasoning rechecked rule-rejected answers with GPT-4o-mini). Ours consults
+only where the rules could be wrong (see verifier/judge_policy.py). Both policies are run in one go
+over the same rule verdicts and the same local judges:
+
+- an *honest* judge: a real chat-completions server on a loopback port that knows the truth of each
+  pair (it answers "equivalent" exactly for the pairs the table marks right);
+- an *always-yes* judge: the same server answering "equivalent" to everything, i.e. a judge that any
+  injection fools. The wrong answers it turns correct are the worst case a policy lets through.
+
+Inputs: fixtures/verifier_responses.jsonl (realistic whole responses with known truth, from
+bench/make_responses.py) cycled to >= 1,000 pairs; fixtures/judge_false_negatives.jsonl (answers
+right in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl
+(master keys and injections, all wrong). Writes bench/out/judge.json.
+
+    .venv/bin/python bench/judge.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.verifier.chat_server import ChatServer, always, honest  # noqa: E402
+from verifier import Status, Verdict, verify_batch  # noqa: E402
+from verifier.config import VerifyConfig  # noqa: E402
+from verifier.judge import JudgeConfig, close_judges, get_client, second_opinion_batch  # noqa: E402
+from verifier.judge_policy import EQUIVALENT  # noqa: E402
+
+FIXTURES = ROOT / "fixtures"
+OUT = ROOT / "bench" / "out" / "judge.json"
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    path = FIXTURES / name
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def naive_consults(v: Verdict) -> bool:
+    """The anchor: every rule-rejected answer that has an extracted answer goes to the judge."""
+    return v.status is not Status.CORRECT and v.pred_answer is not None and v.ref_answer is not None
+
+
+@dataclass
+class Outcome:
+    consulted: int = 0
+    recovered: int = 0  # right answers the rules rejected, made correct
+    broken: int = 0  # wrong answers made correct
+    still_missed: int = 0  # right answers still graded wrong
+    seconds: float = 0.0
+
+
+def run_policy(
+    policy: str,
+    rules: list[Verdict],
+    expected: list[bool],
+    questions: list[str | None],
+    url: str,
+) -> Outcome:
+    """Apply one policy with the judge at ``url`` to the rule verdicts; count what changed."""
+    close_judges()
+    judge = JudgeConfig(base_url=url, model="bench-judge", api_key_env="", max_concurrency=8)
+    cfg = VerifyConfig(judge=judge)
+    start = time.perf_counter()
+    if policy == "ours":
+        final = second_opinion_batch(rules, questions, cfg)
+        consulted = sum(v.judge is not None for v in final)
+        got = [v.correct for v in final]
+    else:
+        assert cfg.judge is not None
+        client = get_client(cfg.judge)
+        got, consulted = [], 0
+        for v, q in zip(rules, questions, strict=True):
+            if v.correct or not naive_consults(v):
+                got.append(v.correct)
+                continue
+            consulted += 1
+            info = client.ask(v.pred_answer or "", v.ref_answer or "", q)
+            got.append(info.available and info.label == EQUIVALENT)
+    out = Outcome(consulted=consulted, seconds=time.perf_counter() - start)
+    for r, g, e in zip(rules, got, expected, strict=True):
+        if g and not r.correct:
+            if e:
+                out.recovered += 1
+            else:
+                out.broken += 1
+        if e and not g:
+            out.still_missed += 1
+    close_judges()
+    return out
+
+
+def truth_pairs(rules: list[Verdict], expected: list[bool]) -> tuple[list[tuple[str, str]], int]:
+    """(answer, reference) pairs an honest judge calls equivalent; and how many pairs are ambiguous
+    (the same extracted pair marked right in one row and wrong in another)."""
+    rows = list(zip(rules, expected, strict=True))
+    right = {(v.pred_answer, v.ref_answer) for v, e in rows if e and v.pred_answer}
+    wrong = {(v.pred_answer, v.ref_answer) for v, e in rows if not e and v.pred_answer}
+    pairs = [(a, r) for a, r in right if a is not None and r is not None]
+    return pairs, len(right & wrong)
+
+
+def per_1000(x: int, n: int) -> str:
+    return f"{1000 * x / n:.1f}" if n else "-"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else ("-" if a == 0 else "inf")
+
+
+def evaluate(name: str, rows: list[dict[str, Any]], workers: int | None) -> dict[str, Any]:
+    pairs = [(r["pred"], r["ref"]) for r in rows]
+    questions: list[str | None] = [r.get("question") for r in rows]
+    expected = [bool(r.get("expected", r.get("equivalent", False))) for r in rows]
+    start = time.perf_counter()
+    rules = verify_batch(pairs, questions=questions, config=VerifyConfig(), workers=workers)
+    rules_s = time.perf_counter() - start
+    truth, ambiguous = truth_pairs(rules, expected)
+    result: dict[str, Any] = {
+        "set": name,
+        "pairs": len(rows),
+        "distinct_pairs": len(set(pairs)),
+        "right": sum(expected),
+        "rules_correct": sum(v.correct for v in rules),
+        "rules_false_negatives": sum(e and not v.correct for v, e in zip(rules, expected, strict=True)),
+        "rules_false_positives": sum(v.correct and not e for v, e in zip(rules, expected, strict=True)),
+        "ambiguous_truth_pairs": ambiguous,
+        "rules_s": rules_s,
+    }
+    scripts: dict[str, Callable[[], Any]] = {"honest": lambda: honest(truth), "always_yes": lambda: always()}
+    for judge_name, make in scripts.items():
+        for policy in ("naive", "ours"):
+            with ChatServer(make()) as srv:
+                out = run_policy(policy, rules, expected, questions, srv.url)
+                result[f"{policy}_{judge_name}"] = out.__dict__ | {"http_requests": srv.calls}
+    return result
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    head = (
+        f"{'set':<22} {'pairs':>6} {'policy':<28} {'judge calls/1000':>17} {'recovered (honest)':>19} "
+        f"{'still missed':>12} {'wrong->correct (always-yes)':>28}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        n = r["pairs"]
+        for policy, label in (("naive", "anchor: every rejection"), ("ours", "mathreward policy")):
+            h, y = r[f"{policy}_honest"], r[f"{policy}_always_yes"]
+            print(
+                f"{r['set']:<22} {n:>6} {label:<28} {per_1000(h['consulted'], n):>17} "
+                f"{h['recovered']:>9}/{r['rules_false_negatives']:<9} {h['still_missed']:>12} "
+                f"{y['broken']:>15} ({per_1000(y['broken'], n)}/1000)"
+            )
+        oh, nh = r["ours_honest"], r["naive_honest"]
+        oy, ny = r["ours_always_yes"], r["naive_always_yes"]
+        print(
+            f"{'':<22} {'':>6} {'ours / anchor':<28} {ratio(oh['consulted'], nh['consulted']):>17} "
+            f"{ratio(oh['recovered'], nh['recovered']):>19} {'':>12} {ratio(oy['broken'], ny['broken']):>28}"
+        )
+    print()
+    for r in results:
+        print(
+            f"{r['set']}: {r['distinct_pairs']} distinct pairs, {r['right']} right; rules alone: "
+            f"{r['rules_correct']} correct, {r['rules_false_negatives']} false negatives, "
+            f"{r['rules_false_positives']} false positives ({r['rules_s']:.1f}s); "
+            f"HTTP requests ours/honest {r['ours_honest']['http_requests']} "
+            f"(cache and in-batch dedup), ambiguous truth pairs {r['ambiguous_truth_pairs']}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--min-pairs", type=int, default=1000, help="cycle the realistic set to at least this many pairs"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="verify_batch workers (default: all cores)")
+    args = parser.parse_args()
+
+    responses = load("verifier_responses.jsonl")
+    realistic = [responses[i % len(responses)] for i in range(max(args.min_pairs, len(responses)))]
+    fn_table = load("judge_false_negatives.jsonl")
+    injections = [r | {"expected": False} for r in load("judge_injections.jsonl")]
+    results = [
+        evaluate("realistic responses", realistic, args.workers),
+        evaluate("false-negative table", fn_table, args.workers),
+        evaluate("injection table", injections, args.workers),
+    ]
+    print_table(results)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    OUT.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(f"\nwrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
