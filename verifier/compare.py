@@ -9,6 +9,7 @@ letters, text and structure are decided without SymPy; a leaf pair that needs Sy
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -314,8 +315,18 @@ def value_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
     return Match(False, f"the reference is a relation, the answer a {_kind(pred)}")
 
 
+# a name on the left of "=": f(x), f^{-1}(x), g(2), P(A), a_n, S_{10}, \det, f'(x)
+_LABEL = re.compile(
+    r"^(?:[A-Za-z](?:_\{?\w+\}?)?(?:\^\{?-1\}?)?'*\s*\((?:[^()=]|\([^()=]*\))*\)|\\[A-Za-z]+"
+    r"|[A-Za-z]_\{?\w+\}?)$"
+)
+
+
 def _assigned_var(rel: Relation) -> str | None:
-    """``x = <value>`` -> "x" (a single symbol alone on the left of one equals sign)."""
+    """``x = <value>`` -> "x": a symbol or a label alone on the left of one ``=``.
+
+    Labels: ``f(x)``, ``f^{-1}(x)``, ``a_n``, ``\\det``.
+    """
     if rel.ops != ("=",) and rel.ops != ("\\in",):
         return None
     lhs = rel.parts[0]
@@ -324,6 +335,8 @@ def _assigned_var(rel: Relation) -> str | None:
         if isinstance(rhs, Expr) and rhs.node is not None and _mentions(rhs.node, lhs.node.name):
             return None
         return lhs.node.name
+    if isinstance(lhs, Expr) and _LABEL.match(lhs.text.replace(" ", "")):
+        return lhs.text.replace(" ", "")
     if isinstance(lhs, Choice) and lhs.option is None:  # "A = 5": a capital letter read as a choice
         return lhs.letter
     return None

@@ -92,7 +92,8 @@ _MARKERS = re.compile(
     r"|(?P<ans>(?<![A-Za-z])answer\s*(?:\*\*)?\s*(?:is\s*(?:\*\*)?\s*:?|:|=)\s*(?:\*\*)?)",
     re.IGNORECASE | re.MULTILINE,
 )
-_MATH_SPAN = re.compile(r"^\s*(\$\$?)(.+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
+# a math span; "\$" inside it is a dollar sign, not its end
+_MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 _SENTENCE_END = re.compile(r"\.(?=\s|$)(?<!\d\.)|\n")
 
 
@@ -116,7 +117,7 @@ def _after_marker(rest: str) -> str:
 _CLAUSE = re.compile(r",?\s+(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE)
 # "So 5 is the answer." / "$\frac23$ is the final answer"
 _IS_THE_ANSWER = re.compile(
-    r"(\$[^$\n]+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b",
+    r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b",
     re.IGNORECASE,
 )
 
@@ -139,7 +140,9 @@ def _last_marker(text: str) -> tuple[str, str] | None:
     return best[1], best[2]
 
 
-_WHOLE_MATH = re.compile(r"^\s*(?:\$\$?(.+?)\$\$?|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?\s*$", re.DOTALL)
+_WHOLE_MATH = re.compile(
+    r"^\s*(?:\$\$?((?:\\\$|[^$])+?)\$\$?|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?\s*$", re.DOTALL
+)
 
 
 def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:

@@ -142,6 +142,14 @@ def percent(s: str) -> str:
     return _PERCENT.sub("%", s)
 
 
+_BASE_TEN = re.compile(r"(?<![\w}])(\d+)_\{?10\}?(?!\d)")
+
+
+def base_ten_subscript(s: str) -> str:
+    r"""``11_{10}`` -> ``11``: a base-10 subscript changes nothing (other bases are kept as written)."""
+    return _BASE_TEN.sub(r"\1", s)
+
+
 _THOUSANDS_BRACE = re.compile(r"(?<=\d)\{,\}(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
 
 
@@ -177,14 +185,34 @@ _UNIT_TEXT = re.compile(
 _UNIT_PLAIN = re.compile(r"(?<=[\d}).%])\s*(?:" + _UNIT + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
 
 
-def units(s: str) -> str:
-    r"""Drop a trailing unit after a number: ``10\text{ cm}``, ``10 cm^2``, ``5 dollars`` -> the number.
+# any words after a number at the end are a label ("48 eggs", "9 \text{ sides}") unless one of them
+# joins or computes: "3 or 4", "5 and 6", "2 sin" must stay as written
+_NOT_LABELS = frozenset(
+    {"or", "and", "not", "nor", "either", "to", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
+     "exp", "sqrt", "pi", "mod", "choose", "over", "is", "are", "if", "then", "else", "but", "plus",
+     "minus", "divided", "equals", "than", "less", "more", "of", "per"}
+)  # fmt: skip
+_LABEL_TEXT = re.compile(r"(?<=[\d}).%])\s*\\text\s*\{\s*([A-Za-z][A-Za-z' -]*?)\s*\}\s*$")
+_LABEL_PLAIN = re.compile(r"(?<=\d)\s+([A-Za-z][A-Za-z'-]{2,}(?:\s+[A-Za-z'-]+)*)\s*\.?\s*$")
 
-    Only a unit from a fixed list, only at the end, only after a digit, brace, parenthesis or percent.
+
+def _label_words_ok(words: str) -> bool:
+    return not any(w.lower() in _NOT_LABELS for w in re.split(r"[\s-]+", words) if w)
+
+
+def units(s: str) -> str:
+    r"""Drop a trailing unit or label after a number: ``10\text{ cm}``, ``10 cm^2``, ``48 eggs`` -> ``10``.
+
+    Known units (a fixed list, squared and "per" forms too) after a digit, brace, parenthesis or percent;
+    and any trailing words after a number, unless a word joins or computes (``3 or 4``, ``2 sin``).
     """
     for _ in range(2):  # "5 \text{ cm}^2" and "12 square units" both in one pass each
         s = _UNIT_TEXT.sub("", s)
         s = _UNIT_PLAIN.sub("", s)
+    for pattern in (_LABEL_TEXT, _LABEL_PLAIN):
+        m = pattern.search(s)
+        if m and _label_words_ok(m.group(1)) and s[: m.start()].strip():
+            s = s[: m.start()]
     return s
 
 
@@ -268,6 +296,7 @@ RULES: tuple[Rule, ...] = (
     Rule("degrees", degrees, r"drop ^\circ"),
     Rule("percent", percent, r"\% -> %"),
     Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
+    Rule("base_ten_subscript", base_ten_subscript, "11_{10} -> 11"),
     Rule("units", units, r"drop a trailing unit: 10\text{ cm} -> 10"),
     Rule("text_wrappers", text_wrappers, r"\text{x} -> x"),
     Rule("latex_shorthand", latex_shorthand, r"\frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}"),
