@@ -254,6 +254,7 @@ class JudgeClient:
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_cooldown_s)
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
         self._audit_lock = threading.Lock()
+        self._calls_lock = threading.Lock()
         self.calls = 0  # requests sent to the backend (attempts, retries included)
 
     def _get_backend(self) -> ChatBackend:
@@ -286,14 +287,16 @@ class JudgeClient:
             if not self.breaker.allow():
                 return self._unavailable("circuit open after repeated failures")
             try:
-                nonce = new_nonce()
                 messages = build_messages(
                     answer,
                     reference,
                     question,
-                    nonce=nonce,
+                    nonce=new_nonce(),
                     max_question_chars=self.config.max_question_chars,
                 )
+            except ValueError as exc:  # an input carries the fence code: refuse, the judge is not at fault
+                return self._unavailable(f"refused: {exc}")
+            try:
                 reply = self._call_with_retries(messages, deadline)
             except JudgeUnavailable as exc:
                 self.breaker.record_failure()
@@ -320,7 +323,8 @@ class JudgeClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TransientJudgeError(f"no reply within {self.config.timeout_s:.3g}s")
-            self.calls += 1
+            with self._calls_lock:
+                self.calls += 1
             try:
                 return backend.complete(messages, timeout_s=remaining)
             except TransientJudgeError as exc:

@@ -33,6 +33,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--question", default=None, help="the question (lets 'round to ...' allow rounding)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="SymPy time limit, seconds")
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    j = p.add_argument_group("LLM second opinion (only for answers the rules reject but may have misread)")
+    j.add_argument(
+        "--judge-url", metavar="URL", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
+    )
+    j.add_argument("--judge-model", metavar="NAME", help="the judge model's name at that endpoint")
+    j.add_argument(
+        "--judge-api-key-env",
+        metavar="VAR",
+        default="OPENAI_API_KEY",
+        help="env variable holding the API key",
+    )
     p.set_defaults(func=run)
 
 
@@ -47,6 +58,20 @@ def run(args: argparse.Namespace) -> int:
             print("mathreward verify: --timeout must be a positive number of seconds", file=sys.stderr)
             return 2
         config = replace(config, timeout_s=args.timeout)
+    if args.judge_url is not None or args.judge_model is not None:
+        from verifier.judge import JudgeConfig
+
+        if args.judge_url is None or args.judge_model is None:
+            print("mathreward verify: --judge-url and --judge-model go together", file=sys.stderr)
+            return 2
+        try:
+            judge = JudgeConfig(
+                base_url=args.judge_url, model=args.judge_model, api_key_env=args.judge_api_key_env
+            )
+        except ValueError as exc:
+            print(f"mathreward verify: {exc}", file=sys.stderr)
+            return 2
+        config = replace(config, judge=judge)
     if args.source == "-":
         if args.pred is not None or args.ref is not None:
             print("mathreward verify: give either '-' or --pred/--ref, not both", file=sys.stderr)
@@ -69,6 +94,9 @@ def _run_one(pred: str, ref: str, question: str | None, config: Any, *, as_json:
         print(f"  answer:    {verdict.pred_answer if verdict.pred_answer is not None else '-'}")
         print(f"  reference: {verdict.ref_answer if verdict.ref_answer is not None else '-'}")
         print(f"  time:      {verdict.elapsed_s * 1000:.2f} ms")
+        if verdict.judge is not None:
+            j = verdict.judge
+            print(f"  judge:     {j.model}: {j.label if j.available else 'unavailable (' + j.detail + ')'}")
     return 0 if verdict else 1
 
 
