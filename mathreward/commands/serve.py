@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--memory-mb", type=int, default=1024, help="address-space limit per sandbox worker, MiB"
     )
     eng.add_argument(
+        "--judge-url", default=None, help="LLM second opinion: an OpenAI-compatible endpoint (e.g. .../v1)"
+    )
+    eng.add_argument("--judge-model", default="", help="LLM second opinion: the model name to send")
+    eng.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="env variable holding the API key")
+    eng.add_argument("--judge-timeout", type=float, default=10.0, help="limit on one second opinion, seconds")
+    eng.add_argument(
         "--prm-model", type=Path, default=None, help="PRM weights directory (loaded in the background)"
     )
     eng.add_argument(
@@ -89,6 +95,19 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get("MATHREWARD_TOKEN") or None
 
 
+def _judge(args: argparse.Namespace) -> Any:
+    if args.judge_url is None:
+        return None
+    from verifier.judge import JudgeConfig
+
+    return JudgeConfig(
+        base_url=args.judge_url,
+        model=args.judge_model,
+        api_key_env=args.judge_api_key_env,
+        timeout_s=args.judge_timeout,
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     from mathreward.server import BatcherConfig, ServerConfig, ServiceLimits, TLSConfig
     from verifier.config import VerifyConfig
@@ -112,7 +131,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             max_queue_depth=args.max_queue_depth,
             max_item_timeout_s=args.max_item_timeout,
         ),
-        verify_config=VerifyConfig(timeout_s=args.timeout, memory_mb=args.memory_mb),
+        verify_config=VerifyConfig(timeout_s=args.timeout, memory_mb=args.memory_mb, judge=_judge(args)),
         verify_workers=args.workers,
         prm_model=args.prm_model,
         prm_format=args.prm_format,
@@ -173,16 +192,8 @@ async def _main(config: Any, http_port: int | None) -> int:
 
 async def _start_http(server: Any, port: int) -> tuple[Any, int]:
     """The HTTP routes of :mod:`mathreward.http_routes` on ``port``, sharing ``server.state``."""
-    from aiohttp import web
-
     from mathreward import http_routes
 
     app = http_routes.make_http_app(server.state)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, server.config.host, port)
-    await site.start()
-    bound = port
-    for sock in getattr(site._server, "sockets", None) or ():  # the chosen port when port was 0
-        bound = sock.getsockname()[1]
-    return runner, bound
+    runner, bound = await http_routes.start_http(app, server.config.host, port)
+    return runner, int(bound)

@@ -508,3 +508,27 @@ async def test_64_concurrent_clients_no_failed_call(prm_server):
     batches = _metric(page, "mathreward_batch_size_count", engine="prm")
     solutions = _metric(page, "mathreward_batch_size_sum", engine="prm")
     assert solutions > batches
+
+
+def test_judge_second_opinion_through_the_server_is_counted(start_server):
+    from tests.verifier.chat_server import ChatServer, always
+    from verifier import Method, VerifyConfig
+    from verifier.judge import JudgeConfig, close_judges
+
+    with ChatServer(always("equivalent")) as judge:
+        config = JudgeConfig(base_url=judge.url, model="judge-test", api_key_env="", timeout_s=5.0)
+        server = start_server(server_config(verify_config=VerifyConfig(judge=config)))
+        try:
+            with Client(server.target, timeout=60) as c:
+                verdict = c.verify(
+                    r"There are $\boxed{\text{twelve}}$ eggs.", "12", question="How many eggs?"
+                )
+        finally:
+            close_judges()
+    assert verdict.correct and verdict.method is Method.JUDGE
+    assert (
+        verdict.judge is not None
+        and verdict.judge.model == "judge-test"
+        and verdict.judge.label == "equivalent"
+    )
+    assert _metric(server.metrics(), "mathreward_judge_calls_total", outcome="equivalent") == 1
