@@ -94,7 +94,8 @@ _MARKERS = re.compile(
 )
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
-_SENTENCE_END = re.compile(r"\.(?=\s|$)(?<!\d\.)|\n")
+# a period followed by a space or the end (a decimal point is followed by a digit), or a line break
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
 
 
 def _after_marker(rest: str) -> str:

@@ -150,6 +150,7 @@ _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
 _CHOICE_WITH_TEXT = re.compile(r"^\(([A-Ja-j])\)\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$")
 _WORDS = re.compile(r"[A-Za-z]{4,}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
 # a plain word or words of two or more letters ("yes", "no", "odd") is text, not a product of symbols
 _LETTERS_ONLY = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]+)*")
 _MATH_WORDS = frozenset(
@@ -407,7 +408,8 @@ def _leaf(s: str) -> Answer:
         return _number(s)
     pct = s.endswith("%")
     body = s[:-1].strip() if pct else s
-    words = [w for w in _WORDS.findall(body) if w.lower() not in _MATH_WORDS]
+    # words outside LaTeX command names: "\\overline" is not the word "overline"
+    words = [w for w in _WORDS.findall(_COMMAND.sub(" ", body)) if w.lower() not in _MATH_WORDS]
     if words or (_LETTERS_ONLY.fullmatch(body) and body.lower() not in _MATH_WORDS and body != "oo"):
         return _text(s)
     try:

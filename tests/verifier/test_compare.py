@@ -1,0 +1,109 @@
+"""Comparison strategies: the in-process pass, the hand-off to SymPy, and the symbolic pass itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from verifier.compare import Context, NeedsSymbolic, compare, equal, symbolic_compare
+from verifier.config import VerifyConfig
+from verifier.parse import parse_answer
+from verifier.verdict import Method, Status
+
+CFG = VerifyConfig()
+FAST = Context(CFG, symbolic=False, rounding=False)
+SYM = Context(CFG, symbolic=True, rounding=False)
+
+
+def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
+    return equal(parse_answer(pred), parse_answer(ref), ctx).ok
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "expected"),
+    [
+        ("0.5", "\\frac{1}{2}", True),
+        ("0.333", "\\frac{1}{3}", False),
+        ("1/2^{99}", "1/2^{98}", False),
+        ("25%", "0.25", True),
+        ("25", "0.25", False),
+        ("C", "(C)", True),
+        ("(B) 12", "C", False),
+        ("12", "(C) 12", True),
+        ("tuesday", "Tuesday", True),
+        ("x=3", "3", True),
+        ("x=2", "y=2", False),
+        ("x<2", "(-\\infty,2)", True),
+        ("x<2", "(-\\infty,2]", False),
+        ("1331, 1728", "1728, 1331", True),
+        ("1728", "1331, 1728", False),
+        ("1331, 1728, 5", "1331, 1728", False),
+        ("(1,2)", "(2,1)", False),
+        ("\\{1,2\\}", "(1,2)", False),
+        ("3 or 4", "3", False),
+        ("3 or 4", "3, 4", True),
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)", True),
+        ("\\infty", "\\infty", True),
+        ("-\\infty", "\\infty", False),
+        ("5", "\\infty", False),
+    ],
+)
+def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:
+    assert same(pred, ref) is expected
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref"),
+    [("x^2-1", "(x-1)(x+1)"), ("\\sqrt{8}", "2\\sqrt{2}"), ("3.14", "\\pi"), ("y=2x+1", "2x-y+1=0")],
+)
+def test_needs_sympy_in_process(pred: str, ref: str) -> None:
+    with pytest.raises(NeedsSymbolic):
+        same(pred, ref)
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "expected"),
+    [
+        ("x^2-1", "(x-1)(x+1)", True),
+        ("x^2+1", "(x-1)(x+1)", False),
+        ("\\sqrt{8}", "2\\sqrt{2}", True),
+        ("\\sin^2 x+\\cos^2 x", "1", True),
+        ("e^{i\\pi}", "-1", True),
+        ("3.14", "\\pi", True),
+        ("3.15", "\\pi", False),
+        ("3", "\\pi", False),
+        ("1.4", "\\sqrt{2}", False),
+        ("y=2x+1", "2x-y+1=0", True),
+        ("y=2x+1", "y=2x-1", False),
+        ("0=0", "y=2x+1", False),
+        ("\\binom{5}{2}", "10", True),
+        ("\\frac{1}{1+i}", "\\frac{1-i}{2}", True),
+    ],
+)
+def test_symbolic(pred: str, ref: str, expected: bool) -> None:
+    assert same(pred, ref, SYM) is expected
+
+
+def test_rounding_context() -> None:
+    rounding = Context(CFG, symbolic=False, rounding=True)
+    assert same("0.33", "\\frac13", rounding)
+    assert not same("0.34", "\\frac13", rounding)
+    assert not same("0.33", "\\frac13")
+
+
+def test_percent_policy_is_configurable() -> None:
+    strict = Context(VerifyConfig(percent_matches_fraction=False), symbolic=False, rounding=False)
+    assert not same("25%", "0.25", strict)
+    assert same("25%", "25", strict)
+
+
+def test_symbolic_compare_returns_outcomes_not_exceptions() -> None:
+    out = symbolic_compare(parse_answer("\\sqrt{8}"), parse_answer("2\\sqrt{2}"), CFG, False)
+    assert out.status is Status.CORRECT and out.method is Method.SYMBOLIC
+    bad = symbolic_compare(parse_answer("\\frac{\\unknown}{2}"), parse_answer("2\\sqrt{2}"), CFG, False)
+    assert bad.status is Status.UNPARSEABLE
+
+
+def test_methods() -> None:
+    assert compare(parse_answer("2"), parse_answer("2.0"), FAST).method is Method.NUMERIC
+    assert compare(parse_answer("C"), parse_answer("(C)"), FAST).method is Method.STRING
+    assert compare(parse_answer("(1,2)"), parse_answer("(1,2)"), FAST).method is Method.STRUCTURAL

@@ -1,0 +1,89 @@
+"""Extraction: which part of a response is the final answer, and when there is none."""
+
+from __future__ import annotations
+
+import pytest
+
+from verifier.extract import BARE_MAX_CHARS, extract_answer, extract_reference, find_boxes
+
+
+@pytest.mark.parametrize(
+    ("text", "answer", "how"),
+    [
+        ("so $\\boxed{7}$.", "7", "boxed"),
+        ("\\boxed{1} then \\boxed{2}", "2", "boxed"),
+        ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}", "boxed"),
+        ("\\fbox{12}", "12", "boxed"),
+        ("\\boxed 5.", "5.", "boxed"),
+        ("\\boxed{\\boxed{5}}", "\\boxed{5}", "boxed"),
+        ("$\\boxed{2}$ and $\\boxed{3}$", "2, 3", "boxed"),
+        ("$\\boxed{2}$, $\\boxed{3}$", "2, 3", "boxed"),
+        ("$\\boxed{2}$ or $\\boxed{3}$", "2 or 3", "boxed"),
+        ("\\boxed{2}. Later, after a long check, \\boxed{3}", "3", "boxed"),
+        ("work\n#### 72", "72", "gsm8k"),
+        ("The final answer is 18.", "18", "final_answer"),
+        ("The final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}", "final_answer"),
+        ("**Final Answer**\n\n$\\frac{5}{2}$", "\\frac{5}{2}", "final_answer"),
+        ("**Final Answer:** 2016", "2016", "final_answer"),
+        ("Answer: 15", "15", "answer_marker"),
+        ("So the answer is 9.5.", "9.5", "answer_marker"),
+        ("The answer is 3, since 3 + 0 = 3.", "3", "answer_marker"),
+        ("So 5 is the answer.", "5", "answer_marker"),
+        ("**Answer:** $\\$40$", "\\$40", "answer_marker"),
+        ("Answer: 6\nredo\nAnswer: 5", "5", "answer_marker"),
+        ("$\\frac{1}{2}$", "\\frac{1}{2}", "bare"),
+        ("\\[ 12 \\]", " 12 ", "bare"),
+        ("17", "17", "bare"),
+    ],
+)
+def test_extract_answer(text: str, answer: str, how: str) -> None:
+    got = extract_answer(text)
+    assert got is not None and got.answer == answer and got.how == how
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n ",
+        "We get 3 + 4 = 7.\nThen 7 * 2 = 14, which we check.\nDone.",
+        "x" * (BARE_MAX_CHARS + 1),
+        "We try \\boxed{unclosed and then keep writing.\nMore text with 12 in it.",
+    ],
+)
+def test_no_answer(text: str) -> None:
+    assert extract_answer(text) is None
+
+
+def test_unclosed_box_is_skipped_not_guessed() -> None:
+    assert find_boxes("\\boxed{1 + \\boxed{2}") == [(11, 20, "2")]
+
+
+def test_ten_thousand_nested_braces_do_not_recurse() -> None:
+    text = "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}"
+    got = extract_answer(text)
+    assert got is not None and got.answer.count("{") == 10_000
+
+
+def test_only_the_tail_of_a_huge_response_is_searched() -> None:
+    text = "\\boxed{1}" + "x" * 200 + "\\boxed{2}"
+    got = extract_answer(text, max_chars=100)
+    assert got is not None and got.answer == "2"
+
+
+@pytest.mark.parametrize(
+    ("ref", "answer", "how"),
+    [
+        ("48/2 = <<48/2=24>>24\n#### 72", "72", "gsm8k"),
+        ("so $\\boxed{\\frac12}$", "\\frac12", "boxed"),
+        ("\\text{(C)}", "\\text{(C)}", "reference"),
+        ("  1,200 ", "1,200", "reference"),
+    ],
+)
+def test_extract_reference(ref: str, answer: str, how: str) -> None:
+    got = extract_reference(ref)
+    assert got is not None and (got.answer, got.how) == (answer, how)
+
+
+def test_empty_reference() -> None:
+    assert extract_reference("  ") is None

@@ -1,0 +1,127 @@
+"""Every normalisation rule, on its own, in both directions (what it changes and what it must not)."""
+
+from __future__ import annotations
+
+import pytest
+
+from verifier.normalize import RULES, normalize
+
+RULE = {r.name: r.apply for r in RULES}
+
+# (rule, input, output): each rule has at least one example it changes and one it leaves alone
+EXAMPLES = [
+    ("unicode_symbols", "\u22125", "-5"),
+    ("unicode_symbols", "\uff14\uff12", "42"),
+    ("unicode_symbols", "3\u00d74", "3\\times 4"),
+    ("unicode_symbols", "2\u03c0", "2\\pi "),
+    ("unicode_symbols", "x \u2264 3", "x \\le  3"),
+    ("unicode_symbols", "x^2", "x^2"),
+    ("currency", "\\$5", "5"),
+    ("currency", "\u20ac12", "12"),
+    ("currency", "$5$", "$5$"),
+    ("math_delimiters", "$x$", " x "),
+    ("math_delimiters", "\\(x\\)", " x "),
+    ("math_delimiters", "\\[x\\]", " x "),
+    ("math_delimiters", "x", "x"),
+    ("boxed_wrapper", "\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+    ("boxed_wrapper", "\\boxed{1} + \\boxed{2}", "\\boxed{1} + \\boxed{2}"),
+    ("latex_spacing", "1\\,000", "1 000"),
+    ("latex_spacing", "\\!x\\!", " x "),
+    ("latex_spacing", "a\\quad b", "a  b"),
+    ("latex_spacing", "\\displaystyle x", "  x"),
+    ("latex_spacing", "1 \\\\ 2", "1 \\\\ 2"),
+    ("left_right", "\\left( x \\right)", "( x )"),
+    ("left_right", "\\left. x \\right|", " x |"),
+    ("left_right", "\\bigl[ x \\bigr]", "[ x ]"),
+    ("left_right", "\\leftarrow", "\\leftarrow"),
+    ("frac_variants", "\\dfrac{1}{2}", "\\frac{1}{2}"),
+    ("frac_variants", "\\tfrac12", "\\frac12"),
+    ("frac_variants", "\\frac{1}{2}", "\\frac{1}{2}"),
+    ("command_aliases", "x \\leq 3", "x \\le  3"),
+    ("command_aliases", "x >= 3", "x \\ge  3"),
+    ("command_aliases", "\\mathbf{7}", "{7}"),
+    ("command_aliases", "\\varnothing", "\\emptyset "),
+    ("command_aliases", "\\lbrace 1 \\rbrace", "\\{ 1 \\}"),
+    ("command_aliases", "x \\le 3", "x \\le 3"),
+    ("degrees", "30^\\circ", "30 "),
+    ("degrees", "30^{\\circ}", "30 "),
+    ("degrees", "30", "30"),
+    ("percent", "25\\%", "25%"),
+    ("percent", "25 percent", "25%"),
+    ("percent", "25", "25"),
+    ("thousands_braces", "10{,}000", "10000"),
+    ("thousands_braces", "(1{,}2)", "(1{,}2)"),
+    ("base_ten_subscript", "11_{10}", "11"),
+    ("base_ten_subscript", "1011_2", "1011_2"),
+    ("base_ten_subscript", "x_{10}", "x_{10}"),
+    ("units", "10\\text{ cm}", "10"),
+    ("units", "10 \\text{ cm}^2", "10"),
+    ("units", "12 square units", "12"),
+    ("units", "50 miles per hour", "50"),
+    ("units", "15\\text{ m}", "15"),
+    ("units", "48 eggs", "48"),
+    ("units", "9 \\text{ sides}", "9"),
+    ("units", "15m", "15m"),
+    ("units", "3 or 4", "3 or 4"),
+    ("units", "5 \\text{ and } 6", "5 \\text{ and } 6"),
+    ("units", "2 sin", "2 sin"),
+    ("units", "\\text{Tuesday}", "\\text{Tuesday}"),
+    ("text_wrappers", "\\text{(C)}", " (C) "),
+    ("text_wrappers", "\\text{\\text{a}}", "  a  "),
+    ("text_wrappers", "x", "x"),
+    ("latex_shorthand", "\\frac12", "\\frac{1}{2}"),
+    ("latex_shorthand", "\\frac1{x}", "\\frac{1}{x}"),
+    ("latex_shorthand", "\\frac{x}2", "\\frac{x}{2}"),
+    ("latex_shorthand", "\\sqrt2", "\\sqrt{2}"),
+    ("latex_shorthand", "\\sqrt{2}", "\\sqrt{2}"),
+    ("edge_punctuation", "5.", "5"),
+    ("edge_punctuation", ": 5", "5"),
+    ("edge_punctuation", "5!", "5!"),
+    ("edge_punctuation", "5.5", "5.5"),
+    ("thousands_spaces", "1 000", "1000"),
+    ("thousands_spaces", "12 345 678", "12345678"),
+    ("thousands_spaces", "2 3", "2 3"),
+    ("thousands_spaces", "1 2345", "1 2345"),
+    ("whitespace", "  a   b  ", "a b"),
+    ("whitespace", "a b", "a b"),
+]
+
+
+@pytest.mark.parametrize(("rule", "text", "expected"), EXAMPLES, ids=[f"{r}:{t}" for r, t, _ in EXAMPLES])
+def test_rule(rule: str, text: str, expected: str) -> None:
+    assert RULE[rule](text) == expected
+
+
+def test_every_rule_is_tested_both_ways() -> None:
+    changed = {r for r, t, e in EXAMPLES if t != e}
+    unchanged = {r for r, t, e in EXAMPLES if t == e}
+    names = set(RULE)
+    assert names == changed, f"rules without an example they change: {names - changed}"
+    assert names == unchanged, f"rules without an example they must leave alone: {names - unchanged}"
+
+
+def test_rule_names_are_unique_and_documented() -> None:
+    assert len(RULE) == len(RULES)
+    assert all(r.doc and r.apply.__doc__ for r in RULES)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$\\dfrac{1}{2}$.", "\\frac{1}{2}"),
+        ("\\$1{,}200", "1200"),
+        ("\\left( 1, 2 \\right]", "( 1, 2 ]"),
+        ("\\text{(C)}", "(C)"),
+        ("30^\\circ", "30"),
+        ("\u2212\uff13", "-3"),
+        ("25\\%", "25%"),
+    ],
+)
+def test_whole_pipeline(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_rules_are_idempotent_on_their_output() -> None:
+    for _, text, _ in EXAMPLES:
+        once = normalize(text)
+        assert normalize(once) == once, text

@@ -1,0 +1,179 @@
+"""Parsing: the safe expression parser and the answer kinds read from a normalised string."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from verifier.mathparse import (
+    MAX_DEPTH,
+    ParseError,
+    TooCostly,
+    check_cost,
+    exact_value,
+    free_symbols,
+    parse_expression,
+)
+from verifier.parse import (
+    Alternatives,
+    Choice,
+    Expr,
+    Interval,
+    Matrix,
+    Number,
+    Relation,
+    SetA,
+    Text,
+    TupleA,
+    Union,
+    Unparseable,
+    parse_answer,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("12", Fraction(12)),
+        ("0.5", Fraction(1, 2)),
+        (".5", Fraction(1, 2)),
+        ("1.5e3", Fraction(1500)),
+        ("2E-2", Fraction(1, 50)),
+        ("\\frac{1}{2}", Fraction(1, 2)),
+        ("\\frac{-3}{4}", Fraction(-3, 4)),
+        ("2\\frac{1}{2}", Fraction(5, 2)),
+        ("-2\\frac{1}{2}", Fraction(-5, 2)),
+        ("1/2^{99}", Fraction(1, 2**99)),
+        ("2^{-1}", Fraction(1, 2)),
+        ("3 \\cdot 10^{-2}", Fraction(3, 100)),
+        ("1.5 \\times 10^{3}", Fraction(1500)),
+        ("5!", Fraction(120)),
+        ("\\sqrt{16}", Fraction(4)),
+        ("\\sqrt[3]{27}", Fraction(3)),
+        ("\\sqrt{\\frac{4}{9}}", Fraction(2, 3)),
+        ("(1+2)(3+4)", Fraction(21)),
+        ("2^{3^2}", Fraction(512)),
+        ("-(-3)", Fraction(3)),
+        ("0.1+0.2", Fraction(3, 10)),
+    ],
+)
+def test_exact_values(text: str, value: Fraction) -> None:
+    assert exact_value(parse_expression(text)) == value
+
+
+@pytest.mark.parametrize(
+    "text", ["x^2-1", "\\sqrt{2}", "\\pi", "e", "i", "\\sin x", "2xy", "\\log_2 8", "|x|", "x_1"]
+)
+def test_not_rational(text: str) -> None:
+    assert exact_value(parse_expression(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "symbols"),
+    [("x^2-1", {"x"}), ("2xy", {"x", "y"}), ("a_1+a_{10}", {"a_1", "a_10"}), ("\\theta", {"theta"})],
+)
+def test_symbols(text: str, symbols: set[str]) -> None:
+    assert free_symbols(parse_expression(text)) == symbols
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('ls')",
+        "exec('x')",
+        "lambda: 5",
+        "().__class__",
+        "Tuesday",
+        "1 2",
+        "\\unknowncommand{3}",
+        "x +",
+        "(1",
+        "@",
+    ],
+)
+def test_parse_errors(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_expression(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9^{9^{9^9}}",
+        "2^{2^{2^{2}}}",
+        "1000000!",
+        "10^{100000}",
+        "x^{1000000}",
+        "(x^{2})!",
+    ],
+)
+def test_cost_guards(text: str) -> None:
+    with pytest.raises(TooCostly):
+        check_cost(parse_expression(text))
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error() -> None:
+    with pytest.raises(TooCostly):
+        parse_expression("(" * (MAX_DEPTH + 5) + "1" + ")" * (MAX_DEPTH + 5))
+    with pytest.raises(TooCostly):
+        parse_answer("{" * 10_000 + "1" + "}" * 10_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("5", Number),
+        ("1,000", Number),
+        ("25%", Number),
+        ("\\sqrt{2}", Expr),
+        ("\\binom{5}{2}", Expr),
+        ("x=3", Relation),
+        ("1<x\\le 3", Relation),
+        ("[1,2)", Interval),
+        ("(1,2)\\cup(3,4)", Union),
+        ("(1,2,3)", TupleA),
+        ("1, 2", SetA),
+        ("\\{1,2\\}", SetA),
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", Matrix),
+        ("C", Choice),
+        ("(c)", Choice),
+        ("(C) 12", Choice),
+        ("{(B)}", Choice),
+        ("Tuesday", Text),
+        ("yes", Text),
+        ("3 or 4", Alternatives),
+    ],
+)
+def test_kinds(text: str, kind: type) -> None:
+    assert isinstance(parse_answer(text), kind)
+
+
+def test_number_records_how_it_was_written() -> None:
+    n = parse_answer("0.250")
+    assert isinstance(n, Number) and n.value == Fraction(1, 4) and n.decimal_places == 3
+    p = parse_answer("25%")
+    assert isinstance(p, Number) and p.percent and p.value == 25
+
+
+def test_plus_minus_expands_to_both_signs() -> None:
+    a = parse_answer("1\\pm\\sqrt{2}")
+    assert isinstance(a, SetA) and len(a.items) == 2
+    r = parse_answer("x = 1 \\pm 2")
+    assert isinstance(r, Relation) and isinstance(r.parts[1], SetA)
+
+
+def test_named_coordinates_become_an_ordered_tuple() -> None:
+    t = parse_answer("y = 3, x = 4")
+    assert isinstance(t, TupleA) and [i.value for i in t.items] == [4, 3]  # type: ignore[union-attr]
+
+
+def test_choice_option_text() -> None:
+    c = parse_answer("(C) 12")
+    assert c == Choice("C", "12")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "1 \\\\ 2", "\\begin{pmatrix}1&2\\\\3\\end{pmatrix}"])
+def test_unparseable(text: str) -> None:
+    with pytest.raises(Unparseable):
+        parse_answer(text)
