@@ -687,6 +687,11 @@ def _finish(
     with_prm: bool,
     stream: TextIO,
 ) -> Summary:
+    for stale in opts.output.parent.glob(f".{opts.output.name}.*.tmp"):  # a run killed while writing
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     ks = tuple(sorted(set(opts.ks))) if opts.ks else default_ks(cp["max_n"])
     summary = Summary(ks=ks)
     summary.rejected = cp["rejected"]

@@ -160,7 +160,8 @@ def test_verl_parquet_layout_is_detected_and_types_kept(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     out = tmp_path / "out.parquet"
-    proc = mathreward("rescore", DATA / "small_verl.parquet", "-o", out)
+    proc = mathreward("rescore", DATA / "small_verl.parquet", "-o", out, "--progress", "bar")
+    assert "row/s" in proc.stderr and "100%" in proc.stderr  # the tqdm bar (auto picks it on a terminal)
     assert "layout verl" in proc.stderr
     assert "reference=reward_model.ground_truth" in proc.stderr
     in_schema = pq.read_schema(DATA / "small_verl.parquet")

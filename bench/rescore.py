@@ -1,0 +1,119 @@
+"""Rescoring throughput: a 10,000-response dataset, in process, from 1 worker to all cores.
+
+    .venv/bin/python bench/rescore.py [--responses 10000] [--workers 1,2,...]
+
+The dataset is fixtures/datasets/make_datasets.py's generator with more problems (4 responses each,
+GSM8K and MATH styles). Each row of the table is one whole ``rescore`` run (read, verify, group answers
+for maj@k, write parts, checkpoints, assemble the output, summary), the same pipeline as the CLI.
+The anchor is the field's usual loop: Math-Verify's ``verify(parse(gold), parse(pred))`` over the same
+pairs, one process. Ratios are against the anchor and against our 1-worker run; "agree" is the share
+of responses on which our verdict equals Math-Verify's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "bench" / "out" / "rescore"
+
+
+def load_generator():
+    script = ROOT / "fixtures" / "datasets" / "make_datasets.py"
+    spec = importlib.util.spec_from_file_location("make_datasets", script)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def make_dataset(responses: int) -> Path:
+    gen = load_generator()
+    rows = gen.sample_rows(seed=7, problems=responses // 4, n=4)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"bench_{responses}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
+    from mathreward.rescore.engines import LocalVerifier
+    from mathreward.rescore.run import RescoreOptions, run_rescore
+    from verifier.sandbox import shutdown_pools
+
+    out = OUT / f"out_w{workers}.jsonl"
+    shutdown_pools()  # each run starts its own pool of `workers` processes, as a fresh CLI run does
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as devnull:
+        summary = run_rescore(RescoreOptions(input=path, output=out, progress="none"),
+                              LocalVerifier(workers=workers), stream=devnull)
+    wall = time.perf_counter() - t0
+    correct = [c for line in out.read_text().splitlines() for c in json.loads(line)["correct"]]
+    return wall, correct, summary.to_dict()
+
+
+def run_math_verify(path: Path) -> tuple[float, list[bool]]:
+    from math_verify import parse, verify
+
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    t0 = time.perf_counter()
+    out = []
+    for r in rows:
+        gold = parse("$" + r["answer"].replace("####", "").strip() + "$")
+        for resp in r["responses"]:
+            out.append(bool(verify(gold, parse(resp))))
+    return time.perf_counter() - t0, out
+
+
+def main() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--responses", type=int, default=10_000)
+    p.add_argument("--workers", default=None, help="comma-separated worker counts (default: 1, 2, 4.. cores)")
+    p.add_argument("--no-anchor", action="store_true", help="skip the Math-Verify loop")
+    args = p.parse_args()
+    counts = sorted({int(x) for x in args.workers.split(",")}) if args.workers else sorted(
+        {1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
+    path = make_dataset(args.responses)
+    n_rows = args.responses // 4
+    print(f"# rescore bench: {args.responses} responses ({n_rows} rows x 4), {cores} cores, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+
+    anchor_wall, anchor_correct = (None, None) if args.no_anchor else run_math_verify(path)
+    results = []
+    for w in counts:
+        wall, correct, summary = run_ours(path, w)
+        results.append((w, wall, correct, summary))
+    base = results[0][1]
+    print()
+    print("| run | workers | wall s | responses/s | rows/s | vs 1 worker | vs Math-Verify loop | agree |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    if anchor_wall is not None:
+        print(f"| Math-Verify loop (anchor) | 1 | {anchor_wall:.1f} | {args.responses / anchor_wall:.0f} | "
+              f"{n_rows / anchor_wall:.0f} | - | 1.00x | - |")
+    for w, wall, correct, _ in results:
+        vs_anchor = f"{anchor_wall / wall:.2f}x" if anchor_wall else "-"
+        agree = (f"{sum(a == b for a, b in zip(correct, anchor_correct, strict=True)) / len(correct):.1%}"
+                 if anchor_correct else "-")
+        rates = f"{args.responses / wall:.0f} | {n_rows / wall:.0f}"
+        ratios = f"{base / wall:.2f}x | {vs_anchor} | {agree}"
+        print(f"| mathreward rescore | {w} | {wall:.1f} | {rates} | {ratios} |")
+    last = results[-1][3]
+    print()
+    print(f"accuracy {last['accuracy']:.3f}, statuses {last['statuses']}")
+    shutil.rmtree(OUT, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
