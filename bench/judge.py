@@ -11,7 +11,8 @@ over the same rule verdicts and the same local judges:
   injection fools. The wrong answers it turns correct are the worst case a policy lets through.
 
 Inputs: fixtures/verifier_responses.jsonl (realistic whole responses with known truth, from
-bench/make_responses.py) cycled to >= 1,000 pairs; fixtures/judge_false_negatives.jsonl (answers
+bench/make_responses.py) cycled to >= 1,000 pairs; fixtures/verifier_cases.jsonl (the rule
+verifier's edge-case table, when present); fixtures/judge_false_negatives.jsonl (answers
 right in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl
 (master keys and injections, all wrong). Writes bench/out/judge.json.
 
@@ -194,10 +195,12 @@ def main() -> int:
 
     responses = load("verifier_responses.jsonl")
     realistic = [responses[i % len(responses)] for i in range(max(args.min_pairs, len(responses)))]
+    cases = load("verifier_cases.jsonl") if (FIXTURES / "verifier_cases.jsonl").exists() else []
     fn_table = load("judge_false_negatives.jsonl")
     injections = [r | {"expected": False} for r in load("judge_injections.jsonl")]
     results = [
         evaluate("realistic responses", realistic, args.workers),
+        *([evaluate("verifier case table", cases, args.workers)] if cases else []),
         evaluate("false-negative table", fn_table, args.workers),
         evaluate("injection table", injections, args.workers),
     ]

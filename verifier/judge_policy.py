@@ -202,10 +202,24 @@ def master_key_reason(answer: str | None, *, max_chars: int) -> str | None:
 _TEXT_CMD = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname|textbf|textit|mathbf)\s*\{([^{}]*)\}")
 _LATEX_CMD = re.compile(r"\\[A-Za-z]+")
 _ENV = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
-_CHOICE = re.compile(
-    r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(?\s*([A-Ea-e])\s*\)?\s*\}?\s*\$?\s*$"
+_CHOICE = re.compile(r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(?\s*([A-E])\s*\)?\s*\}?\s*\$?\s*$")
+# "(C) 12", "\text{(C)} 12": a letter in parentheses leading the option's content
+_LEADING_CHOICE = re.compile(r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(\s*([A-E])\s*\)")
+_SEVERAL_CHOICES = re.compile(r"^\s*\(?[A-E]\)?(?:\s*(?:,|;|and|&|\s)\s*\(?[A-E]\)?)+\s*$")
+_NUMBER_WORDS = re.compile(
+    r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
+    r"ninety|hundred|thousand|million|billion|trillion|halfs?|halves|thirds?|quarters?|fourths?|"
+    r"fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|dozens?|twice|double|triple|negative|minus|"
+    r"point|percent|nil|hundredths?|thousandths?)\b"
 )
-_RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|neq|ne|lt|gt)\b")
+# math no judge should weigh: power towers, huge exponents and factorials, division by zero
+_DEGENERATE = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\{?\s*\d{3,}|\d{3,}\s*!|/\s*0(?![\d.])|\\[dt]?frac\s*\{[^{}]*\}\s*\{\s*0\s*\}"
+)
+# program text, not math
+_CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|builtins)\b|\bos\.\w")
+_SIMPLE_VAR_EQ = re.compile(r"^\s*\$?\s*[A-Za-z](?:_\{?\w+\}?)?\s*=(?!=)")
 _HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably)\b")
 
 
@@ -223,27 +237,62 @@ def choice_letter(text: str) -> str | None:
     return m.group(1).upper() if m else None
 
 
-def _is_relation(text: str) -> bool:
-    return _RELATION.search(text) is not None
+def _letter_of(text: str) -> str | None:
+    m = _LEADING_CHOICE.match(text)
+    return m.group(1) if m else choice_letter(text)
+
+
+def _is_equation(text: str) -> bool:
+    """An equation other than ``x = <value>`` (which the rules read as the value)."""
+    return "=" in _SIMPLE_VAR_EQ.sub("", text, count=1)
+
+
+def _degenerate_equation(text: str) -> bool:
+    """``5 = 5``, ``x = x``: an equation that states nothing about the unknown."""
+    if text.count("=") != 1 or re.search(r"\\(?:le|ge|ne)|[<>]", text):
+        return False
+    lhs, rhs = (side.strip().strip("$").strip() for side in text.split("="))
+    return lhs == rhs or not re.search(r"[A-Za-z]", lhs + rhs)
+
+
+def final_shape_reason(pred_answer: str, ref_answer: str) -> str | None:
+    """Why the pair is final whatever the status (degenerate, code, several letters, no number), or None."""
+    if _CODE.search(pred_answer):
+        return "program text is not an answer"
+    if _DEGENERATE.search(pred_answer):
+        return "a power tower, huge exponent or factorial, or division by zero is final"
+    if _SEVERAL_CHOICES.match(pred_answer):
+        return "several choice letters: a hedge"
+    if _degenerate_equation(pred_answer):
+        return "an equation that states no value"
+    a, b = _letter_of(pred_answer), _letter_of(ref_answer)
+    if a is not None and b is not None and a != b:
+        return "two different choice letters"
+    if plain_number(ref_answer) is not None and b is None:
+        folded = fold(pred_answer)
+        if not re.search(r"\d", folded) and not _NUMBER_WORDS.search(_words_only(folded)):
+            return "the reference is a number and the answer has no digit or number word"
+    return None
 
 
 def misreading_possible(pred_answer: str, ref_answer: str) -> str | None:
     """None when the rules' "no" on an INCORRECT pair may be a misreading; otherwise why it is final.
 
-    A misreading is possible when either side has words (``\\text{twelve}``, ``4:30 p.m.``), when a
-    choice letter faces an option's content (or the same letter in another spelling), or when a
-    relation faces a bare value (``f^{-1}(x) = ...`` against ``...``). Two wordless math answers of
-    the same shape (expressions, tuples, intervals, matrices, relations, two different letters) that
-    the rules found different are final: there a judge adds cost and risk, not recall.
+    A misreading is possible when either side has words (``\\text{twelve}``, ``48 \\text{ eggs}``),
+    when a choice letter faces an option's content (or the same letter in another spelling), or when
+    an equation faces a bare value (``f^{-1}(x) = ...`` against ``...``; ``x = 3`` counts as the value
+    3). Two wordless math answers of the same shape (expressions, tuples, intervals or inequalities,
+    matrices, equations, two different letters) that the rules found different are final: there a
+    judge adds cost and risk, not recall.
     """
     if has_words(pred_answer) or has_words(ref_answer):
         return None
-    a, b = choice_letter(pred_answer), choice_letter(ref_answer)
+    a, b = _letter_of(pred_answer), _letter_of(ref_answer)
     if a is not None and b is not None:
         return None if a == b else "two different choice letters"
     if (a is None) != (b is None):
         return None
-    if _is_relation(pred_answer) != _is_relation(ref_answer):
+    if _is_equation(pred_answer) != _is_equation(ref_answer):
         return None
     return "both answers are wordless math of the same shape"
 
@@ -254,8 +303,10 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int) -> str | None:
     The judge is consulted only when the rules said no and could be wrong: the answer was
     UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison where a misreading is
     possible (:func:`misreading_possible`). Never for CORRECT, NO_ANSWER, TIMEOUT, ERROR, a NUMERIC
-    mismatch, two plain numbers that differ (whatever the method), a hedge ("either 4 or 5"), nor a
-    master-key answer (:func:`master_key_reason`).
+    mismatch, two plain numbers that differ (whatever the method), a hedge ("either 4 or 5",
+    "A, C"), a master-key answer (:func:`master_key_reason`), nor the shapes of
+    :func:`final_shape_reason` (program text, power towers, an answer without any digit or number
+    word against a numeric reference, two different choice letters).
     """
     if verdict.status not in CONSULTED_STATUSES:
         return f"status {verdict.status.value} is final"
@@ -272,6 +323,9 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int) -> str | None:
         return key
     if _HEDGE.search(_words_only(fold(verdict.pred_answer))):
         return "a hedge between answers is final"
+    shape = final_shape_reason(verdict.pred_answer, verdict.ref_answer)
+    if shape is not None:
+        return shape
     if verdict.status is Status.INCORRECT:
         return misreading_possible(verdict.pred_answer, verdict.ref_answer)
     return None

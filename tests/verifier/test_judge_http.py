@@ -160,10 +160,10 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens():
 def test_a_failed_trial_call_reopens_the_circuit():
     with ChatServer(always(status=500, raw="x")) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=1, breaker_cooldown_s=0.3)
-        second_opinion(rejected(r"\text{alpha}"), config=cfg)
+        second_opinion(rejected(r"\text{one}"), config=cfg)
         time.sleep(0.35)
-        second_opinion(rejected(r"\text{beta}"), config=cfg)  # the trial call fails
-        v = second_opinion(rejected(r"\text{gamma}"), config=cfg)
+        second_opinion(rejected(r"\text{two}"), config=cfg)  # the trial call fails
+        v = second_opinion(rejected(r"\text{three}"), config=cfg)
     assert srv.calls == 2 and "circuit open" in v.judge.detail
 
 

@@ -111,6 +111,15 @@ def test_two_plain_numbers_are_never_consulted_whatever_the_method():
         ),
         ("either $40$ or $80$", "40", False, "a hedge"),
         (r"\text{Saturday}", r"\text{Sunday}", True, "two texts"),
+        ("e", "e^2", False, "a lowercase letter is not a choice"),
+        ("(B) 12", "C", False, "two different letters, one with the option's content"),
+        (r"\text{a dozen}", "12", True, "a number word against a number"),
+        (r"\text{any real number}", "5", False, "no digit or number word against a number"),
+        (r"x = 1 + \sqrt{2}", r"1 \pm \sqrt{2}", False, "x = <expression> is the expression"),
+        (r"x \geq 2", r"(2, \infty)", False, "an inequality against an interval"),
+        ("A, C", "C", False, "several letters"),
+        ("5 = 5", "5", False, "an equation that states no value"),
+        (r"\det = 1", "1", True, "an equation against its value"),
     ],
 )
 def test_an_incorrect_pair_is_consulted_only_where_the_rules_may_have_misread(answer, ref, consulted, why):

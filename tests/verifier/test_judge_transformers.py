@@ -76,3 +76,12 @@ def test_a_missing_model_is_unavailable_not_an_error(tmp_path):
     v = second_opinion(rejected(), config=local(tmp_path / "no-such-model", timeout_s=30))
     assert v.status is Status.INCORRECT and v.judge is not None and not v.judge.available
     assert "cannot load judge model" in v.judge.detail
+
+
+@pytest.mark.gpu
+def test_the_local_judge_runs_on_the_gpu(models):
+    cfg = VerifyConfig(
+        judge=JudgeConfig(backend="transformers", model_path=str(models["yes"]), device="cuda", timeout_s=120)
+    )
+    v = second_opinion(rejected(), question="How many eggs?", config=cfg)
+    assert v.correct and v.judge.label == "equivalent" and v.judge.available
