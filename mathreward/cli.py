@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # module names under mathreward.commands, in the order `mathreward --help` lists them
-COMMANDS: tuple[str, ...] = ("verify", "serve", "rescore", "metrics")
+COMMANDS: tuple[str, ...] = ("verify", "serve", "rescore", "metrics", "adapters")
 
 
 def build_parser() -> argparse.ArgumentParser:

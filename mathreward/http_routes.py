@@ -26,6 +26,7 @@ character limit) is not an error of the request: it gets the incorrect reward an
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mathreward.adapters._backend import RewardValues, VerifyFn
+from mathreward.adapters._backend import RewardValues, VerifyFn, averify_many
 from mathreward.adapters.openrlhf import ascore_queries
 from mathreward.adapters.slime import ascore_samples
 from verifier.verdict import Verdict
@@ -81,6 +82,10 @@ class HttpLimits:
     max_message_bytes: int = 32 * 1024 * 1024  # largest request body, bytes (413 above)
     max_items: int = 4096  # items in one request (413 above)
     max_item_chars: int = 200_000  # characters in one item, all its text fields together (item error above)
+    # pairs of concurrent requests merged into one engine call: at most this many, waiting at most
+    # coalesce_wait_ms for company (0 items: no merging)
+    coalesce_items: int = 64
+    coalesce_wait_ms: float = 2.0
 
     @classmethod
     def from_service(cls, limits: Any) -> HttpLimits:
@@ -90,6 +95,73 @@ class HttpLimits:
             max_items=limits.max_items,
             max_item_chars=limits.max_item_chars,
         )
+
+
+class _Coalescer:
+    """Merges the pairs of concurrent requests into one engine call.
+
+    slime POSTs one sample per request, and OpenRLHF's agent executor one query per request, many at
+    a time; graded one by one, each pays an engine round trip of its own. Pairs that arrive within
+    ``max_wait_s`` of the first waiting one (or until ``max_items`` are waiting) go to the engine
+    together, and each request gets its own slice of the verdicts back. A call-level engine error
+    (a full queue, say) is every merged request's error.
+    """
+
+    def __init__(self, engine: VerifyFn, max_items: int, max_wait_s: float) -> None:
+        self._engine = engine
+        self._max_items = max_items
+        self._max_wait_s = max_wait_s
+        self._pending: list[
+            tuple[list[tuple[str, str]], list[str | None], asyncio.Future[list[Verdict]]]
+        ] = []
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, pairs: list[tuple[str, str]], questions: list[str | None]) -> list[Verdict]:
+        if len(pairs) >= self._max_items:
+            return await self._engine(pairs, questions)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Verdict]] = loop.create_future()
+        self._pending.append((pairs, questions, future))
+        self._count += len(pairs)
+        if self._count >= self._max_items:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._max_wait_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending, self._count = self._pending, [], 0
+        if batch:
+            task = asyncio.ensure_future(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(
+        self, batch: list[tuple[list[tuple[str, str]], list[str | None], asyncio.Future[list[Verdict]]]]
+    ) -> None:
+        pairs = [pair for part, _, _ in batch for pair in part]
+        questions = [q for _, qs, _ in batch for q in qs]
+        try:
+            verdicts = await self._engine(pairs, questions)
+        except Exception as exc:  # the call's error is each merged request's error
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        offset = 0
+        for part, _, future in batch:
+            if not future.done():  # a request whose client went away is cancelled; the rest are answered
+                future.set_result(verdicts[offset : offset + len(part)])
+            offset += len(part)
+
+
+async def _in_process_engine(pairs: list[tuple[str, str]], questions: list[str | None]) -> list[Verdict]:
+    return await averify_many([p for p, _ in pairs], [r for _, r in pairs], questions)
 
 
 class _BadRequest(Exception):
@@ -313,6 +385,9 @@ def make_http_app(
         if is_serving is None:
             is_serving = lambda: not state.draining  # noqa: E731
     limits = limits or HttpLimits()
+    engine = engine or _in_process_engine
+    if limits.coalesce_items > 1:
+        engine = _Coalescer(engine, limits.coalesce_items, limits.coalesce_wait_ms / 1000)
     routes = _Routes(engine, limits, token_check, metrics, is_serving)
     app = web.Application(client_max_size=limits.max_message_bytes)
     app.router.add_post(OPENRLHF_PATH, routes.openrlhf)

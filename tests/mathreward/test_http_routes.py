@@ -227,3 +227,24 @@ async def test_server_state_shares_engine_limits_auth_and_metrics(serve: Serve) 
         assert metric("mathreward_request_latency_seconds_count", {"method": "/get_reward"}) == 5.0
     finally:
         state.verify.close()
+
+
+async def test_concurrent_single_sample_requests_share_engine_calls(serve: Serve) -> None:
+    """slime sends one sample per request, many at once: their pairs are merged into fewer engine
+    calls, and each request still gets its own verdict (right and wrong answers interleaved)."""
+    import asyncio
+
+    from mathreward.service.config import ServerConfig
+    from mathreward.service.state import ServerState
+
+    state = ServerState(ServerConfig(verify_workers=2))
+    try:
+        client = await serve(state=state, limits=HttpLimits(coalesce_items=64, coalesce_wait_ms=20))
+        samples = [{"prompt": "", "response": f"\\boxed{{{i % 3}}}", "label": "1"} for i in range(24)]
+        answers = await asyncio.gather(*(client.post("/slime/reward", json=s) for s in samples))
+        assert [a.json()["score"] for a in answers] == [1.0 if i % 3 == 1 else 0.0 for i in range(24)]
+        assert [a.json()["pred"] for a in answers] == [str(i % 3) for i in range(24)]
+        calls = state.metrics.registry.get_sample_value("mathreward_batch_size_count", {"engine": "verify"})
+        assert calls is not None and 1 <= calls < 24
+    finally:
+        state.verify.close()
