@@ -115,7 +115,8 @@ def test_a_slow_judge_never_holds_the_call_past_its_limit():
         spent = time.monotonic() - start
     assert not v and v.judge is not None and not v.judge.available
     assert "timed out" in v.judge.detail or "no reply" in v.judge.detail
-    assert spent < 1.0 + 0.4 + 0.5  # the limit, one read timeout, and slack for a loaded machine
+    # the server would hold the call 30 s; the bound: the limit plus one read, slack for a loaded machine
+    assert spent < 1.0 + 0.4 + 1.5
     assert v.elapsed_s >= 0.4
 
 
