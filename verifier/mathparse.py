@@ -31,6 +31,8 @@ MAX_TOKENS = 600
 # exact evaluation refuses |exponent| above this and results above MAX_BITS bits
 MAX_EXPONENT = 10_000
 MAX_BITS = 20_000
+# SymPy expands powers of non-rational bases: (x+1)^200 already takes seconds, so such powers stop here
+MAX_SYMBOLIC_EXPONENT = 64
 # factorials of integers above this are refused
 MAX_FACTORIAL = 2_000
 
@@ -361,9 +363,11 @@ class _Parser:
             self.take()
             base = self.group()
         if self.peek() == "^":
-            # \sin^2 x = (\sin x)^2
+            # \sin^2 x = (\sin x)^2, but \sin^{-1} x = \arcsin x
             self.take()
             power = self.exponent()
+            if _is_minus_one(power) and name in _INVERSE:
+                name, power = _INVERSE[name], None
         if self.peek() in ("(", "{"):
             arg = self.call_argument()
         else:
@@ -381,6 +385,13 @@ class _Parser:
         else:
             node = Node("func", (arg,), name=name)
         return node if power is None else Node("pow", (node, power))
+
+
+_INVERSE = {"sin": "arcsin", "cos": "arccos", "tan": "arctan"}
+
+
+def _is_minus_one(node: Node) -> bool:
+    return node.op == "neg" and node.args[0].op == "num" and node.args[0].value == 1
 
 
 def _is_func(tok: str | None) -> bool:
@@ -508,8 +519,11 @@ def check_cost(node: Node) -> None:
                 value = exact_value(exp)
             except ZeroDivisionError:
                 value = None
-            if value is not None and abs(value) > MAX_EXPONENT and _safe_exact(base) not in (0, 1, -1):
+            base_value = _safe_exact(base)
+            if value is not None and abs(value) > MAX_EXPONENT and base_value not in (0, 1, -1):
                 raise TooCostly(f"exponent {value} too large")
+            if value is not None and base_value is None and abs(value) > MAX_SYMBOLIC_EXPONENT:
+                raise TooCostly(f"exponent {value} of a non-rational base too large")
         elif cur.op == "fact":
             arg = _safe_exact(cur.args[0])
             if arg is not None and arg > MAX_FACTORIAL:

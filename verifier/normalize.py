@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def base_ten_subscript(s: str) -> str:
     return _BASE_TEN.sub(r"\1", s)
 
 
-_THOUSANDS_BRACE = re.compile(r"(?<=\d)\{,\}(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
+_THOUSANDS_BRACE = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
 
 
 def thousands_braces(s: str) -> str:
@@ -279,6 +280,24 @@ def thousands_spaces(s: str) -> str:
     return re.sub(r"\s+", "", s) if _SPACED_THOUSANDS.match(s) else s
 
 
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\s*\\overline\s*\{\s*(\d{1,12})\s*\}")
+
+
+def repeating_decimals(s: str) -> str:
+    r"""``0.\overline{3}`` -> ``\frac{1}{3}``, ``1.2\overline{45}`` -> ``\frac{137}{110}`` (exact)."""
+
+    def repl(m: re.Match[str]) -> str:
+        whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3)
+        # x = whole.fixed(rep)(rep)...: x * 10^(f+r) - x * 10^f = whole.fixed rep - whole.fixed
+        shift = 10 ** len(fixed)
+        period = 10 ** len(rep) - 1
+        numerator = (int(whole + fixed + rep) - int(whole + fixed)) if fixed or rep else 0
+        value = Fraction(numerator, shift * period)
+        return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+    return _REPEATING.sub(repl, s)
+
+
 def whitespace(s: str) -> str:
     """Collapse runs of whitespace to one space and strip the ends."""
     return " ".join(s.split())
@@ -297,6 +316,7 @@ RULES: tuple[Rule, ...] = (
     Rule("percent", percent, r"\% -> %"),
     Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
     Rule("base_ten_subscript", base_ten_subscript, "11_{10} -> 11"),
+    Rule("repeating_decimals", repeating_decimals, r"0.\overline{3} -> \frac{1}{3}"),
     Rule("units", units, r"drop a trailing unit: 10\text{ cm} -> 10"),
     Rule("text_wrappers", text_wrappers, r"\text{x} -> x"),
     Rule("latex_shorthand", latex_shorthand, r"\frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}"),

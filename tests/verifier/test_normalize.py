@@ -51,6 +51,7 @@ EXAMPLES = [
     ("percent", "25", "25"),
     ("thousands_braces", "10{,}000", "10000"),
     ("thousands_braces", "(1{,}2)", "(1{,}2)"),
+    ("thousands_braces", "14 {, }916", "14916"),
     ("base_ten_subscript", "11_{10}", "11"),
     ("base_ten_subscript", "1011_2", "1011_2"),
     ("base_ten_subscript", "x_{10}", "x_{10}"),
@@ -82,6 +83,10 @@ EXAMPLES = [
     ("thousands_spaces", "12 345 678", "12345678"),
     ("thousands_spaces", "2 3", "2 3"),
     ("thousands_spaces", "1 2345", "1 2345"),
+    ("repeating_decimals", "0.\\overline{3}", "\\frac{1}{3}"),
+    ("repeating_decimals", "1.2\\overline{45}", "\\frac{137}{110}"),
+    ("repeating_decimals", "0.\\overline{142857}", "\\frac{1}{7}"),
+    ("repeating_decimals", "\\overline{AB}", "\\overline{AB}"),
     ("whitespace", "  a   b  ", "a b"),
     ("whitespace", "a b", "a b"),
 ]
