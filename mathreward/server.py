@@ -107,10 +107,13 @@ class MathRewardServer:
         )
         reflection.enable_server_reflection(names, server)
         address = f"{config.host}:{config.port}"
-        if config.tls is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            self.port = server.add_secure_port(address, _server_credentials(config.tls))
+        try:
+            if config.tls is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, _server_credentials(config.tls))
+        except RuntimeError as exc:  # grpc's way of saying the address is taken or invalid
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
         await self._set_health()
         await server.start()
         self._server = server

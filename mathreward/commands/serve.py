@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     eng.add_argument(
         "--workers", type=int, default=None, help="verifier sandbox workers (default: all cores)"
     )
+    eng.add_argument(
+        "--chunk-items", type=int, default=64, help="items per verify_batch call (cancellation granularity)"
+    )
     eng.add_argument("--timeout", type=float, default=3.0, help="symbolic time limit per item, seconds")
     eng.add_argument(
         "--memory-mb", type=int, default=1024, help="address-space limit per sandbox worker, MiB"
@@ -133,6 +136,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         ),
         verify_config=VerifyConfig(timeout_s=args.timeout, memory_mb=args.memory_mb, judge=_judge(args)),
         verify_workers=args.workers,
+        verify_chunk_items=args.chunk_items,
         prm_model=args.prm_model,
         prm_format=args.prm_format,
         prm_device=args.prm_device,
@@ -160,7 +164,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"mathreward serve: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_main(config, args.http_port))
+    try:
+        return asyncio.run(_main(config, args.http_port))
+    except OSError as exc:  # the port is taken, a certificate file is unreadable
+        print(f"mathreward serve: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _main(config: Any, http_port: int | None) -> int:

@@ -532,3 +532,18 @@ def test_judge_second_opinion_through_the_server_is_counted(start_server):
         and verdict.judge.label == "equivalent"
     )
     assert _metric(server.metrics(), "mathreward_judge_calls_total", outcome="equivalent") == 1
+
+
+def test_stream_options_only_on_the_first_message(prm_server):
+    channel, verify = _verify_stub(prm_server.target)
+    item = verify_pb2.VerifyItem(id="a", prediction="1", reference="1")
+    messages = [
+        verify_pb2.VerifyStreamRequest(items=[item], options=verify_pb2.VerifyOptions(timeout_s=2)),
+        verify_pb2.VerifyStreamRequest(items=[item], options=verify_pb2.VerifyOptions(timeout_s=3)),
+    ]
+    with pytest.raises(grpc.RpcError) as exc:
+        list(verify.VerifyStream(iter(messages), timeout=30))
+    assert _code(exc) is grpc.StatusCode.INVALID_ARGUMENT and _details(exc).startswith("options:")
+    got = list(verify.VerifyStream(iter(messages[:1]), timeout=30))
+    assert [(r.index, r.result.id, r.result.correct) for r in got] == [(0, "a", True)]
+    channel.close()

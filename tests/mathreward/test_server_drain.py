@@ -84,3 +84,18 @@ def test_sigterm_drains_without_losing_an_in_flight_call(tiny_prm, tmp_path):
             proc.kill()
             proc.wait()
         stderr.close()
+
+
+def test_serve_refuses_a_taken_port_with_a_clear_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "mathreward", "serve", "--port", str(port), "--log-level", "ERROR"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
