@@ -398,3 +398,35 @@ def test_adapter_works_in_a_forked_child_after_the_parent_used_it() -> None:
     child.join(10)
     assert child.exitcode == 0
     assert out["score"] == 1.0 and not math.isnan(out["score"])
+
+
+# ----------------------------------------------------------------------------- the config lines
+
+
+def test_adapters_command_prints_lines_whose_paths_load_like_the_trainers_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mathreward.cli import main
+
+    assert main(["adapters", "--path", "verl"]) == 0
+    compute_score = load_like_verl(capsys.readouterr().out.strip(), "compute_score")
+    assert compute_score(data_source="m", solution_str="\\boxed{2}", ground_truth="2")["score"] == 1.0
+    assert main(["adapters", "--path", "openrlhf"]) == 0
+    module = load_like_openrlhf(capsys.readouterr().out.strip())
+    assert module.reward_func(["Q \\boxed{2}"], ["Q"], ["2"])["rewards"].tolist() == [1.0]
+    assert main(["adapters", "--server", "rm-host:50051", "--http", "rm-host:8000"]) == 0
+    lines = capsys.readouterr().out
+    for expected in (
+        f"custom_reward_function.path={verl_adapter.__file__}",
+        "custom_reward_function.name=compute_score",
+        "+custom_reward_function.reward_kwargs.server=rm-host:50051",
+        "reward_funcs=[accuracy_reward]",
+        "--remote_rm_url http://rm-host:8000/get_reward",
+        f"--remote_rm_url {openrlhf_adapter.__file__}",
+        "--rm-url http://rm-host:8000/slime/reward --reward-key score",
+        "--custom-rm-path mathreward.adapters.slime.reward_func",
+    ):
+        assert expected in lines, expected
+    for name in ("compute_score", "compute_score_batch", "compute_score_async"):
+        assert callable(getattr(verl_adapter, name))
+    assert load_like_slime("mathreward.adapters.slime.reward_func") is slime_adapter.reward_func
