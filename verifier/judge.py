@@ -120,8 +120,19 @@ class JudgeConfig:
     max_tokens: int = 16
     # JSONL file to which every overturn is appended (None: no audit log)
     audit_log: str | None = None
+    # "openai" only: a JSON object merged into each request body, e.g. vLLM's constrained decoding
+    # '{"guided_choice": ["equivalent", "not_equivalent", "invalid_answer"]}' or, for Qwen3,
+    # '{"chat_template_kwargs": {"enable_thinking": false}}' (a string, so the config stays hashable)
+    extra_body_json: str = ""
 
     def __post_init__(self) -> None:
+        if self.extra_body_json:
+            try:
+                extra = json.loads(self.extra_body_json)
+            except ValueError as exc:
+                raise ValueError(f"JudgeConfig.extra_body_json is not JSON: {exc}") from exc
+            if not isinstance(extra, dict):
+                raise ValueError("JudgeConfig.extra_body_json must be a JSON object")
         if self.backend not in BACKENDS:
             raise ValueError(f"judge backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.backend == "openai":

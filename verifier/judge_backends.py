@@ -69,6 +69,8 @@ class OpenAIChatBackend:
         self._url = chat_completions_url(config.base_url)
         self._model = config.model
         self._max_tokens = config.max_tokens
+        # merged first, so the fields below (model, messages, temperature, ...) always win
+        self._extra_body: dict[str, Any] = json.loads(config.extra_body_json or "{}")
         self._request_timeout_s = config.request_timeout_s
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
@@ -85,7 +87,8 @@ class OpenAIChatBackend:
     def complete(self, messages: Sequence[Mapping[str, str]], *, timeout_s: float) -> str:
         httpx = self._httpx
         deadline = time.monotonic() + timeout_s
-        body = {
+        body: dict[str, Any] = {
+            **self._extra_body,
             "model": self._model,
             "messages": [dict(m) for m in messages],
             "temperature": 0,

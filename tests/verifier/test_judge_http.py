@@ -273,3 +273,12 @@ def test_payloads_that_reach_the_judge_stay_inside_the_fence(row):
     (body,) = srv.requests
     assert fenced(body)["answer"] == row["answer"]
     assert row["answer"] not in outside_answer_fence(body)
+
+
+def test_extra_body_fields_reach_the_server_but_never_override_the_core_fields():
+    extra = '{"guided_choice": ["equivalent", "not_equivalent", "invalid_answer"], "temperature": 1.5}'
+    with ChatServer(always("equivalent")) as srv:
+        assert second_opinion(rejected(), config=fast(srv.url, extra_body_json=extra))
+    body = srv.requests[0]
+    assert body["guided_choice"] == ["equivalent", "not_equivalent", "invalid_answer"]
+    assert body["temperature"] == 0

@@ -8,7 +8,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from tests.verifier.chat_server import fenced
 from verifier.judge import JudgeConfig, should_consult
 from verifier.judge_policy import (
     EQUIVALENT,
@@ -245,6 +248,8 @@ def test_long_questions_keep_head_and_tail():
         {"model": "m", "timeout_s": 0},
         {"model": "m", "max_concurrency": 0},
         {"model": "m", "max_retries": -1},
+        {"model": "m", "extra_body_json": "{not json"},
+        {"model": "m", "extra_body_json": "[1, 2]"},
     ],
 )
 def test_bad_configs_are_refused_with_a_clear_error(kwargs):
@@ -257,3 +262,53 @@ def test_config_is_hashable_and_never_holds_the_key():
     assert hash(a) == hash(JudgeConfig(model="m", api_key_env="MY_KEY"))
     assert "MY_KEY" in repr(a)
     assert JudgeConfig(backend="transformers", model_path="/models/judge-1.5b/").model_name == "judge-1.5b"
+
+
+@st.composite
+def plain_numbers(draw) -> tuple[Fraction, str]:
+    """A plain number and one way datasets or models write it."""
+    kind = draw(st.sampled_from(["int", "grouped", "decimal", "slash", "frac", "boxed"]))
+    if kind == "int":
+        n = draw(st.integers(-(10**9), 10**9))
+        return Fraction(n), str(n)
+    if kind == "grouped":
+        n = draw(st.integers(1000, 10**12))
+        return Fraction(n), f"{n:,}"
+    if kind == "decimal":
+        n, places = draw(st.integers(-(10**6), 10**6)), draw(st.integers(1, 5))
+        text = f"{n / 10**places:.{places}f}"
+        return Fraction(text), text
+    a, b = draw(st.integers(-999, 999)), draw(st.integers(1, 999))
+    if kind == "slash":
+        return Fraction(a, b), f"{a}/{b}"
+    if kind == "frac":
+        sign = "-" if a < 0 else ""
+        return Fraction(a, b), f"{sign}\\frac{{{abs(a)}}}{{{b}}}"
+    return Fraction(a), f"\\boxed{{{a}}}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plain_numbers(),
+    plain_numbers(),
+    st.sampled_from([Status.INCORRECT, Status.UNPARSEABLE]),
+    st.sampled_from(list(Method)),
+)
+def test_two_different_plain_numbers_are_never_consulted_property(a, b, status, method):
+    (va, ta), (vb, tb) = a, b
+    assert plain_number(ta) == va and plain_number(tb) == vb
+    assume(va != vb)
+    v = Verdict(status=status, method=method, pred_answer=ta, ref_answer=tb, reason="rules said no")
+    assert consult_refusal(v, max_answer_chars=200) is not None
+    v = Verdict(status=status, method=method, pred_answer=f"x = {ta}", ref_answer=tb, reason="rules said no")
+    assert consult_refusal(v, max_answer_chars=200) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.text(min_size=1, max_size=60), st.one_of(st.none(), st.text(max_size=200)))
+def test_any_answer_round_trips_through_its_fence_property(answer, ref, question):
+    nonce = new_nonce()
+    assume(nonce not in answer + ref + (question or ""))
+    msgs = build_messages(answer, ref, question, nonce=nonce, max_question_chars=4000)
+    parts = fenced({"messages": msgs})
+    assert parts["answer"] == answer.strip() and parts["reference"] == ref.strip()
