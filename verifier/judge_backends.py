@@ -136,6 +136,23 @@ def _reply_text(raw: bytes) -> str:
     return content
 
 
+def _encode_chat(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> Any:
+    """The chat template applied; a template without a system role (Gemma, Mistral v1) gets the
+    system text at the head of the first user message instead."""
+    msgs = [dict(m) for m in messages]
+    try:
+        return tokenizer.apply_chat_template(
+            msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+    except Exception:  # jinja raises its own TemplateError for "system role not supported"
+        if len(msgs) < 2 or msgs[0]["role"] != "system":
+            raise
+    merged = [{"role": "user", "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}, *msgs[2:]]
+    return tokenizer.apply_chat_template(
+        merged, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+
+
 class TransformersChatBackend:
     """A local chat model (``model_path``) run in process; loading starts in a background thread.
 
@@ -200,9 +217,7 @@ class TransformersChatBackend:
         if remaining <= 0:
             raise TransientJudgeError("no time left to generate")
         try:
-            enc = tokenizer.apply_chat_template(
-                [dict(m) for m in messages], add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
+            enc = _encode_chat(tokenizer, messages)
             input_ids = enc["input_ids"].to(device)
             attention_mask = enc["attention_mask"].to(device)
             pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -23,7 +23,7 @@ TABLE = [json.loads(line) for line in (FIXTURES / "judge_false_negatives.jsonl")
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("tiny_judges")
-    return {kind: build(out, kind) for kind in ("random", "yes")}
+    return {kind: build(out, kind) for kind in ("random", "yes", "yes-no-system")}
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +55,12 @@ def test_a_yes_model_overturns_through_the_whole_path(models):
     v = verify(r"There are $\boxed{\text{twelve}}$ eggs.", "12", question="How many eggs?", config=cfg)
     assert v.correct and v.method is Method.JUDGE
     assert v.judge.label == "equivalent" and v.judge.available and v.judge.model == "yes"
+
+
+def test_a_template_without_a_system_role_gets_the_instructions_in_the_user_turn(models):
+    cfg = local(models["yes-no-system"], timeout_s=60)
+    v = second_opinion(rejected(), question="How many eggs?", config=cfg)
+    assert v.correct and v.judge.label == "equivalent"
 
 
 def test_an_always_yes_local_model_never_passes_a_gated_injection(models):

@@ -3,7 +3,8 @@
 Two Llama models share one word-level tokenizer (built with ``tokenizers``) and a ChatML template:
 
 - ``random``: random weights (seed 0); it answers a stream of words, i.e. garbage.
-- ``yes``: a bigram machine whose attention and MLP outputs are zero, so the logits depend only on
+- ``yes`` (and ``yes-no-system``, whose template refuses a system message): a bigram machine
+  whose attention and MLP outputs are zero, so the logits depend only on
   the last token: after ``assistant`` it says ``equivalent``, after that ``<|im_end|>`` (its EOS).
   A deterministic "always equivalent" judge, to drive the overturn and the guards in process.
 
@@ -20,6 +21,14 @@ CHAT_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
+# the same, refusing a system message (as Gemma's and Mistral v1's templates do)
+NO_SYSTEM_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}{{ raise_exception('System role not supported') }}{%- endif %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 SPECIALS = ["[PAD]", "[UNK]", "<|im_start|>", "<|im_end|>"]
 WORDS = str.split(
     "system user assistant equivalent not_equivalent invalid_answer Label answer reference question "
@@ -30,7 +39,7 @@ VOCAB += [f"w{i}" for i in range(64 - len(VOCAB))]  # pad to 64 = hidden size of
 SEED = 0
 
 
-def build_tokenizer(out: Path) -> None:
+def build_tokenizer(out: Path, template: str = CHAT_TEMPLATE) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -40,18 +49,19 @@ def build_tokenizer(out: Path) -> None:
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="<|im_end|>"
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = template
     fast.save_pretrained(out)
 
 
 def build(out_dir: Path, kind: str) -> Path:
-    """Write the ``kind`` ("random" or "yes") model to ``out_dir/kind`` and return that directory."""
+    """Write the ``kind`` ("random", "yes", or "yes-no-system": "yes" with a template that refuses
+    system messages) model to ``out_dir/kind`` and return that directory."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     out = out_dir / kind
     out.mkdir(parents=True, exist_ok=True)
-    build_tokenizer(out)
+    build_tokenizer(out, NO_SYSTEM_TEMPLATE if kind == "yes-no-system" else CHAT_TEMPLATE)
     ids = {w: i for i, w in enumerate(VOCAB)}
     config = LlamaConfig(
         vocab_size=len(VOCAB),
@@ -68,7 +78,7 @@ def build(out_dir: Path, kind: str) -> Path:
     )
     torch.manual_seed(SEED)
     model = LlamaForCausalLM(config).eval()
-    if kind == "yes":
+    if kind in ("yes", "yes-no-system"):
         nxt = {t: ids["<|im_end|>"] for t in range(len(VOCAB))}
         nxt[ids["assistant"]] = ids["equivalent"]
         with torch.no_grad():
