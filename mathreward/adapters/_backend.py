@@ -125,8 +125,8 @@ class _ProcessState:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.clients: dict[str, Any] = {}  # target -> mathreward.Client
-        # event loop -> {target -> mathreward.AsyncClient}
+        self.clients: dict[str, Any] = {}  # "target|token" -> mathreward.Client
+        # event loop -> {"target|token" -> mathreward.AsyncClient}
         self.async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -168,32 +168,36 @@ def _client_kwargs() -> dict[str, Any]:
 
 
 def sync_client(target: str) -> Any:
-    """This process's ``mathreward.Client`` for ``target``, created on first use."""
+    """This process's ``mathreward.Client`` for ``target`` (and the current token), made on first use."""
+    kwargs = _client_kwargs()
+    key = f"{target}|{kwargs.get('token', '')}"
     state = _state()
-    client = state.clients.get(target)
+    client = state.clients.get(key)
     if client is None:
         with state.lock:
-            client = state.clients.get(target)
+            client = state.clients.get(key)
             if client is None:
                 from mathreward.client import Client
 
-                client = Client(target, **_client_kwargs())
-                state.clients[target] = client
+                client = Client(target, **kwargs)
+                state.clients[key] = client
     return client
 
 
 def async_client(target: str) -> Any:
-    """This process's and this event loop's ``mathreward.AsyncClient`` for ``target``."""
+    """This process's and this event loop's ``mathreward.AsyncClient`` for ``target`` (and token)."""
+    kwargs = _client_kwargs()
+    key = f"{target}|{kwargs.get('token', '')}"
     loop = asyncio.get_running_loop()
     state = _state()
     with state.lock:
         per_loop = state.async_clients.setdefault(loop, {})
-        client = per_loop.get(target)
+        client = per_loop.get(key)
         if client is None:
             from mathreward.client import AsyncClient
 
-            client = AsyncClient(target, **_client_kwargs())
-            per_loop[target] = client
+            client = AsyncClient(target, **kwargs)
+            per_loop[key] = client
     return client
 
 

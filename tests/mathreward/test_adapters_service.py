@@ -295,3 +295,18 @@ def test_serve_http_port_answers_openrlhf_and_slime(served_http: dict[str, Any])
 
     with Client(f"127.0.0.1:{served_http['port']}", token=served_http["token"]) as client:
         assert client.verify("\\boxed{4}", "4").correct
+
+
+def test_the_token_comes_from_the_environment(start_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_server(server_config(token="adapter-secret"))
+    monkeypatch.delenv("MATHREWARD_TOKEN", raising=False)
+    with pytest.raises(backend.RewardBackendError, match="UNAUTHENTICATED"):
+        verl_adapter.compute_score("math", "\\boxed{1}", "1", server=server.target)
+    monkeypatch.setenv("MATHREWARD_TOKEN", "adapter-secret")
+    assert verl_adapter.compute_score("math", "\\boxed{1}", "1", server=server.target)["score"] == 1.0
+    reward = asyncio.run(
+        slime_adapter.reward_func(
+            Namespace(), Namespace(prompt="", response="\\boxed{2}", label="2"), server=server.target
+        )
+    )
+    assert reward["score"] == 1.0
