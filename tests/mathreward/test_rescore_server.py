@@ -63,30 +63,35 @@ def check_prm_columns(rows: list[dict[str, Any]]) -> None:
         assert row["prm_best_correct"] is bool(correct[best]), row["id"]
 
 
-def test_prm_in_process_adds_step_scores_and_its_plot(tiny_prm: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    mathreward("rescore", DATA / "small.jsonl", "-o", out, "--prm", tiny_prm, "--device", "cpu",
-               "--report", tmp_path / "report")
+@pytest.fixture(scope="module")
+def local_prm(tiny_prm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """small.jsonl rescored with the tiny PRM in process, with a report (loading torch is the slow part)."""
+    d = tmp_path_factory.mktemp("prm")
+    mathreward("rescore", DATA / "small.jsonl", "-o", d / "out.jsonl", "--prm", tiny_prm, "--device", "cpu",
+               "--report", d / "report")
+    return d
+
+
+def test_prm_in_process_adds_step_scores_and_its_plot(local_prm: Path) -> None:
+    out = local_prm / "out.jsonl"
     rows = read_jsonl(out)
     check_prm_columns(rows)
-    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    summary = json.loads((local_prm / "out.summary.json").read_text())
     check_summary(summary, EXPECTED["summary_jsonl"])
     assert summary["prm"]["problems"] == 6
     want_best = sum(r["prm_best_correct"] for r in rows) / 6
     assert summary["prm"]["best_of_n_correct"] == pytest.approx(want_best)
-    png = (tmp_path / "report" / "prm_correct_vs_incorrect.png").read_bytes()
+    png = (local_prm / "report" / "prm_correct_vs_incorrect.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 2000
     # metrics of the rescored file recompute best-of-N from prm_score
     again = json.loads(mathreward("metrics", out, "--json").stdout)
     assert again["prm"]["best_of_n_correct"] == pytest.approx(want_best)
 
 
-def test_server_gives_the_same_output_as_in_process(serve: str, tiny_prm: Path, tmp_path: Path) -> None:
+def test_server_gives_the_same_output_as_in_process(serve: str, local_prm: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote.jsonl"
     proc = mathreward("rescore", DATA / "small.jsonl", "-o", remote, "--server", serve, "--prm", "server")
-    local = tmp_path / "local.jsonl"
-    mathreward("rescore", DATA / "small.jsonl", "-o", local, "--prm", tiny_prm, "--device", "cpu")
-    got, want = read_jsonl(remote), read_jsonl(local)
+    got, want = read_jsonl(remote), read_jsonl(local_prm / "out.jsonl")
     assert [r["id"] for r in got] == ["p1", "p2", "p3", "p4", "p5", "p6"]
     for g, w in zip(got, want, strict=True):
         for key in ("correct", "status", "method", "extracted_answer", "answer_group", *METRIC_KEYS):
