@@ -19,8 +19,11 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -49,6 +52,9 @@ RESPONSE_COLUMNS: tuple[str, ...] = (
     "answer_group",  # equal answers (grouped by verify) share an id within the row; null: no answer
 )
 PRM_COLUMNS: tuple[str, ...] = ("step_scores", "prm_score")  # list of P(step correct), and its aggregate
+
+# chunks graded at once: the next chunk keeps the verifier's workers busy while one finishes
+PIPELINE_DEPTH = 2
 
 # answers compared pairwise (with verify) per problem to group them for maj@k; beyond, exact strings
 MAX_GROUPED_ANSWERS = 32
@@ -635,45 +641,104 @@ def run_rescore(
               "input_done": False}
         state.save(cp)
 
-    chunk_size = int(cp["chunk_size"])
     total = rio.count_rows(opts.input, in_fmt)
     if opts.limit is not None:
         total = min(total, opts.limit)
     if not cp["input_done"]:
-        progress = Progress(total, cp["rows_done"], opts.progress, opts.log_every_s, stream)
-        try:
-            for chunk in rio.iter_chunks(opts.input, in_fmt, chunk_size, start=cp["rows_done"]):
-                if opts.limit is not None:
-                    chunk = [r for r in chunk if r.index < opts.limit]
-                    if not chunk:
-                        break
-                t0 = time.monotonic()
-                res = score_chunk(chunk, cols, engine, scorer, list_mode=list_mode)
-                i = cp["chunks_done"]
-                if state.part_ext == "jsonl":
-                    rio.write_jsonl_part(state.part(i), res.rows)
-                else:
-                    assert p_schema is not None
-                    rio.write_parquet_part(state.part(i), res.rows, p_schema)
-                if res.rejects:
-                    rio.write_jsonl_part(state.rejects_part(i), res.rejects)
-                cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
-                      "responses": cp["responses"] + res.responses,
-                      "rejected": cp["rejected"] + len(res.rejects), "max_n": max(cp["max_n"], res.max_n),
-                      "prm_failures": cp["prm_failures"] + res.prm_failures,
-                      "scoring_s": cp["scoring_s"] + time.monotonic() - t0}
-                state.save(cp)
-                progress.update(len(chunk), res.responses)
-                if on_chunk is not None:
-                    on_chunk(i + 1)
-        finally:
-            progress.close()
+        cp = _score_all(opts, cols, engine, scorer, state, cp, in_fmt, list_mode, p_schema, total, stream,
+                        on_chunk)
         cp = {**cp, "input_done": True}
         state.save(cp)
     if cp["prm_failures"]:
         stream.write(f"rescore: {cp['prm_failures']} responses got no step scores (see --verbose)\n")
 
     return _finish(opts, cols, state, cp, out_fmt, in_fmt, p_schema, with_prm, stream)
+
+
+class _OneAtATime:
+    """A step scorer that the pipeline's threads take turns on (one model, one batch at a time)."""
+
+    def __init__(self, scorer: StepScorer) -> None:
+        self.scorer = scorer
+        self.lock = threading.Lock()
+
+    def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]:
+        with self.lock:
+            return self.scorer.score_batch(items)
+
+    def close(self) -> None:
+        self.scorer.close()
+
+
+def _score_all(
+    opts: RescoreOptions,
+    cols: Columns,
+    engine: VerifyEngine,
+    scorer: StepScorer | None,
+    state: _State,
+    cp: dict[str, Any],
+    in_fmt: rio.Format,
+    list_mode: bool | None,
+    p_schema: pa.Schema | None,
+    total: int,
+    stream: TextIO,
+    on_chunk: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """Phase 1: grade the chunks from the checkpoint on, PIPELINE_DEPTH at a time, committed in order.
+
+    Chunks overlap so that the verifier's workers stay busy while a chunk waits for its slowest pair,
+    writes its part or scores its steps; parts and checkpoints are still written strictly in order.
+    """
+
+    def chunks() -> Iterator[list[rio.RawRow]]:
+        for chunk in rio.iter_chunks(opts.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
+            if opts.limit is not None:
+                chunk = [r for r in chunk if r.index < opts.limit]
+                if not chunk:
+                    return
+            yield chunk
+
+    shared = _OneAtATime(scorer) if scorer is not None else None
+    progress = Progress(total, cp["rows_done"], opts.progress, opts.log_every_s, stream)
+    base_s, t_start = float(cp["scoring_s"]), time.monotonic()
+    pending: deque[tuple[list[rio.RawRow], Future[ChunkResult]]] = deque()
+    source = chunks()
+    pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="rescore-chunk")
+    try:
+        while True:
+            while len(pending) < PIPELINE_DEPTH:
+                chunk = next(source, None)
+                if chunk is None:
+                    break
+                fut = pool.submit(score_chunk, chunk, cols, engine, shared, list_mode=list_mode)
+                pending.append((chunk, fut))
+            if not pending:
+                break
+            chunk, fut = pending.popleft()
+            res = fut.result()
+            i = cp["chunks_done"]
+            if state.part_ext == "jsonl":
+                rio.write_jsonl_part(state.part(i), res.rows)
+            else:
+                assert p_schema is not None
+                rio.write_parquet_part(state.part(i), res.rows, p_schema)
+            if res.rejects:
+                rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+            cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
+                  "responses": cp["responses"] + res.responses,
+                  "rejected": cp["rejected"] + len(res.rejects), "max_n": max(cp["max_n"], res.max_n),
+                  "prm_failures": cp["prm_failures"] + res.prm_failures,
+                  "scoring_s": base_s + time.monotonic() - t_start}
+            state.save(cp)
+            progress.update(len(chunk), res.responses)
+            if on_chunk is not None:
+                on_chunk(i + 1)
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        progress.close()
+    return cp
 
 
 def _finish(
