@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from verifier.config import VerifyConfig
 from verifier.judge_backends import (
     ChatBackend,
+    JudgeNotReady,
     JudgeUnavailable,
     OpenAIChatBackend,
     TransformersChatBackend,
@@ -223,6 +224,11 @@ class CircuitBreaker:
                 return True
             return False
 
+    def release_trial(self) -> None:
+        """Neither success nor failure (e.g. the model is still loading): let another trial call go."""
+        with self._lock:
+            self._probing = False
+
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0
@@ -292,23 +298,26 @@ class JudgeClient:
         if cached is not None:
             return JudgeInfo(model=self.config.model_name, label=cached, available=True, detail="cached")
         deadline = time.monotonic() + self.config.timeout_s
+        try:
+            messages = build_messages(
+                answer,
+                reference,
+                question,
+                nonce=new_nonce(),
+                max_question_chars=self.config.max_question_chars,
+            )
+        except ValueError as exc:  # an input carries the fence code: refuse, the judge is not at fault
+            return self._unavailable(f"refused: {exc}")
         if not self._slots.acquire(timeout=self.config.timeout_s):
             return self._unavailable(f"busy: {self.config.max_concurrency} calls in flight")
         try:
             if not self.breaker.allow():
                 return self._unavailable("circuit open after repeated failures")
             try:
-                messages = build_messages(
-                    answer,
-                    reference,
-                    question,
-                    nonce=new_nonce(),
-                    max_question_chars=self.config.max_question_chars,
-                )
-            except ValueError as exc:  # an input carries the fence code: refuse, the judge is not at fault
-                return self._unavailable(f"refused: {exc}")
-            try:
                 reply = self._call_with_retries(messages, deadline)
+            except JudgeNotReady as exc:  # a model still loading is not a failing judge
+                self.breaker.release_trial()
+                return self._unavailable(str(exc))
             except JudgeUnavailable as exc:
                 self.breaker.record_failure()
                 logger.debug("judge unavailable: %s", exc)
@@ -340,10 +349,10 @@ class JudgeClient:
                 return backend.complete(messages, timeout_s=remaining)
             except TransientJudgeError as exc:
                 if attempt >= self.config.max_retries:
-                    raise TransientJudgeError(f"{exc} (after {attempt + 1} attempts)") from exc
+                    raise type(exc)(f"{exc} (after {attempt + 1} attempts)") from exc
                 wait = self.config.backoff_s * (2**attempt) * (1 + 0.25 * random.random())
                 if time.monotonic() + wait >= deadline:
-                    raise TransientJudgeError(f"{exc} (no time left to retry)") from exc
+                    raise type(exc)(f"{exc} (no time left to retry)") from exc
                 time.sleep(wait)
                 attempt += 1
 

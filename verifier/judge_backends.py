@@ -9,6 +9,7 @@ Errors (the client in :mod:`verifier.judge` turns every one into "judge unavaila
 
     JudgeUnavailable            the judge gave no reply: the message says why
      +-- TransientJudgeError    worth retrying: connection refused/reset, timeout, HTTP 408/429/5xx
+          +-- JudgeNotReady     an in-process model still loading (not a failure for the breaker)
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class JudgeUnavailable(Exception):
 
 class TransientJudgeError(JudgeUnavailable):
     """A failure worth retrying after a pause: connection errors, timeouts, HTTP 408, 429 and 5xx."""
+
+
+class JudgeNotReady(TransientJudgeError):
+    """The judge is still starting (an in-process model loading): not counted as a failure."""
 
 
 class ChatBackend(Protocol):
@@ -200,7 +205,7 @@ class TransformersChatBackend:
         try:
             tokenizer, model, device = self._loaded.result(timeout=timeout_s)
         except FutureTimeout as exc:
-            raise TransientJudgeError("the judge model is still loading") from exc
+            raise JudgeNotReady("the judge model is still loading") from exc
         if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise TransientJudgeError("the judge model is busy")
         try:

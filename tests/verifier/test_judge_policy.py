@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.verifier.chat_server import fenced
-from verifier.judge import JudgeConfig, should_consult
+from verifier.judge import CircuitBreaker, JudgeConfig, should_consult
 from verifier.judge_policy import (
     EQUIVALENT,
     INVALID_ANSWER,
@@ -312,3 +312,35 @@ def test_any_answer_round_trips_through_its_fence_property(answer, ref, question
     msgs = build_messages(answer, ref, question, nonce=nonce, max_question_chars=4000)
     parts = fenced({"messages": msgs})
     assert parts["answer"] == answer.strip() and parts["reference"] == ref.strip()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_circuit_breaker_states():
+    clock = Clock()
+    b = CircuitBreaker(threshold=2, cooldown_s=10.0, clock=clock)
+    assert b.state == "closed" and b.allow()
+    b.record_failure()
+    assert b.state == "closed" and b.allow()
+    b.record_success()  # a success resets the count
+    b.record_failure()
+    assert b.state == "closed"
+    b.record_failure()
+    assert b.state == "open" and not b.allow()
+    clock.now = 10.0
+    assert b.state == "half_open"
+    assert b.allow() and not b.allow()  # one trial call at a time
+    b.release_trial()  # e.g. the model was still loading: neither success nor failure
+    assert b.allow()
+    b.record_failure()  # the trial failed: open again for a full cooldown
+    assert b.state == "open" and not b.allow()
+    clock.now = 25.0
+    assert b.allow()
+    b.record_success()
+    assert b.state == "closed" and b.allow() and b.allow()
