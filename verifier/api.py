@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from verifier.compare import Context, NeedsSymbolic, Outcome, compare, symbolic_compare
 from verifier.config import VerifyConfig
-from verifier.extract import extract_answer, extract_reference
+from verifier.extract import extract_answer, extract_reference, question_options
 from verifier.guards import grader_injection
 from verifier.mathparse import TooCostly
 from verifier.normalize import normalize
@@ -116,29 +116,25 @@ def _decide(pred_norm: str, ref_norm: str, question: str | None, config: VerifyC
             return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read the {side}: {exc}")
     ref_a, pred_a = parsed
     rounding = config.allow_rounded_decimals or bool(question and _ASKS_TO_ROUND.search(question))
+    options = tuple((letter, normalize(text)) for letter, text in question_options(question))
     try:
-        return compare(pred_a, ref_a, Context(config, symbolic=False, rounding=rounding))
+        return compare(pred_a, ref_a, Context(config, symbolic=False, rounding=rounding, options=options))
     except NeedsSymbolic:
-        return _symbolic(pred_a, ref_a, config, rounding)
+        return _symbolic(pred_a, ref_a, config, rounding, options)
     except TooCostly as exc:
         return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
 
 
-def _symbolic(pred: Answer, ref: Answer, config: VerifyConfig, rounding: bool) -> Outcome:
+def _symbolic(
+    pred: Answer, ref: Answer, config: VerifyConfig, rounding: bool, options: tuple[tuple[str, str], ...]
+) -> Outcome:
     """The one step that runs SymPy: whole comparison in a sandbox worker under the limits."""
     from verifier.sandbox import SandboxCrash, SandboxTimeout, run_limited
 
     plain = replace(config, judge=None)
     try:
-        return run_limited(
-            symbolic_compare,
-            pred,
-            ref,
-            plain,
-            rounding,
-            timeout_s=config.timeout_s,
-            memory_mb=config.memory_mb,
-        )
+        args = (pred, ref, plain, rounding, options)
+        return run_limited(symbolic_compare, *args, timeout_s=config.timeout_s, memory_mb=config.memory_mb)
     except SandboxTimeout:
         return Outcome(Status.TIMEOUT, Method.NONE, f"SymPy overran the {config.timeout_s:g} s limit")
     except SandboxCrash as exc:

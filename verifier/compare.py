@@ -44,6 +44,15 @@ class Context:
     config: VerifyConfig
     symbolic: bool  # True inside a sandbox worker: SymPy may be used
     rounding: bool  # a decimal may match an exact value it rounds (the question asks to round)
+    # the question's lettered options, normalised: (("A", "10"), ("B", "12")); () when it has none
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, letter: str) -> Answer | None:
+        """The parsed text of option ``letter`` of the question, or None."""
+        for key, text in self.options:
+            if key == letter:
+                return _parse_option(text)
+        return None
 
 
 @dataclass(frozen=True)
@@ -66,14 +75,20 @@ def compare(pred: Answer, ref: Answer, ctx: Context) -> Outcome:
     return Outcome(Status.CORRECT if m.ok else Status.INCORRECT, method, m.why)
 
 
-def symbolic_compare(pred: Answer, ref: Answer, config: VerifyConfig, rounding: bool) -> Outcome:
+def symbolic_compare(
+    pred: Answer,
+    ref: Answer,
+    config: VerifyConfig,
+    rounding: bool,
+    options: tuple[tuple[str, str], ...] = (),
+) -> Outcome:
     """The sandboxed step: the same comparison with SymPy allowed (a picklable module-level function).
 
     Returns an :class:`Outcome` for every input: a leaf SymPy cannot read is UNPARSEABLE, a cost guard
     is UNPARSEABLE with its reason, and a SymPy failure is ERROR naming the exception.
     """
     try:
-        return compare(pred, ref, Context(config, symbolic=True, rounding=rounding))
+        return compare(pred, ref, Context(config, symbolic=True, rounding=rounding, options=options))
     except TooCostly as exc:
         return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
     except Unparseable as exc:
@@ -154,22 +169,29 @@ def choice_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
 
 
 def answer_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
-    """The reference is a letter: only that letter (or the option text written with it) matches."""
+    """The reference is a letter: only that letter, or the text of that option, matches.
+
+    The option's text is the one written with the letter (``(C) 12``) or, failing that, option C of
+    the question. An answer equal to the text of another option too is not accepted.
+    """
     assert isinstance(ref, Choice)
-    if ref.option is not None:
-        option = _parse_option(ref.option)
-        if option is not None and equal(pred, option, ctx).ok:
-            return Match(True, f"the text of option {ref.letter}")
-    return Match(False, f"the reference is choice {ref.letter}; the answer names no letter")
+    option = _parse_option(ref.option) if ref.option is not None else ctx.option(ref.letter)
+    if option is not None and equal(pred, option, ctx).ok:
+        for letter, _ in ctx.options:
+            other = ctx.option(letter)
+            if letter != ref.letter and other is not None and equal(pred, other, ctx).ok:
+                return Match(False, f"the answer is the text of options {ref.letter} and {letter}")
+        return Match(True, f"the text of option {ref.letter}")
+    return Match(False, f"the reference is choice {ref.letter}; the answer is neither it nor its text")
 
 
 def choice_vs_answer(pred: Answer, ref: Answer, ctx: Context) -> Match:
     """A letter with its option text, "(C) 12", is judged by the text when the reference is not a letter."""
     assert isinstance(pred, Choice)
-    if pred.option is not None:
-        option = _parse_option(pred.option)
-        if option is not None:
-            return equal(option, ref, ctx)
+    option = _parse_option(pred.option) if pred.option is not None else ctx.option(pred.letter)
+    if option is not None:
+        m = equal(option, ref, ctx)
+        return Match(m.ok, f"option {pred.letter}: {m.why}")
     if isinstance(ref, Expr) and ref.text.strip() == pred.letter:
         return Match(True, "the same letter")
     return Match(False, f"choice {pred.letter} is not a {_kind(ref)}")

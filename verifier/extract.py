@@ -180,3 +180,39 @@ def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | Non
     if gsm:
         return Extraction(gsm.group(1), "gsm8k")
     return Extraction(ref.strip(), "reference")
+
+
+_OPTION_MARK = re.compile(r"(?:\\textbf\{|\\mathrm\{|\\text\{)?\(\s*([A-E])\s*\)\s*\}?")
+_OPTION_LINE = re.compile(r"^\s*([A-E])[.):]\s+(.+?)\s*$", re.MULTILINE)
+_OPTION_END = re.compile(r"\\qquad|\\quad|\n|\$\s*$")
+
+
+def question_options(question: str | None) -> tuple[tuple[str, str], ...]:
+    r"""The lettered options of a multiple-choice question: ``(A) 10 (B) 12`` -> (("A", "10"), ("B", "12")).
+
+    Reads AMC-style ``$\textbf{(A) }10\qquad\textbf{(B) }12$`` and one option per line (``A. 10``).
+    Returns () unless the letters run A, B, ... without gaps (a stray "(C)" is not a choice list).
+    """
+    if not question:
+        return ()
+    text = question[-20_000:]
+    marks = list(_OPTION_MARK.finditer(text))
+    options: list[tuple[str, str]] = []
+    for k, m in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+        body = text[m.end() : end]
+        stop = _OPTION_END.search(body)
+        body = body[: stop.start()] if stop else body
+        options.append((m.group(1), body.strip().strip("$").strip()))
+    if not _runs_from_a(options):
+        options = [(m.group(1), m.group(2).strip().strip("$").strip()) for m in _OPTION_LINE.finditer(text)]
+    return tuple(options) if _runs_from_a(options) else ()
+
+
+def _runs_from_a(options: list[tuple[str, str]]) -> bool:
+    letters = [letter for letter, _ in options]
+    return (
+        len(letters) >= 2
+        and letters == [chr(ord("A") + k) for k in range(len(letters))]
+        and all(text for _, text in options)
+    )

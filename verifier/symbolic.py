@@ -162,7 +162,8 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number |
         return "equal after simplification"
     if not diff.free_symbols:
         value = sympy.N(diff, 40)
-        if value.is_number and abs(complex(value)) < 1e-30:
+        number = _complex(value)
+        if number is not None and abs(number) < 1e-30:
             return "equal to 30 digits"
         return ""
     return "equal at sample points" if _numerically_zero(diff, a, ctx) else ""
@@ -181,11 +182,22 @@ def _numerically_zero(diff: sympy.Expr, scale: sympy.Expr, ctx: Context) -> bool
     symbols = sorted(diff.free_symbols, key=lambda s: s.name)
     for _ in range(_SAMPLES):
         point = {s: sympy.Rational(rng.randint(1, 997), 331) for s in symbols}
-        d = complex(sympy.N(diff.subs(point), 30))
-        size = complex(sympy.N(scale.subs(point), 30))
-        if abs(d) > ctx.config.float_rel_tol * max(1.0, abs(size)):
-            return False
+        d = _complex(sympy.N(diff.subs(point), 30))
+        size = _complex(sympy.N(scale.subs(point), 30))
+        if d is None or size is None or abs(d) > ctx.config.float_rel_tol * max(1.0, abs(size)):
+            return False  # undefined at a sample point (a pole, zoo, nan) is not evidence of equality
     return True
+
+
+def _complex(value: sympy.Expr) -> complex | None:
+    """A finite complex number, or None for nan, zoo, infinities and anything not a number."""
+    if not value.is_number:
+        return None
+    try:
+        out = complex(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out and abs(out) != float("inf") else None
 
 
 def equations_equivalent(pred: Relation, ref: Relation, ctx: Context) -> Match:

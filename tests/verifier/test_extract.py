@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.extract import BARE_MAX_CHARS, extract_answer, extract_reference, find_boxes
+from verifier.extract import (
+    BARE_MAX_CHARS,
+    extract_answer,
+    extract_reference,
+    find_boxes,
+    question_options,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +93,21 @@ def test_extract_reference(ref: str, answer: str, how: str) -> None:
 
 def test_empty_reference() -> None:
     assert extract_reference("  ") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "options"),
+    [
+        (
+            "What is $2+2$? $\\textbf{(A) }3\\qquad\\textbf{(B) }4\\qquad\\textbf{(C) }5$",
+            (("A", "3"), ("B", "4"), ("C", "5")),
+        ),
+        ("Which is prime?\nA. 4\nB. 6\nC. 7", (("A", "4"), ("B", "6"), ("C", "7"))),
+        ("Pick: (A) 10 (B) 12 (C) 14", (("A", "10"), ("B", "12"), ("C", "14"))),
+        ("See figure (C) for details.", ()),
+        ("(A) 1 (C) 3", ()),
+        (None, ()),
+    ],
+)
+def test_question_options(question: str | None, options: tuple[tuple[str, str], ...]) -> None:
+    assert question_options(question) == options
