@@ -217,6 +217,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err.write("mathreward rescore: interrupted; continue with the same command and --resume\n")
         return 130
+    except Exception as e:  # an engine failure mid-run: the finished chunks are kept for --resume
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        err.write(f"mathreward rescore: failed: {type(e).__name__}: {e}\n"
+                  "the finished chunks are kept: continue with the same command and --resume\n")
+        return 1
     finally:
         engine.close()
         if scorer is not None:
