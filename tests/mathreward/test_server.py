@@ -547,3 +547,28 @@ def test_stream_options_only_on_the_first_message(prm_server):
     got = list(verify.VerifyStream(iter(messages[:1]), timeout=30))
     assert [(r.index, r.result.id, r.result.correct) for r in got] == [(0, "a", True)]
     channel.close()
+
+
+def test_prm_work_of_an_expired_call_is_skipped(prm_server, grpc_client):
+    def cancelled() -> float:
+        return _metric(prm_server.metrics(), "mathreward_cancelled_items_total", engine="prm")
+
+    before = cancelled()
+    channel = grpc.insecure_channel(prm_server.target)
+    stub = process_reward_pb2_grpc.ProcessRewardServiceStub(channel)
+    item = process_reward_pb2.ScoreStepsItem(
+        question=QUESTION, steps=process_reward_pb2.StepList(steps=STEPS * 3)
+    )
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.ScoreSteps(process_reward_pb2.ScoreStepsRequest(items=[item] * 300), timeout=0.3)
+    assert _code(exc) is grpc.StatusCode.DEADLINE_EXCEEDED
+    for _ in range(300):  # the batcher drops the expired call's solutions when it forms its next batch
+        if (
+            cancelled() > before
+            and _metric(prm_server.metrics(), "mathreward_queue_depth", engine="prm") == 0
+        ):
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert cancelled() - before >= 300 - 2 * 64  # at most the batches already running were scored
+    assert len(grpc_client.score_steps(QUESTION, STEPS).scores) == 3
+    channel.close()
