@@ -572,3 +572,10 @@ def test_prm_work_of_an_expired_call_is_skipped(prm_server, grpc_client):
     assert cancelled() - before >= 300 - 2 * 64  # at most the batches already running were scored
     assert len(grpc_client.score_steps(QUESTION, STEPS).scores) == 3
     channel.close()
+
+
+def test_request_options_reach_the_verifier(grpc_client):
+    pairs = [(r"\boxed{25\%}", "0.25")]
+    assert grpc_client.verify_batch(pairs)[0].correct
+    strict = grpc_client.verify_batch(pairs, options={"percent_matches_fraction": False})[0]
+    assert not strict.correct and strict.reason == "25% != 0.25"
