@@ -52,34 +52,45 @@ def test_the_table_is_large_enough_and_explained():
     assert all(r["why"] for r in TABLE)
 
 
-@pytest.mark.parametrize("row", FALSE_NEGATIVES, ids=[r["why"][:40] for r in FALSE_NEGATIVES])
-def test_the_rules_alone_reject_each_false_negative(row):
-    v = rules(row)
-    assert not v and v.status in (Status.INCORRECT, Status.UNPARSEABLE), row["why"]
+def test_the_rules_alone_reject_the_table():
+    """The table is of false negatives: the rules reject (at least 20 of) its right answers.
+    As the rules learn a form, its row leaves the judge's hands; the recovery test below still holds."""
+    rejected = [r["why"] for r in FALSE_NEGATIVES if not rules(r)]
+    assert len(rejected) >= 20, rejected
+    for row in FALSE_NEGATIVES:
+        v = rules(row)
+        assert v or v.status in (Status.INCORRECT, Status.UNPARSEABLE), row["why"]
 
 
 def test_an_honest_judge_recovers_every_false_negative_and_no_control():
+    by_rules = {r["why"] for r in TABLE if rules(r)}
     with honest_server() as srv:
         cfg = judged(srv.url)
         for row in FALSE_NEGATIVES:
             v = verify(row["pred"], row["ref"], question=row["question"], config=cfg)
-            assert v.correct and v.method is Method.JUDGE and v.judge.label == "equivalent", row["why"]
+            assert v.correct, row["why"]
+            if row["why"] not in by_rules:
+                assert v.method is Method.JUDGE and v.judge.label == "equivalent", row["why"]
         for row in CONTROLS:
             v = verify(row["pred"], row["ref"], question=row["question"], config=cfg)
             assert not v and v.judge is not None and v.judge.label == "not_equivalent", row["why"]
-    assert srv.calls == len(TABLE)
+    assert srv.calls == len(TABLE) - len(by_rules)
     questions = {fenced(body).get("question") for body in srv.requests}
-    assert {r["question"] for r in TABLE if r["question"]} <= questions
+    assert {r["question"] for r in TABLE if r["question"] and r["why"] not in by_rules} <= questions
 
 
 def test_verify_batch_batches_the_judge_calls():
     rows = TABLE + TABLE[:5]  # repeated pairs are asked once
     pairs = [(r["pred"], r["ref"]) for r in rows]
+    by_rules = {r["why"] for r in TABLE if rules(r)}
     with honest_server() as srv:
         out = verify_batch(pairs, questions=[r["question"] for r in rows], config=judged(srv.url), workers=2)
     assert [v.correct for v in out] == [r["equivalent"] for r in rows]
-    assert all(v.method is Method.JUDGE for v, r in zip(out, rows, strict=True) if r["equivalent"])
-    assert srv.calls == len(TABLE)
+    judged_rows = [
+        (v, r) for v, r in zip(out, rows, strict=True) if r["equivalent"] and r["why"] not in by_rules
+    ]
+    assert judged_rows and all(v.method is Method.JUDGE for v, _ in judged_rows)
+    assert srv.calls == len(TABLE) - len(by_rules)
 
 
 @pytest.mark.parametrize("row", [r for r in INJECTIONS if r["gate"] != "judge"], ids=lambda r: r["why"][:40])
