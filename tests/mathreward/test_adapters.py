@@ -355,8 +355,11 @@ def test_message_text_takes_the_last_assistant_message() -> None:
 # ----------------------------------------------------------------------------- process safety
 
 
-def _grade_in_child(fn: Any) -> dict[str, Any]:
-    return fn(data_source="math", solution_str="\\boxed{\\frac{1}{2}}", ground_truth="0.5")
+def _grade_in_child(fn: Any, conn: Any) -> None:
+    try:
+        conn.send(fn(data_source="math", solution_str="\\boxed{\\frac{1}{2}}", ground_truth="0.5"))
+    finally:
+        conn.close()
 
 
 def test_adapters_pickle_by_reference_and_run_in_a_spawned_child() -> None:
@@ -370,9 +373,13 @@ def test_adapters_pickle_by_reference_and_run_in_a_spawned_child() -> None:
         slime_adapter.reward_func,
     ):
         assert pickle.loads(pickle.dumps(fn)) is fn
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        result = pool.apply(_grade_in_child, (pickle.loads(pickle.dumps(verl_adapter.compute_score)),))
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, as a Ray worker is
+    parent_end, child_end = ctx.Pipe()
+    child = ctx.Process(target=_grade_in_child, args=(verl_adapter.compute_score, child_end))
+    child.start()  # the function travels pickled to the child
+    assert parent_end.poll(120), "the spawned child did not answer"
+    result = parent_end.recv()
+    child.join(10)
     assert result["score"] == 1.0 and result["status"] == "correct"
 
 
@@ -430,3 +437,29 @@ def test_adapters_command_prints_lines_whose_paths_load_like_the_trainers_do(
     for name in ("compute_score", "compute_score_batch", "compute_score_async"):
         assert callable(getattr(verl_adapter, name))
     assert load_like_slime("mathreward.adapters.slime.reward_func") is slime_adapter.reward_func
+
+
+def _call_cloudpickled(blob: bytes, conn: Any) -> None:
+    import cloudpickle
+
+    try:
+        fn = cloudpickle.loads(blob)
+        conn.send(fn(["Q \\boxed{2}", "Q \\boxed{3}"], ["Q", "Q"], ["2", "2"])["rewards"].tolist())
+    finally:
+        conn.close()
+
+
+def test_openrlhf_file_form_survives_rays_pickling_into_a_fresh_process() -> None:
+    """OpenRLHF wraps the file's reward_func in ``ray.remote``; Ray pickles it with cloudpickle, by value,
+    since the module "reward_func" exists only in the driver. A spawned child (not daemonic, like a Ray
+    worker) has never seen that module."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    module = load_like_openrlhf(openrlhf_adapter.__file__)
+    blob = cloudpickle.dumps(module.reward_func)
+    ctx = multiprocessing.get_context("spawn")
+    parent_end, child_end = ctx.Pipe()
+    child = ctx.Process(target=_call_cloudpickled, args=(blob, child_end))
+    child.start()
+    assert parent_end.poll(120), "the spawned child did not answer"
+    assert parent_end.recv() == [1.0, 0.0]
+    child.join(10)
