@@ -121,8 +121,10 @@ def equal(pred: Answer, ref: Answer, ctx: Context) -> Match:
     if isinstance(ref, Alternatives):
         ref = SetA(ref.items, braces=False)  # a reference "x=1 or x=2" lists solutions
     if isinstance(pred, Alternatives):
-        if (isinstance(ref, SetA) and not ref.braces) or _is_eq_to_list(ref):
-            pred = SetA(pred.items, braces=False)
+        if isinstance(ref, SetA) or _is_eq_to_list(ref):
+            pred = SetA(pred.items, braces=False)  # "1 or 2" lists the solutions 1, 2
+        elif all(equal(item, ref, ctx).ok for item in pred.items):
+            return Match(True, "every alternative is the reference (the same value written twice)")
         else:
             return Match(False, "a hedged answer (several alternatives) for a single reference")
     for kinds, strategy in _STRATEGIES:
@@ -545,10 +547,12 @@ def matrix_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
 
 
 def multi_vs_single(pred: Answer, ref: Answer, ctx: Context) -> Match:
-    """A list against a single value: equal only when the list has exactly that one part."""
+    """A list against a single value: equal only when every part is that value (``\\frac12, 0.5``)."""
     assert isinstance(pred, SetA)
     if len(pred.items) == 1:
         return equal(pred.items[0], ref, ctx)
+    if pred.items and all(equal(item, ref, ctx).ok for item in pred.items):
+        return Match(True, "every part is the reference (the same value written twice)")
     return Match(False, f"the answer has {len(pred.items)} parts, the reference one")
 
 
