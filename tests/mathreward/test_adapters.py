@@ -463,3 +463,18 @@ def test_openrlhf_file_form_survives_rays_pickling_into_a_fresh_process() -> Non
     assert parent_end.poll(120), "the spawned child did not answer"
     assert parent_end.recv() == [1.0, 0.0]
     child.join(10)
+
+
+def test_importing_the_adapters_creates_nothing_and_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import mathreward.adapters.verl, mathreward.adapters.trl, mathreward.adapters.openrlhf\n"
+        "import mathreward.adapters.slime, mathreward.adapters._backend as b\n"
+        "heavy = [m for m in ('torch', 'grpc', 'aiohttp', 'sympy', 'transformers', 'prm') if m in sys.modules]\n"
+        "print(heavy, b._state_box, b.process_clients_pid())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[] [] None"
