@@ -473,7 +473,8 @@ def test_importing_the_adapters_creates_nothing_and_imports_nothing_heavy() -> N
         "import sys\n"
         "import mathreward.adapters.verl, mathreward.adapters.trl, mathreward.adapters.openrlhf\n"
         "import mathreward.adapters.slime, mathreward.adapters._backend as b\n"
-        "heavy = [m for m in ('torch', 'grpc', 'aiohttp', 'sympy', 'transformers', 'prm') if m in sys.modules]\n"
+        "names = ('torch', 'grpc', 'aiohttp', 'sympy', 'transformers', 'prm')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy, b._state_box, b.process_clients_pid())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
