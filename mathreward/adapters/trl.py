@@ -20,9 +20,10 @@ the trainer's own event loop thread. The trainer names each function by ``__name
   completion has no steps or the PRM refuses it (too long).
 
 Configuration: the module-level functions read ``MATHREWARD_SERVER`` (grade through a server) and,
-for step rewards, ``MATHREWARD_PRM_MODEL`` (a local PRM directory); :class:`AccuracyReward` and
-:class:`StepReward` instances carry their own settings and pickle cleanly (TRL forwards reward
-functions to spawned rollout workers).
+for step rewards, ``MATHREWARD_PRM_MODEL`` (a local PRM directory), and take their settings as
+keywords, so ``functools.partial(accuracy_reward, incorrect_reward=-1.0)`` works (TRL names a partial
+after the wrapped function); :class:`AccuracyReward` and :class:`StepReward` instances carry their own
+settings. All of them pickle cleanly (TRL forwards reward functions to spawned rollout workers).
 """
 
 from __future__ import annotations
@@ -124,17 +125,27 @@ class AsyncAccuracyReward(AccuracyReward):
         return _rewards(verdicts, RewardValues(self.correct, self.incorrect))
 
 
+def _accuracy_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    values = RewardValues.from_kwargs(kwargs)
+    return {"correct": values.correct, "incorrect": values.incorrect, "server": kwargs.get("server")}
+
+
 def accuracy_reward(completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """1.0 when a completion's final answer matches its ``solution``, 0.0 when not, ``None`` when
-    the solution itself is unusable. Completions are strings or lists of chat messages."""
-    return AccuracyReward()(completions, solution=solution, **kwargs)
+    the solution itself is unusable. Completions are strings or lists of chat messages.
+
+    ``server``, ``correct_reward`` and ``incorrect_reward`` keywords configure it, e.g.
+    ``functools.partial(accuracy_reward, incorrect_reward=-1.0)`` (TRL accepts partials).
+    """
+    return AccuracyReward(**_accuracy_settings(kwargs))(completions, solution=solution, **kwargs)
 
 
 async def accuracy_reward_async(
     completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any
 ) -> list[float | None]:
     """:func:`accuracy_reward` for TRL's async reward path (runs off the event loop)."""
-    return await AsyncAccuracyReward()(completions, solution=solution, **kwargs)
+    settings = _accuracy_settings(kwargs)
+    return await AsyncAccuracyReward(**settings)(completions, solution=solution, **kwargs)
 
 
 # ----------------------------------------------------------------------------- step rewards
@@ -195,11 +206,24 @@ class AsyncStepReward(StepReward):
         return self._finish(results, kwargs.get("log_extra"))
 
 
+def _step_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "aggregate": kwargs.get("aggregate", "min"),
+        "server": kwargs.get("server"),
+        "prm_model": kwargs.get("prm_model"),
+        "split_mode": kwargs.get("split_mode", "auto"),
+    }
+
+
 def step_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-    """The PRM's minimum step score for each completion (see the module docstring)."""
-    return StepReward()(completions, **kwargs)
+    """The PRM's minimum step score for each completion (see the module docstring).
+
+    ``aggregate``, ``server``, ``prm_model`` and ``split_mode`` keywords configure it, e.g.
+    ``functools.partial(step_reward, prm_model="/models/prm")``.
+    """
+    return StepReward(**_step_settings(kwargs))(completions, **kwargs)
 
 
 async def step_reward_async(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """:func:`step_reward` for TRL's async reward path."""
-    return await AsyncStepReward()(completions, **kwargs)
+    return await AsyncStepReward(**_step_settings(kwargs))(completions, **kwargs)

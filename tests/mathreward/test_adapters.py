@@ -218,6 +218,20 @@ def test_trl_none_only_where_the_reference_is_unusable() -> None:
     ]
 
 
+def test_trl_partial_configures_the_module_function() -> None:
+    from functools import partial
+
+    from trl.trainer.utils import get_callable_name, is_async_callable
+
+    scaled = partial(trl_adapter.accuracy_reward, correct_reward=2.0, incorrect_reward=-1.0)
+    assert get_callable_name(scaled) == "accuracy_reward" and not is_async_callable(scaled)
+    assert scaled(completions=["\\boxed{3}", "\\boxed{4}"], solution=["3", "3"]) == [2.0, -1.0]
+    scaled_async = partial(trl_adapter.accuracy_reward_async, incorrect_reward=-1.0)
+    assert is_async_callable(scaled_async)
+    assert asyncio.run(scaled_async(completions=["\\boxed{4}"], solution=["3"])) == [-1.0]
+    assert pickle.loads(pickle.dumps(scaled))(completions=["\\boxed{3}"], solution=["3"]) == [2.0]
+
+
 def test_trl_accuracy_reward_names_the_missing_column() -> None:
     with pytest.raises(TypeError, match="'answer'"):
         trl_adapter.AccuracyReward(reference_column="answer")(completions=["\\boxed{1}"], solution=["1"])

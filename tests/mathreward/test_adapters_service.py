@@ -215,6 +215,11 @@ def test_step_reward_through_the_server_equals_the_local_prm(prm_server: Any, ti
 def test_step_reward_module_function_reads_the_environment(
     tiny_prm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from functools import partial
+
+    configured = partial(trl_adapter.step_reward, prm_model=str(tiny_prm), aggregate="last")
+    [last] = configured(prompts=["What is 1 + 1?"], completions=["1 + 1 = 2.\n\nSo \\boxed{2}."])
+    assert last is not None and 0.0 <= last <= 1.0
     monkeypatch.setenv("MATHREWARD_PRM_MODEL", str(tiny_prm))
     rewards = trl_adapter.step_reward(
         prompts=["What is 1 + 1?"],
