@@ -26,7 +26,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 def test_one_pair_with_a_judge():
     with ChatServer(always("equivalent")) as srv:
         done = cli(
-            "--pred", r"There are $\boxed{\text{twelve}}$ eggs.", "--ref", "12",
+            "--pred", r"The bus comes at $\boxed{\text{a quarter past three}}$.", "--ref", "3:15",
             "--judge-url", srv.url, "--judge-model", "cli-judge", "--judge-api-key-env", "", "--json",
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -38,11 +38,11 @@ def test_one_pair_with_a_judge():
 
 def test_a_stream_with_a_judge_and_the_text_output():
     lines = [
-        {"id": 1, "pred": r"$\boxed{\text{twelve}}$", "ref": "12"},
-        {"id": 2, "pred": r"$\boxed{\text{eleven}}$", "ref": "12"},
+        {"id": 1, "pred": r"$\boxed{\text{a quarter past three}}$", "ref": "3:15"},
+        {"id": 2, "pred": r"$\boxed{\text{half past three}}$", "ref": "3:15"},
         {"id": 3, "pred": r"$\boxed{13}$", "ref": "12"},
     ]
-    with ChatServer(honest([(r"\text{twelve}", "12")])) as srv:
+    with ChatServer(honest([(r"\text{a quarter past three}", "3:15")])) as srv:
         done = cli(
             "-",
             "--judge-url",
@@ -52,7 +52,14 @@ def test_a_stream_with_a_judge_and_the_text_output():
             stdin="".join(json.dumps(x) + "\n" for x in lines),
         )
         text = cli(
-            "--pred", r"$\boxed{\text{eleven}}$", "--ref", "12", "--judge-url", srv.url, "--judge-model", "m"
+            "--pred",
+            r"$\boxed{\text{half past three}}$",
+            "--ref",
+            "3:15",
+            "--judge-url",
+            srv.url,
+            "--judge-model",
+            "m",
         )
     assert done.returncode == 0, done.stderr
     got = [json.loads(line) for line in done.stdout.splitlines()]

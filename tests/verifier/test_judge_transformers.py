@@ -52,7 +52,7 @@ def test_a_random_model_answers_garbage_and_the_rule_verdict_stands(models):
 
 def test_a_yes_model_overturns_through_the_whole_path(models):
     cfg = local(models["yes"], timeout_s=60)
-    v = verify(r"There are $\boxed{\text{twelve}}$ eggs.", "12", question="How many eggs?", config=cfg)
+    v = verify(r"It comes at $\boxed{\text{a quarter past three}}$.", "3:15", question="When?", config=cfg)
     assert v.correct and v.method is Method.JUDGE
     assert v.judge.label == "equivalent" and v.judge.available and v.judge.model == "yes"
 
@@ -72,10 +72,14 @@ def test_an_always_yes_local_model_never_passes_a_gated_injection(models):
 
 
 def test_verify_batch_with_the_local_model(models):
-    rows = [r for r in TABLE if r["equivalent"]][:8]
+    rows = [r for r in TABLE if r["equivalent"] and not verify(r["pred"], r["ref"], question=r["question"])][
+        :8
+    ]
     pairs = [(r["pred"], r["ref"]) for r in rows]
-    out = verify_batch(pairs, config=local(models["yes"], timeout_s=60), workers=1)
-    assert all(v.correct and v.method is Method.JUDGE for v in out)
+    out = verify_batch(
+        pairs, questions=[r["question"] for r in rows], config=local(models["yes"], timeout_s=60)
+    )
+    assert len(out) == 8 and all(v.correct and v.method is Method.JUDGE for v in out)
 
 
 def test_a_missing_model_is_unavailable_not_an_error(tmp_path):
