@@ -12,7 +12,7 @@ import pytest
 
 from tests.verifier.chat_server import ChatServer, always, closed_port, fenced, honest, outside_answer_fence
 from verifier import Method, Status, VerifyConfig, verify, verify_batch
-from verifier.judge import JudgeConfig, close_judges
+from verifier.judge import JudgeConfig, close_judges, should_consult
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 INJECTIONS = [json.loads(line) for line in (FIXTURES / "judge_injections.jsonl").read_text().splitlines()]
@@ -105,7 +105,11 @@ def test_gated_injections_are_never_correct_and_never_reach_an_always_yes_judge(
 def test_injections_that_reach_the_judge_are_fenced_and_an_honest_judge_says_no(row):
     with ChatServer(honest([])) as srv:
         v = verify(row["pred"], row["ref"], question=row["question"], config=judged(srv.url))
-    assert not v and v.judge is not None and v.judge.label == "not_equivalent"
+    assert not v
+    if should_consult(rules(row), judged(srv.url)) is False:
+        assert srv.calls == 0  # the rules themselves stopped it (e.g. their own injection guard)
+        return
+    assert v.judge is not None and v.judge.label == "not_equivalent"
     (body,) = srv.requests
     payload = fenced(body)["answer"]
     assert payload == v.pred_answer
