@@ -176,6 +176,9 @@ def test_verl_parquet_layout_is_detected_and_types_kept(tmp_path: Path) -> None:
         for key in METRIC_KEYS:
             assert row[key] == pytest.approx(want[key]), (pid, key)
     check_summary(json.loads((tmp_path / "out.summary.json").read_text()), EXPECTED["summary_verl"])
+    again = json.loads(mathreward("metrics", out, "--json").stdout)
+    check_summary(again, dict(EXPECTED["summary_verl"], rejected_rows=0))
+    assert set(again["accuracy_by_source"]) == {"openai/gsm8k", "DigitalLearningGmbH/MATH-lighteval"}
     rejects = read_jsonl(tmp_path / "out.rejects.jsonl")
     assert [r["id"] for r in rejects] == [100, 101]
     assert "ground_truth is null" in rejects[0]["reason"] and "empty list" in rejects[1]["reason"]
