@@ -58,8 +58,8 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
                 if remaining is None:
                     return await fn(self, request, context)
                 return await asyncio.wait_for(fn(self, request, context), max(remaining, 0.0))
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
+            except asyncio.CancelledError:  # the client went away, or gRPC enforced the deadline
+                code = _cancelled_code(context, metrics)
                 raise
             except Exception as exc:  # every error leaves as a status, never as a dead server
                 code, message = status_for(exc)
@@ -75,6 +75,15 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
         return handler
 
     return wrap
+
+
+def _cancelled_code(context: grpc.aio.ServicerContext, metrics: Any) -> grpc.StatusCode:
+    """Why a handler was cancelled: its deadline passed (counted as a timeout), or the client cancelled."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        metrics.timeouts.labels(kind="deadline").inc()
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
 
 
 def verify_overrides(options: verify_pb2.VerifyOptions) -> dict[str, Any]:
@@ -141,8 +150,8 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
             state.check_accepting()
             async for response in stream.run(request_iterator):
                 yield response
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
+        except asyncio.CancelledError:  # the client went away, or gRPC enforced the deadline
+            code = _cancelled_code(context, metrics)
             raise
         except Exception as exc:  # every error leaves as a status, never as a dead server
             code, message = status_for(exc)

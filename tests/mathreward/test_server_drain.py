@@ -22,14 +22,15 @@ QUESTION = "what is the sum of 1 and 1"
 STEPS = ["we add 1 and 1", "so the sum is 2", "the answer is 2"]
 
 
-def _in_flight(metrics_port: int) -> float:
+def _count(metrics_port: int, *prefixes: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
         page = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in page.splitlines()
-        if line.startswith("mathreward_in_flight_requests{")
-    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines() if line.startswith(prefixes))
+
+
+def _arrived(metrics_port: int) -> float:
+    """Calls the server has received: those in flight plus those already answered."""
+    return _count(metrics_port, "mathreward_in_flight_requests{", "mathreward_requests_total{")
 
 
 def test_sigterm_drains_without_losing_an_in_flight_call(tiny_prm, tmp_path):
@@ -50,9 +51,10 @@ def test_sigterm_drains_without_losing_an_in_flight_call(tiny_prm, tmp_path):
             calls = [pool.submit(client.verify_batch, HARD) for _ in range(3)]
             calls += [pool.submit(client.score_steps_batch, [(QUESTION, STEPS)] * 40) for _ in range(2)]
             until = time.monotonic() + 30
-            while _in_flight(started["metrics_port"]) < len(calls):
+            while _arrived(started["metrics_port"]) < len(calls):
                 assert time.monotonic() < until, "the calls never reached the server"
                 time.sleep(0.02)
+            in_flight_at_sigterm = _count(started["metrics_port"], "mathreward_in_flight_requests{")
             proc.send_signal(signal.SIGTERM)
 
             with Client(target, timeout=10, retries=0) as late:
@@ -79,6 +81,7 @@ def test_sigterm_drains_without_losing_an_in_flight_call(tiny_prm, tmp_path):
                 scores = call.result(timeout=120)
                 assert len(scores) == 40 and all(len(s.scores) == 3 for s in scores)
         assert proc.wait(timeout=90) == 0, (tmp_path / "stderr").read_text()
+        assert in_flight_at_sigterm >= 1  # the drain had calls to wait for
     finally:
         if proc.poll() is None:
             proc.kill()
