@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def start_server(args: argparse.Namespace, prm_model: Path) -> tuple[subprocess.
     command = [
         sys.executable, "-m", "mathreward", "serve", "--port", "0", "--log-level", "WARNING",
         "--prm-model", str(prm_model), "--prm-device", args.prm_device, "--max-items", "4096",
+        "--metrics-port", "0",
     ]  # fmt: skip
     command += ["--chunk-items", str(args.chunk_items)]
     if args.workers is not None:
@@ -135,10 +137,25 @@ async def load(
     }
 
 
-async def prm_batching(target: str, solutions: list[tuple[str, list[str]]], rounds: int) -> dict[str, Any]:
+def prm_batches(metrics_port: int) -> tuple[float, float]:
+    """(model batches, solutions in them) so far, from the server's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        page = response.read().decode()
+    found = {"count": 0.0, "sum": 0.0}
+    for line in page.splitlines():
+        for kind in found:
+            if line.startswith(f'mathreward_batch_size_{kind}{{engine="prm"}}'):
+                found[kind] = float(line.rsplit(" ", 1)[1])
+    return found["count"], found["sum"]
+
+
+async def prm_batching(
+    target: str, metrics_port: int, solutions: list[tuple[str, list[str]]], rounds: int
+) -> dict[str, Any]:
     from mathreward import AsyncClient
 
     sequential, concurrent = [], []
+    batches = solved = 0.0
     async with AsyncClient(target, timeout=600) as c:
         for q, steps in solutions[:4]:  # warm-up
             await c.score_steps(q, steps)
@@ -147,9 +164,12 @@ async def prm_batching(target: str, solutions: list[tuple[str, list[str]]], roun
             for q, steps in solutions:
                 await c.score_steps(q, steps)
             sequential.append(time.perf_counter() - t)
+            b0, s0 = prm_batches(metrics_port)
             t = time.perf_counter()
             await asyncio.gather(*(c.score_steps(q, steps) for q, steps in solutions))
             concurrent.append(time.perf_counter() - t)
+            b1, s1 = prm_batches(metrics_port)
+            batches, solved = batches + b1 - b0, solved + s1 - s0
     seq, conc = statistics.median(sequential), statistics.median(concurrent)
     return {
         "requests": len(solutions),
@@ -157,6 +177,7 @@ async def prm_batching(target: str, solutions: list[tuple[str, list[str]]], roun
         "one_at_a_time_per_s": len(solutions) / seq,
         "concurrent_per_s": len(solutions) / conc,
         "gain": seq / conc,
+        "concurrent_mean_batch": solved / batches if batches else 0.0,
     }
 
 
@@ -205,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             over = overhead(args, client, batches(pairs, args.rounds, BATCH))
             wait_prm(client)
         loaded = asyncio.run(load(target, pairs, args.clients, args.load_seconds, 32))
-        batching = asyncio.run(prm_batching(target, solutions, args.prm_rounds))
+        batching = asyncio.run(prm_batching(target, info["metrics_port"], solutions, args.prm_rounds))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
@@ -243,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"PRM: {b['requests']} single-solution requests, solutions/s, median of {b['rounds']}",
          f"{b['one_at_a_time_per_s']:.1f} (one at a time)", f"{b['concurrent_per_s']:.1f} (concurrent)",
          f"{b['gain']:.2f}x batching gain"),
+        ("PRM: solutions per model batch", "1 (one at a time)",
+         f"{b['concurrent_mean_batch']:.1f} (concurrent)", ""),
     ]  # fmt: skip
     print(f"\nmathreward service benchmark ({os.cpu_count()} CPUs, workers={args.workers or 'all'})\n")
     print("| measure | anchor: in process | through the server | ratio |")
