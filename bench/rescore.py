@@ -82,7 +82,7 @@ def main() -> int:
     p.add_argument("--responses", type=int, default=10_000)
     p.add_argument("--workers", default=None, help="comma-separated worker counts (default: 1, 2, 4.. cores)")
     p.add_argument("--no-anchor", action="store_true", help="skip the Math-Verify loop")
-    p.add_argument("--repeat", type=int, default=2, help="runs per worker count; the fastest is shown")
+    p.add_argument("--repeat", type=int, default=3, help="runs per worker count; the fastest is shown")
     args = p.parse_args()
     counts = sorted({int(x) for x in args.workers.split(",")}) if args.workers else sorted(
         {1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
@@ -92,11 +92,13 @@ def main() -> int:
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
 
     anchor_wall, anchor_correct = (None, None) if args.no_anchor else run_math_verify(path)
-    results = []
-    for w in counts:
-        runs = [run_ours(path, w) for _ in range(max(1, args.repeat))]
-        wall, correct, summary = min(runs, key=lambda r: r[0])
-        results.append((w, wall, correct, summary))
+    best: dict[int, tuple[float, list[bool], dict]] = {}
+    for _ in range(max(1, args.repeat)):  # worker counts interleaved, so a busy spell hits them alike
+        for w in counts:
+            run = run_ours(path, w)
+            if w not in best or run[0] < best[w][0]:
+                best[w] = run
+    results = [(w, *best[w]) for w in counts]
     base = results[0][1]
     print()
     print("| run | workers | wall s | responses/s | rows/s | vs 1 worker | vs Math-Verify loop | agree |")
