@@ -215,8 +215,13 @@ class QwenMathPRM(Format):
         import torch
         from transformers import Qwen2Config, Qwen2Model
 
+        class QwenPRMBackbone(Qwen2Model):  # the checkpoint's head is read below, not by the backbone
+            _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"^score\.", r"^lm_head\."]
+
         config = Qwen2Config.from_pretrained(str(path))
-        backbone = Qwen2Model.from_pretrained(str(path), config=config, dtype=dtype, attn_implementation=attn)
+        backbone = QwenPRMBackbone.from_pretrained(
+            str(path), config=config, dtype=dtype, attn_implementation=attn
+        )
         tensors = _load_tensors(path, ["score.0.weight", "score.0.bias", "score.2.weight", "score.2.bias"])
         w0, w2 = tensors["score.0.weight"], tensors["score.2.weight"]
         if w2.shape[0] != 2 or w0.shape[1] != config.hidden_size:
