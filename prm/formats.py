@@ -216,7 +216,7 @@ class QwenMathPRM(Format):
         from transformers import Qwen2Config, Qwen2Model
 
         class QwenPRMBackbone(Qwen2Model):  # the checkpoint's head is read below, not by the backbone
-            _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"^score\.", r"^lm_head\."]
+            _keys_to_ignore_on_load_unexpected = [r"^score\.", r"^lm_head\."]  # noqa: RUF012
 
         config = Qwen2Config.from_pretrained(str(path))
         backbone = QwenPRMBackbone.from_pretrained(
