@@ -224,6 +224,9 @@ def _settings(
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        # replicas: every address the target resolves to ("dns:///rm:50051", or
+        # "ipv4:10.0.0.1:50051,10.0.0.2:50051") gets calls in turn
+        ("grpc.lb_policy_name", "round_robin"),
     ]
     if server_name is not None:
         options.append(("grpc.ssl_target_name_override", server_name))
@@ -251,12 +254,14 @@ def _chunks(n: int, size: int) -> Iterator[range]:
 class Client:
     """A blocking client; thread-safe (one channel, shared by the threads that use it).
 
-    ``target``: ``host:port``. ``token``: sent as ``authorization: Bearer <token>``. TLS: ``tls=True`` with
-    the system roots, or ``root_certs`` (PEM bytes or a path) for a private CA; ``client_cert`` and
-    ``client_key`` for mutual TLS; ``server_name`` overrides the name checked in the server's certificate.
+    ``target``: ``host:port``, or several replicas (``ipv4:10.0.0.1:50051,10.0.0.2:50051``, or a DNS
+    name with several addresses), called round-robin; a retried call may land on another replica.
+    ``token``: sent as ``authorization: Bearer <token>``. TLS: ``tls=True`` with the system roots, or
+    ``root_certs`` (PEM bytes or a path) for a private CA; ``client_cert`` and ``client_key`` for
+    mutual TLS; ``server_name`` overrides the name checked in the server's certificate.
     ``timeout``: default deadline per call, seconds (None: no deadline). ``retries``: extra attempts on
-    UNAVAILABLE, ``backoff_s`` doubling up to ``max_backoff_s``. ``batch_items``: items per request when a
-    batch method is given more (keep it at or below the server's ``--max-items``).
+    UNAVAILABLE, ``backoff_s`` doubling up to ``max_backoff_s``. ``batch_items``: items per request when
+    a batch method is given more (keep it at or below the server's ``--max-items``).
     """
 
     def __init__(

@@ -80,3 +80,16 @@ def test_reward_reads_as_a_float(start_server):
     with Client(server.target) as c:
         reward = c.score("1+1?", "\\boxed{2}", "2", correct_reward=0.5)
     assert isinstance(reward, Reward) and float(reward) == 0.5
+
+
+def test_round_robin_over_replicas(start_server):
+    servers = [start_server(server_config()) for _ in range(2)]
+    target = "ipv4:" + ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    with Client(target, timeout=30) as c:
+        for _ in range(10):
+            assert c.verify("\\boxed{2}", "2")
+    for server in servers:
+        served = server.metrics()
+        assert 'mathreward_requests_total{code="OK",method="Verify"}' in served
+        count = float(served.split('mathreward_requests_total{code="OK",method="Verify"} ')[1].split()[0])
+        assert count >= 3  # both replicas took a share
