@@ -293,6 +293,20 @@ def main(argv: list[str] | None = None) -> int:
             if workers not in batch or seconds < batch[workers]["seconds"]:
                 batch[workers] = {"seconds": seconds, "pairs_per_s": len(real_pairs) / seconds}
     load_after = os.getloadavg()[0]
+    # ---- the same pool on tasks that measure the machine: how much CPU a second worker gets now
+    # (spin loops), and the pool's own parallelism when the CPU is not the limit (sleeps)
+    from bench.probe import count_for, sleep_for
+    from verifier.sandbox import map_limited
+
+    probe: dict[str, dict[int, float]] = {"cpu": {}, "sleep": {}}
+    for workers in sorted({1, min(2, cores), cores}):
+        spins = map_limited(
+            count_for, [(0.5,)] * workers, timeout_s=10, memory_mb=config.memory_mb, workers=workers
+        )
+        probe["cpu"][workers] = sum(int(n) for n in spins if isinstance(n, int)) / 0.5
+        start = time.perf_counter()
+        map_limited(sleep_for, [(0.005,)] * 400, timeout_s=10, memory_mb=config.memory_mb, workers=workers)
+        probe["sleep"][workers] = 400 / (time.perf_counter() - start)
     base = batch[1]["pairs_per_s"]
     thr_rows = [
         ["math-verify, sequential calls", f"{len(responses)}", f"{mv_pps:.0f}", "1.00x"],
@@ -309,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\nThroughput on the realistic responses (pairs/s; verify_batch: best of {BATCH_ROUNDS} runs)\n")
     print(table(thr_rows, ["run", "pairs", "pairs/s", "ratio"]))
+    top = max(probe["cpu"])
+    print(
+        f"\nThe machine during these runs: {top} spinning workers got "
+        f"{probe['cpu'][top] / probe['cpu'][1]:.2f}x the CPU of one; the pool ran 5 ms sleep tasks at "
+        f"{probe['sleep'][1]:.0f}/s with 1 worker and "
+        f"{probe['sleep'][top]:.0f}/s with {top} ({probe['sleep'][top] / probe['sleep'][1]:.2f}x)."
+    )
     print(
         f"\nverify_batch verdicts equal to sequential verify: {same}/{len(pairs)}; load average "
         f"{load_before:.1f} before the batch runs, {load_after:.1f} after ({cores} cores)"
@@ -367,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
             "verify_batch": {str(w): b for w, b in batch.items()},
             "batch_equal_to_sequential": same,
             "load_average": [load_before, load_after],
+            "probe_cpu_loops_per_s": {str(w): v for w, v in probe["cpu"].items()},
+            "probe_sleep_tasks_per_s": {str(w): v for w, v in probe["sleep"].items()},
         },
         "latency": {
             "ours_max_s": max(ours_run.seconds),
