@@ -77,6 +77,7 @@ class MathRewardServer:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._drain_task: asyncio.Task[None] | None = None
+        self._drain_started = False
 
     async def start(self) -> None:
         config = self.config
@@ -151,9 +152,10 @@ class MathRewardServer:
 
     async def drain(self, grace_s: float | None = None) -> None:
         """Stop gracefully: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls get ``grace_s``."""
-        if self.state.draining:
+        if self._drain_started:
             await self._stopped.wait()
             return
+        self._drain_started = True
         self.state.draining = True
         await self._health.enter_graceful_shutdown()
         if self.config.drain_delay_s > 0:

@@ -93,3 +93,12 @@ def test_round_robin_over_replicas(start_server):
         assert 'mathreward_requests_total{code="OK",method="Verify"}' in served
         count = float(served.split('mathreward_requests_total{code="OK",method="Verify"} ')[1].split()[0])
         assert count >= 3  # both replicas took a share
+
+
+def test_a_draining_replica_is_retried_on_another(start_server):
+    draining, healthy = start_server(server_config()), start_server(server_config())
+    draining.state.draining = True  # what SIGTERM sets first: new calls are UNAVAILABLE there
+    target = f"ipv4:127.0.0.1:{draining.port},127.0.0.1:{healthy.port}"
+    with Client(target, timeout=30, retries=5) as c:
+        assert all(c.verify("\\boxed{2}", "2") for _ in range(10))
+    assert 'mathreward_requests_total{code="UNAVAILABLE",method="Verify"}' in draining.metrics()
