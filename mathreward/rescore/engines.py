@@ -29,6 +29,11 @@ class VerifyEngine(Protocol):
 
     def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]: ...
 
+    def split(self, n: int) -> list[VerifyEngine]:
+        """At most n engines to use at the same time, from as many threads, whose total parallelism is
+        this engine's (``--workers 4`` split in two is 2 + 2)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -63,6 +68,13 @@ class LocalVerifier:
             return []
         return [bool(v) for v in verify_batch(pairs, config=self._plain, workers=self.workers)]
 
+    def split(self, n: int) -> list[VerifyEngine]:
+        if self.workers is None:  # all cores: the pool itself bounds the calls in flight together
+            return [self] * n
+        n = max(1, min(n, self.workers))
+        shares = [self.workers // n + (1 if i < self.workers % n else 0) for i in range(n)]
+        return [LocalVerifier(self.config, workers=k) for k in shares]
+
     def close(self) -> None:
         return None
 
@@ -91,6 +103,9 @@ class RemoteVerifier:
 
     def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
         return [bool(v) for v in self.verify_batch(pairs)]
+
+    def split(self, n: int) -> list[VerifyEngine]:
+        return [self] * n  # the server bounds its own parallelism
 
     def close(self) -> None:
         close = getattr(self.client, "close", None)

@@ -688,6 +688,7 @@ def _score_all(
 
     Chunks overlap so that the verifier's workers stay busy while a chunk waits for its slowest pair,
     writes its part or scores its steps; parts and checkpoints are still written strictly in order.
+    An explicit ``--workers N`` is shared between the chunks in flight (N=4: 2 + 2; N=1: no overlap).
     """
 
     def chunks() -> Iterator[list[rio.RawRow]]:
@@ -699,18 +700,21 @@ def _score_all(
             yield chunk
 
     shared = _OneAtATime(scorer) if scorer is not None else None
+    lanes = engine.split(PIPELINE_DEPTH)  # chunk i uses lanes[i % depth]: --workers holds in total
+    depth = len(lanes)
     progress = Progress(total, cp["rows_done"], opts.progress, opts.log_every_s, stream)
     base_s, t_start = float(cp["scoring_s"]), time.monotonic()
     pending: deque[tuple[list[rio.RawRow], Future[ChunkResult]]] = deque()
     source = chunks()
-    pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="rescore-chunk")
+    pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="rescore-chunk")
     try:
         while True:
-            while len(pending) < PIPELINE_DEPTH:
+            while len(pending) < depth:
                 chunk = next(source, None)
                 if chunk is None:
                     break
-                fut = pool.submit(score_chunk, chunk, cols, engine, shared, list_mode=list_mode)
+                lane = lanes[(cp["chunks_done"] + len(pending)) % depth]
+                fut = pool.submit(score_chunk, chunk, cols, lane, shared, list_mode=list_mode)
                 pending.append((chunk, fut))
             if not pending:
                 break

@@ -66,3 +66,10 @@ def test_resume_continues_in_process_with_the_same_rows(tmp_path: Path) -> None:
     assert summary.problems == 6 and summary.rejected == 3
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids == ["p1", "p2", "p3", "p4", "p5", "p6"]
+
+
+def test_workers_are_shared_between_the_chunks_in_flight() -> None:
+    assert [e.workers for e in LocalVerifier(workers=5).split(2)] == [3, 2]  # type: ignore[attr-defined]
+    assert [e.workers for e in LocalVerifier(workers=1).split(2)] == [1]  # type: ignore[attr-defined]
+    everything = LocalVerifier()
+    assert everything.split(2) == [everything, everything]  # all cores: the pool is the bound
