@@ -33,38 +33,57 @@ _BOX_OR = re.compile(r"^\s*\$*\s*(?:\\text\{\s*or\s*\}|or)\s*\$*\s*$", re.IGNORE
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*(\{|(?=\S))")
 
 
-def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    r"""All ``\boxed``/``\fbox`` arguments as (start, end, content), braces matched without recursion.
+_BARE_TOKEN = re.compile(r"[^\s$]+")
+# the separators between side-by-side boxes are short; longer text ends the group (and bounds the regex)
+_MAX_JOINER_CHARS = 40
 
-    An unclosed box is skipped. ``\boxed 5`` (no braces) takes the following token.
+
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
+    r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order, in one pass.
+
+    Braces are matched with a stack (no recursion, linear time even for 10,000 nested or unclosed
+    boxes). An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no
+    braces) takes the following token.
     """
-    out: list[tuple[int, int, str]] = []
-    for m in _BOX_START.finditer(text):
-        if m.group(1) == "{":
-            depth = 0
-            i = m.end() - 1
-            end = -1
-            while i < len(text):
-                ch = text[i]
-                if ch == "\\":
-                    i += 2
-                    continue
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        end = i
-                        break
-                i += 1
-            if end >= 0:
-                out.append((m.start(), end + 1, text[m.end() : end]))
-        else:
-            tok = re.match(r"[^\s$]+", text[m.end() :])
-            if tok:
-                out.append((m.start(), m.end() + tok.end(), tok.group()))
-    # a box found inside another box's argument is part of it, not a separate answer
-    return [b for b in out if not any(o[0] < b[0] and b[1] <= o[1] for o in out)]
+    parent: dict[int, int | None] = {}  # box start -> start of the box it was opened in
+    closed: dict[int, tuple[int, str]] = {}  # box start -> (end, content)
+    stack: list[tuple[int, int, int]] = []  # (box start, content start, brace depth outside it)
+    depth = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            m = _BOX_START.match(text, i)
+            if m is None:
+                i += 2
+                continue
+            parent[i] = stack[-1][0] if stack else None
+            if m.group(1) == "{":
+                stack.append((i, m.end(), depth))
+                depth += 1
+                i = m.end()
+                continue
+            tok = _BARE_TOKEN.match(text, m.end())
+            if tok is not None:
+                closed[i] = (tok.end(), tok.group())
+                i = tok.end()
+            else:
+                i = m.end()
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(depth - 1, 0)
+            if stack and stack[-1][2] == depth:
+                start, content_start, _ = stack.pop()
+                closed[start] = (i + 1, text[content_start:i])
+        i += 1
+    nested: dict[int, bool] = {}
+    for start in sorted(parent):  # a parent always starts before its children
+        up = parent[start]
+        nested[start] = up is not None and (up in closed or nested[up])
+    return [(start, end, content) for start, (end, content) in sorted(closed.items()) if not nested[start]]
 
 
 def _last_boxed(text: str) -> str | None:
@@ -75,6 +94,8 @@ def _last_boxed(text: str) -> str | None:
     hedged = False
     for prev in reversed(boxes[:-1]):
         between = text[prev[1] : group[0][0]]
+        if len(between) > _MAX_JOINER_CHARS:
+            break
         if _BOX_JOINER.match(between):
             group.insert(0, prev)
         elif _BOX_OR.match(between):
@@ -86,10 +107,11 @@ def _last_boxed(text: str) -> str | None:
     return (" or " if hedged else ", ").join(parts)
 
 
+# markers; no two adjacent unbounded whitespace runs, so a long run of spaces cannot make them quadratic
 _MARKERS = re.compile(
-    r"(?P<gsm>^\s*####\s*)"
-    r"|(?P<final>final\s+answer\s*(?:is|:|=)?\s*(?:\*\*)?\s*:?\s*)"
-    r"|(?P<ans>(?<![A-Za-z])answer\s*(?:\*\*)?\s*(?:is\s*(?:\*\*)?\s*:?|:|=)\s*(?:\*\*)?)",
+    r"(?P<gsm>^[ \t]*####[ \t]*)"
+    r"|(?P<final>final\s+answer(?:\s*(?:is\b|:|=))?(?:\s*\*\*)?(?:\s*:)?)"
+    r"|(?P<ans>(?<![A-Za-z])answer(?:\s*\*\*)?\s*(?:is\b(?:\s*\*\*)?(?:\s*:)?|:|=)(?:\s*\*\*)?)",
     re.IGNORECASE | re.MULTILINE,
 )
 # a math span; "\$" inside it is a dollar sign, not its end
@@ -115,27 +137,36 @@ def _after_marker(rest: str) -> str:
 
 
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
-_CLAUSE = re.compile(r",?\s+(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE)
-# "So 5 is the answer." / "$\frac23$ is the final answer"
-_IS_THE_ANSWER = re.compile(
-    r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b",
-    re.IGNORECASE,
+_CLAUSE = re.compile(
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
 )
+# "So 5 is the answer." / "$\\frac23$ is the final answer": the tail is found first (linear), then the
+# answer just before it, in a bounded window
+_IS_THE_ANSWER = re.compile(r"(?<!\s)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b", re.IGNORECASE)
+_BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
+# how far after a marker (and before "is the answer") an answer is looked for
+_WINDOW = 2000
 
 
 def _last_marker(text: str) -> tuple[str, str] | None:
+    """The answer after the last marker that has one, or before the last "is the answer"."""
     best: tuple[int, str, str] | None = None
-    for m in _MARKERS.finditer(text):
-        how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[m.lastgroup or "ans"]
-        answer = _after_marker(text[m.end() :])
+    for m in reversed(list(_MARKERS.finditer(text))):
+        answer = _after_marker(text[m.end() : m.end() + _WINDOW])
         if answer:
+            how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[m.lastgroup or "ans"]
             best = (m.start(), answer, how)
-    for m in _IS_THE_ANSWER.finditer(text):
-        if best is None or m.start() > best[0]:
-            span = m.group(1)
+            break
+    tails = list(_IS_THE_ANSWER.finditer(text))
+    if tails and (best is None or tails[-1].start() > best[0]):
+        tail = tails[-1]
+        window = text[max(0, tail.start() - _WINDOW) : tail.start()]
+        before = _BEFORE_TAIL.search(window)
+        if before is not None:
+            span = before.group(1)
             inner = _MATH_SPAN.match(span)
             answer = next((g for g in inner.groups()[1:] if g is not None), span) if inner else span
-            best = (m.start(), answer, "answer_marker")
+            best = (tail.start(), answer, "answer_marker")
     if best is None:
         return None
     return best[1], best[2]
@@ -159,7 +190,7 @@ def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
     stripped = text.strip()
     if not stripped:
         return None
-    m = _WHOLE_MATH.match(stripped)
+    m = _WHOLE_MATH.match(stripped) if len(stripped) <= _WINDOW else None
     if m:
         return Extraction(next(g for g in m.groups() if g is not None), "bare")
     if "\n" not in stripped and len(stripped) <= BARE_MAX_CHARS:
@@ -176,7 +207,7 @@ def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | Non
     boxed = _last_boxed(ref)
     if boxed is not None:
         return Extraction(boxed, "boxed")
-    gsm = re.search(r"^\s*####\s*(.+?)\s*$", ref, re.MULTILINE)
+    gsm = re.search(r"^[ \t]*####[ \t]*(.+?)[ \t]*$", ref, re.MULTILINE)
     if gsm:
         return Extraction(gsm.group(1), "gsm8k")
     return Extraction(ref.strip(), "reference")

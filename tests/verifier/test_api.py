@@ -114,6 +114,30 @@ def test_pathological_inputs_come_back_quickly(pred: str, ref: str) -> None:
         )
 
 
+# inputs that made regular expressions or brace matching quadratic before they were bounded
+LONG = 100_000
+QUADRATIC_TRAPS = {
+    "one long token": "x" * LONG,
+    "unclosed dollar": "$" + "a" * LONG,
+    "10,000 open boxes": "\\boxed{" * 10_000,
+    "many boxes": "\\boxed{1} or " * 5_000,
+    "marker then spaces": "The answer is" + " " * LONG + "x",
+    "spaces then marker": "5" + " " * LONG + "is the answer",
+    "many markers": "the answer is " * 5_000,
+    "newlines then ####": "\n" * LONG + "#### 5",
+    "backslashes": "\\" * LONG,
+}
+
+
+@pytest.mark.parametrize("text", list(QUADRATIC_TRAPS.values()), ids=list(QUADRATIC_TRAPS))
+def test_long_hostile_responses_stay_linear(text: str) -> None:
+    start = time.perf_counter()
+    for pred, ref in ((text, "5"), ("5", text)):
+        assert isinstance(verify(pred, ref), Verdict)
+    # generous: each pair takes milliseconds; a quadratic scan of 100,000 characters takes minutes
+    assert time.perf_counter() - start < 20.0
+
+
 def test_deterministic() -> None:
     pairs = [("\\boxed{x^2-1}", "(x-1)(x+1)"), ("0.333", "\\frac13"), ("3.14", "\\pi")]
     first = [verify(p, r).to_dict() for p, r in pairs]
