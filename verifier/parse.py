@@ -273,7 +273,13 @@ def _named_coordinates(items: tuple[Answer, ...]) -> TupleA | None:
     return TupleA(tuple(v for _, v in sorted(names, key=lambda nv: nv[0])), parenthesized=False)
 
 
+# each \pm doubles the answer; more than this many are refused
+MAX_PLUS_MINUS = 3
+
+
 def _plus_minus(s: str, level: int) -> Answer:
+    if s.count("\\pm") + s.count("\\mp") > MAX_PLUS_MINUS:
+        raise TooCostly(f"more than {MAX_PLUS_MINUS} \\pm signs")
     i = s.find("\\pm")
     j = s.find("\\mp")
     k = i if j < 0 or (0 <= i < j) else j
@@ -281,8 +287,13 @@ def _plus_minus(s: str, level: int) -> Answer:
     second = s[:k] + ("-" if k == i else "+") + s[k + 3 :]
     a, b = _parse(first, level + 1), _parse(second, level + 1)
     if isinstance(a, Relation) and isinstance(b, Relation) and a.parts[0] == b.parts[0] and a.ops == ("=",):
-        return Relation((a.parts[0], SetA((a.parts[1], b.parts[1]), braces=False)), ("=",))
-    return SetA((a, b), braces=False)
+        return Relation((a.parts[0], SetA(_flat(a.parts[1]) + _flat(b.parts[1]), braces=False)), ("=",))
+    return SetA(_flat(a) + _flat(b), braces=False)
+
+
+def _flat(a: Answer) -> tuple[Answer, ...]:
+    """The values of a bare list made by a further ``\\pm`` (1 \\pm 2 \\pm 3 is four values, not pairs)."""
+    return a.items if isinstance(a, SetA) and not a.braces else (a,)
 
 
 def _relation(s: str, level: int) -> Relation | None:

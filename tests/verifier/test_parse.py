@@ -165,6 +165,13 @@ def test_plus_minus_expands_to_both_signs() -> None:
     assert isinstance(r, Relation) and isinstance(r.parts[1], SetA)
 
 
+def test_plus_minus_doubling_is_bounded() -> None:
+    a = parse_answer("1 \\pm 2 \\pm 3 \\pm 4")
+    assert isinstance(a, SetA) and sorted(i.value for i in a.items) == [-8, -4, -2, 0, 2, 4, 6, 10]  # type: ignore[union-attr]
+    with pytest.raises(TooCostly):
+        parse_answer("(" * 10 + "1\\pm " * 10 + "1" + ")" * 10)
+
+
 def test_named_coordinates_become_an_ordered_tuple() -> None:
     t = parse_answer("y = 3, x = 4")
     assert isinstance(t, TupleA) and [i.value for i in t.items] == [4, 3]  # type: ignore[union-attr]
