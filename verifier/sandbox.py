@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.forkserver
@@ -297,10 +298,11 @@ class _Slot:
         while pending:
             try:
                 payload = bytes(ForkingPickler.dumps((task.fn, [args for _, args in pending])))
-            except Exception as exc:  # the caller passed something that cannot cross a process boundary
-                for fut, _ in pending:
-                    fut.set_exception(exc)
-                return
+            except Exception as exc:  # something cannot cross a process boundary: find what
+                pending = self._drop_unpicklable(task.fn, pending, exc)
+                if not pending:
+                    return
+                continue
             worker = self.worker
             if worker is None or not worker.process.is_alive():
                 if worker is not None:
@@ -325,6 +327,31 @@ class _Slot:
                 starts_in_a_row = 0
             pending = pending[finished:]
 
+    @staticmethod
+    def _drop_unpicklable(
+        fn: Callable[..., Any], pending: list[tuple[Future[Any], tuple[Any, ...]]], error: Exception
+    ) -> list[tuple[Future[Any], tuple[Any, ...]]]:
+        """Fail the items whose arguments (or the function) cannot be pickled; keep the others."""
+        try:
+            ForkingPickler.dumps(fn)
+        except Exception:
+            for fut, _ in pending:
+                fut.set_exception(error)
+            return []
+        keep = []
+        for fut, args in pending:
+            try:
+                ForkingPickler.dumps(args)
+            except Exception as exc:
+                fut.set_exception(exc)
+            else:
+                keep.append((fut, args))
+        if len(keep) == len(pending):  # pickles one by one but not together: give up on the chunk
+            for fut, _ in pending:
+                fut.set_exception(error)
+            return []
+        return keep
+
     def _collect(
         self, worker: _Worker, pending: list[tuple[Future[Any], tuple[Any, ...]]], timeout_s: float
     ) -> int:
@@ -334,7 +361,7 @@ class _Slot:
         (to be sent again to the new worker).
         """
         for done, (fut, _) in enumerate(pending):
-            if not worker.conn.poll(timeout_s):
+            if not worker.conn.poll(None if math.isinf(timeout_s) else timeout_s):
                 fut.set_exception(
                     SandboxTimeout(f"the task overran its {timeout_s:g} s limit; the worker was killed")
                 )

@@ -255,3 +255,13 @@ def test_shutdown_cuts_a_running_task_short() -> None:
     assert time.monotonic() - start < 30
     with pytest.raises(SandboxCrash):
         fut.result(timeout=30)
+
+
+def test_an_unpicklable_item_fails_alone_in_its_chunk() -> None:
+    out = map_limited(tasks.add, [(1, 1), (lambda: 0, 1), (2, 2)], timeout_s=5, memory_mb=MB, chunksize=3)
+    assert out[0] == 2 and out[2] == 4
+    assert isinstance(out[1], (pickle.PicklingError, AttributeError, TypeError))
+
+
+def test_an_infinite_limit_means_no_limit() -> None:
+    assert run_limited(tasks.sleep_then, 0.1, "done", timeout_s=float("inf"), memory_mb=MB) == "done"
