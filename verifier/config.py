@@ -18,7 +18,7 @@ class VerifyConfig:
     memory_mb: int = 1024
     # relative tolerance of the numeric fallback that samples two symbolic expressions at fixed random
     # points when SymPy cannot simplify their difference to 0; never used between two exact numbers
-    float_rel_tol: float = 1e-9
+    float_rel_tol: float = 1e-12
     # when True, a decimal also matches an exact rational it rounds to (0.333 == 1/3); when False it must
     # equal it exactly (0.333 != 1/3, 0.5 == 1/2). A question that asks to round ("nearest hundredth",
     # "decimal places") turns this on for that call

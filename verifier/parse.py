@@ -413,10 +413,20 @@ def _number(s: str) -> Number:
     return Number(value, s, places, pct)
 
 
+_ALL_REALS = re.compile(
+    r"^(?:\\mathbb\s*\{?\s*R\s*\}?|\\R|(?:all|any)\s+real\s+numbers?|\\text\{all real numbers\})$",
+    re.IGNORECASE,
+)
+_INF = Node("const", name="oo")
+
+
 def _leaf(s: str) -> Answer:
     s = s.strip()
     if _NUMBER.match(s):
         return _number(s)
+    if _ALL_REALS.match(s):
+        # the real line, (-\infty, \infty)
+        return Interval(Expr("-\\infty", Node("neg", (_INF,))), Expr("\\infty", _INF), False, False)
     pct = s.endswith("%")
     body = s[:-1].strip() if pct else s
     # words outside LaTeX command names: "\\overline" is not the word "overline"

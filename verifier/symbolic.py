@@ -157,6 +157,9 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number |
             if enough and _rounds_to(other, dec_expr, places):
                 return f"equal when rounded to {places} decimal places"
             return ""
+    if diff.free_symbols and diff.is_rational_function(*diff.free_symbols):
+        # polynomials and quotients of them are decided exactly, never by sampling
+        return "equal rational functions" if sympy.cancel(sympy.together(diff)) == 0 else ""
     simplified = sympy.simplify(diff)
     if simplified == 0:
         return "equal after simplification"
