@@ -733,6 +733,40 @@ PROBLEMS: list[Problem] = [
         (("2", "the number"), ("f(g(2)) = 2", "as an equation")),
         (("7", "composed the other way"), ("5", "f(2)")),
     ),
+    # ---------------------------------------------------------------- AMC-style choices, as MATH writes them
+    P(
+        "A bag has 4 red and 6 blue marbles. Two are drawn without replacement. What is the probability "
+        "that both are red? $\\textbf{(A) }\\frac{1}{15}\\qquad\\textbf{(B) }\\frac{2}{15}\\qquad"
+        "\\textbf{(C) }\\frac{4}{25}\\qquad\\textbf{(D) }\\frac{1}{5}\\qquad\\textbf{(E) }\\frac{2}{5}$",
+        "\\textbf{(B) }\\frac{2}{15}",
+        (
+            "The first marble is red with probability $\\frac{4}{10}$, the second then with $\\frac{3}{9}$.",
+            "The product is $\\frac{12}{90} = \\frac{2}{15}$, which is choice $\\textbf{(B)}$.",
+        ),
+        (
+            ("\\textbf{(B) }\\frac{2}{15}", "same AMC form"),
+            ("\\textbf{(B)}", "bold letter only"),
+            ("B", "bare letter"),
+            ("\\frac{2}{15}", "the option's value"),
+        ),
+        (("\\textbf{(C) }\\frac{4}{25}", "with replacement"), ("(A)", "another letter")),
+    ),
+    P(
+        "How many positive divisors does $360$ have? $\\textbf{(A) }18\\qquad\\textbf{(B) }20\\qquad"
+        "\\textbf{(C) }24\\qquad\\textbf{(D) }30\\qquad\\textbf{(E) }36$",
+        "\\textbf{(C) }24",
+        (
+            "$360 = 2^3 \\cdot 3^2 \\cdot 5$.",
+            "The number of divisors is $(3+1)(2+1)(1+1) = 24$, choice $\\textbf{(C)}$.",
+        ),
+        (
+            ("\\textbf{(C) }24", "same AMC form"),
+            ("\\text{(C)}", "text letter"),
+            ("(C)\\ 24", "letter with its value"),
+            ("24", "the option's value"),
+        ),
+        (("\\textbf{(B) }20", "another option"), ("12", "counted the prime-power pairs wrong")),
+    ),
 ]
 
 
