@@ -937,7 +937,19 @@ def build(rng: random.Random) -> list[dict[str, object]]:
                 False,
                 "right value boxed early, final box wrong",
             )
+    # raw decodes: a rollout decoded without skip_special_tokens ends in the model's end-of-turn token
+    eos_rng = random.Random(SEED + 1)
+    for i, p in enumerate(eos_rng.sample(PROBLEMS, 2 * len(EOS_TOKENS))):
+        eos = EOS_TOKENS[i % len(EOS_TOKENS)]  # each token once after a right answer, once after a wrong one
+        right = i < len(EOS_TOKENS)
+        ans = p.right[0][0] if right else p.wrong[0][0]
+        text = STYLES[eos_rng.choice(["qwen_boxed", "llama_steps", "deepseek_think"])](p, ans, eos_rng)
+        add(text + eos, p, right, f"raw decode ending in {eos}: {'right' if right else 'wrong'} answer")
     return rows
+
+
+# end-of-turn tokens of Qwen, Llama 3, DeepSeek and Llama 2 / Mistral chat templates
+EOS_TOKENS = ["<|im_end|>", "<|eot_id|>", "<｜end▁of▁sentence｜>", "</s>", "<|endoftext|>"]
 
 
 def main(argv: list[str]) -> int:
