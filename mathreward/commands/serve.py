@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--grace", type=float, default=30.0, help="on SIGTERM, seconds in-flight calls may take"
     )
     life.add_argument(
-        "--drain-delay", type=float, default=0.0, help="on SIGTERM, seconds of NOT_SERVING first"
+        "--drain-delay", type=float, default=1.0, help="on SIGTERM, seconds of NOT_SERVING first"
     )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     p.set_defaults(func=run)

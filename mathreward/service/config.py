@@ -92,5 +92,6 @@ class ServerConfig:
     token: str | None = None  # bearer token every call but health checks must carry; None: no auth
     tls: TLSConfig | None = None  # None: plaintext
     grace_s: float = 30.0  # on SIGTERM, how long in-flight calls may take to finish, seconds
-    # on SIGTERM, how long health reads NOT_SERVING before the listener closes (lets balancers notice), s
-    drain_delay_s: float = 0.0
+    # on SIGTERM, how long health reads NOT_SERVING and new calls get a clean UNAVAILABLE before the
+    # listener closes (balancers and clients notice and move on), seconds
+    drain_delay_s: float = 1.0

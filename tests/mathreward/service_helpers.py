@@ -77,7 +77,13 @@ def server_config(**overrides: Any) -> Any:
 
     limits = overrides.pop("limits", ServiceLimits(max_items=300, max_item_chars=20_000))
     base = ServerConfig(
-        host="127.0.0.1", port=0, metrics_port=0, limits=limits, verify_workers=2, grace_s=5.0
+        host="127.0.0.1",
+        port=0,
+        metrics_port=0,
+        limits=limits,
+        verify_workers=2,
+        grace_s=5.0,
+        drain_delay_s=0.0,
     )
     return replace(base, **overrides)
 

@@ -556,11 +556,13 @@ def test_prm_work_of_an_expired_call_is_skipped(prm_server, grpc_client):
     before = cancelled()
     channel = grpc.insecure_channel(prm_server.target)
     stub = process_reward_pb2_grpc.ProcessRewardServiceStub(channel)
+    # 300 solutions of about 300 tokens: several model batches, far longer than the deadline
+    steps = ["we add 1 and 1 so the sum is 2 and then we check it again"] * 12
     item = process_reward_pb2.ScoreStepsItem(
-        question=QUESTION, steps=process_reward_pb2.StepList(steps=STEPS * 3)
+        question=QUESTION, steps=process_reward_pb2.StepList(steps=steps)
     )
     with pytest.raises(grpc.RpcError) as exc:
-        stub.ScoreSteps(process_reward_pb2.ScoreStepsRequest(items=[item] * 300), timeout=0.3)
+        stub.ScoreSteps(process_reward_pb2.ScoreStepsRequest(items=[item] * 300), timeout=0.1)
     assert _code(exc) is grpc.StatusCode.DEADLINE_EXCEEDED
     for _ in range(300):  # the batcher drops the expired call's solutions when it forms its next batch
         if (

@@ -37,7 +37,7 @@ def test_sigterm_drains_without_losing_an_in_flight_call(tiny_prm, tmp_path):
     command = [
         sys.executable, "-m", "mathreward", "serve", "--port", "0", "--metrics-port", "0",
         "--prm-model", str(tiny_prm), "--prm-device", "cpu", "--prm-dtype", "float32",
-        "--workers", "2", "--grace", "60", "--log-level", "WARNING",
+        "--workers", "2", "--grace", "60", "--drain-delay", "3", "--log-level", "WARNING",
     ]  # fmt: skip
     stderr = (tmp_path / "stderr").open("w")
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
