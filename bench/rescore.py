@@ -56,8 +56,11 @@ def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
     shutdown_pools()  # each run starts its own pool of `workers` processes, as a fresh CLI run does
     t0 = time.perf_counter()
     with open(os.devnull, "w") as devnull:
-        summary = run_rescore(RescoreOptions(input=path, output=out, progress="none"),
-                              LocalVerifier(workers=workers), stream=devnull)
+        summary = run_rescore(
+            RescoreOptions(input=path, output=out, progress="none"),
+            LocalVerifier(workers=workers),
+            stream=devnull,
+        )
     wall = time.perf_counter() - t0
     correct = [c for line in out.read_text().splitlines() for c in json.loads(line)["correct"]]
     return wall, correct, summary.to_dict()
@@ -84,13 +87,19 @@ def main() -> int:
     p.add_argument("--no-anchor", action="store_true", help="skip the Math-Verify loop")
     p.add_argument("--repeat", type=int, default=3, help="runs per worker count; the fastest is shown")
     args = p.parse_args()
-    counts = sorted({int(x) for x in args.workers.split(",")}) if args.workers else sorted(
-        {1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
+    counts = (
+        sorted({int(x) for x in args.workers.split(",")})
+        if args.workers
+        else sorted({1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
+    )
     path = make_dataset(args.responses)
     n_rows = args.responses // 4
-    print(f"# rescore bench: {args.responses} responses ({n_rows} rows x 4), {cores} cores, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"# rescore bench: {args.responses} responses ({n_rows} rows x 4), {cores} cores, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
 
+    load_before = os.getloadavg()[0]
     anchor_wall, anchor_correct = (None, None) if args.no_anchor else run_math_verify(path)
     best: dict[int, tuple[float, list[bool], dict]] = {}
     for _ in range(max(1, args.repeat)):  # worker counts interleaved, so a busy spell hits them alike
@@ -100,16 +109,23 @@ def main() -> int:
                 best[w] = run
     results = [(w, *best[w]) for w in counts]
     base = results[0][1]
+    print(f"# load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
+          f"(other processes on this machine share its {cores} cores)")
     print()
     print("| run | workers | wall s | responses/s | rows/s | vs 1 worker | vs Math-Verify loop | agree |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     if anchor_wall is not None:
-        print(f"| Math-Verify loop (anchor) | 1 | {anchor_wall:.1f} | {args.responses / anchor_wall:.0f} | "
-              f"{n_rows / anchor_wall:.0f} | - | 1.00x | - |")
+        print(
+            f"| Math-Verify loop (anchor) | 1 | {anchor_wall:.1f} | {args.responses / anchor_wall:.0f} | "
+            f"{n_rows / anchor_wall:.0f} | - | 1.00x | - |"
+        )
     for w, wall, correct, _ in results:
         vs_anchor = f"{anchor_wall / wall:.2f}x" if anchor_wall else "-"
-        agree = (f"{sum(a == b for a, b in zip(correct, anchor_correct, strict=True)) / len(correct):.1%}"
-                 if anchor_correct else "-")
+        agree = (
+            f"{sum(a == b for a, b in zip(correct, anchor_correct, strict=True)) / len(correct):.1%}"
+            if anchor_correct
+            else "-"
+        )
         rates = f"{args.responses / wall:.0f} | {n_rows / wall:.0f}"
         ratios = f"{base / wall:.2f}x | {vs_anchor} | {agree}"
         print(f"| mathreward rescore | {w} | {wall:.1f} | {rates} | {ratios} |")
