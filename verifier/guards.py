@@ -49,8 +49,12 @@ _INJECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
-        "chat-template tokens",
-        re.compile(r"<\|im_(?:start|end)\|>|\[/?INST\]|<\|(?:system|user|assistant)\|>"),
+        # a new turn opened inside the response; an end-of-turn token alone (<|im_end|>, <|eot_id|>)
+        # is how raw decodes end, not an injection
+        "chat-template turn",
+        re.compile(
+            r"<\|im_start\|>|<\|start_header_id\|>|\[INST\]|<\|(?:system|user|assistant)\|>",
+        ),
     ),
 )
 

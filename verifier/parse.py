@@ -148,7 +148,10 @@ _REL = re.compile(r"\\le\b|\\ge\b|\\ne\b|\\in\b|=|<|>")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
-_CHOICE_WITH_TEXT = re.compile(r"^\(([A-Ja-j])\)\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$")
+# "(C) 12", "C. 12", and AMC's "\textbf{(C) }12" (normalised to "{(C) }12")
+_CHOICE_WITH_TEXT = re.compile(
+    r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$", re.DOTALL
+)
 _WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 # a plain word or words of two or more letters ("yes", "no", "odd") is text, not a product of symbols
