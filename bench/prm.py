@@ -291,7 +291,7 @@ def _flops(args: argparse.Namespace, lengths: list[int]) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gpu", action="store_true", help="7B-shaped bf16 model on cuda:0, FLOP/s vs peak")
-    p.add_argument("--n", type=int, default=32, help="solutions")
+    p.add_argument("--n", type=int, default=None, help="solutions (default: 32 on CPU, 256 on GPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=2, help="rounds; each runs loop then engine (best reported)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per contender per round")
@@ -313,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in (big if args.gpu else small).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    if args.n is None:
+        args.n = 256 if args.gpu else 32
     if args.worker:
         return worker(args)
 

@@ -91,6 +91,26 @@ def _resolve_dtype(dtype: Any, device: str) -> Any:
     return names[dtype]
 
 
+def _as_steps(steps: object, index: int | None) -> list[str]:
+    """The steps as a non-empty list of str, or the PRMInputError that says what is wrong."""
+    if isinstance(steps, str):
+        raise PRMInputError(
+            "steps must be a list of strings, not one string (see prm.split_steps)", index=index
+        )
+    try:
+        out = list(steps)  # type: ignore[call-overload]
+    except TypeError:
+        raise PRMInputError(
+            f"steps must be a list of strings, not {type(steps).__name__}", index=index
+        ) from None
+    if not out:
+        raise PRMInputError("the step list is empty: nothing to score", index=index)
+    for i, s in enumerate(out):
+        if not isinstance(s, str):
+            raise PRMInputError(f"step {i} must be a str, not {type(s).__name__}", index=index)
+    return out
+
+
 class _Replica:
     """The backbone and head on one device."""
 
@@ -155,6 +175,8 @@ class ProcessRewardModel:
         self.max_batch_tokens = max_batch_tokens
         self._pad_id = pad_id
         self.path = path
+        # fast tokenizers flip shared settings (special-token splitting, padding) on each call
+        self._tokenize_lock = threading.Lock()
 
     @property
     def format(self) -> str:
@@ -258,18 +280,10 @@ class ProcessRewardModel:
         """The token ids and step positions of one item, after the input checks."""
         if not isinstance(question, str):
             raise PRMInputError(f"question must be a str, not {type(question).__name__}", index=index)
-        if isinstance(steps, str):
-            raise PRMInputError(
-                "steps must be a list of strings, not one string (see prm.split_steps)", index=index
-            )
-        steps = list(steps)
-        if not steps:
-            raise PRMInputError("the step list is empty: nothing to score", index=index)
-        for i, s in enumerate(steps):
-            if not isinstance(s, str):
-                raise PRMInputError(f"step {i} must be a str, not {type(s).__name__}", index=index)
+        steps = _as_steps(steps, index)
         try:
-            enc = self._fmt.encode(question, steps)
+            with self._tokenize_lock:
+                enc = self._fmt.encode(question, steps)
         except PRMInputError as exc:
             raise PRMInputError(str(exc), index=index) from exc
         if enc.prefix_len >= self.max_length:
@@ -330,9 +344,10 @@ class ProcessRewardModel:
     # ---- public scoring --------------------------------------------------------------------
     def score(self, question: str, steps: Sequence[str]) -> StepScores:
         """P(step correct) for each step of one solution."""
+        steps = _as_steps(steps, None)  # a generator is read once
         enc = self.encode(question, steps)
         scores = self._run([[(0, enc)]])[0]
-        return StepScores.from_steps(list(steps), scores)
+        return StepScores.from_steps(steps, scores)
 
     @overload
     def score_batch(
@@ -354,22 +369,24 @@ class ProcessRewardModel:
         """
         encoded: list[tuple[int, Encoded]] = []
         errors: dict[int, PRMInputError] = {}
+        steps_of: dict[int, list[str]] = {}
         for i, item in enumerate(items):
             try:
                 if not isinstance(item, (tuple, list)) or len(item) != 2:
                     raise PRMInputError("an item must be a (question, steps) pair", index=i)
-                encoded.append((i, self.encode(item[0], item[1], index=i)))
+                steps_of[i] = _as_steps(item[1], i)
+                encoded.append((i, self.encode(item[0], steps_of[i], index=i)))
             except PRMInputError as exc:
                 if not return_errors:
                     raise
                 errors[i] = exc
         scores = self._run(self._batches(encoded)) if encoded else {}
         results: list[StepScores | PRMInputError] = []
-        for i, item in enumerate(items):
+        for i in range(len(items)):
             if i in errors:
                 results.append(errors[i])
             else:
-                results.append(StepScores.from_steps(list(item[1]), scores[i]))
+                results.append(StepScores.from_steps(steps_of[i], scores[i]))
         return results
 
     def select_best(

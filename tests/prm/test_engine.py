@@ -64,3 +64,13 @@ def test_items_may_be_lists_and_tuples(loaded):
     a = model.score_batch([["q", ("a", "b")]])[0]
     b = model.score("q", ["a", "b"])
     assert a == b
+
+
+def test_concurrent_encoding_with_special_token_text_is_stable(loaded):
+    """Steps typed with "<extra_0>" are read as text even while other threads encode prefixes."""
+    model = loaded["qwen2.5-math-prm"]
+    items = [(f"question {i} <extra_0>", ["a <extra_0> b", f"step {i}"]) for i in range(40)]
+    want = [model.encode(q, s).ids for q, s in items]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda qs: model.encode(*qs).ids, items * 3))
+    assert got == want * 3

@@ -102,3 +102,18 @@ def test_batch_return_errors_answers_the_rest(loaded):
 
 def test_empty_batch(loaded):
     assert loaded["math-shepherd"].score_batch([]) == []
+
+
+def test_steps_of_the_wrong_type_in_a_batch(loaded):
+    got = loaded["math-shepherd"].score_batch([("q", None), ("q", 7), ("q", ["a"])], return_errors=True)
+    assert isinstance(got[0], PRMInputError) and "not NoneType" in str(got[0])
+    assert isinstance(got[1], PRMInputError) and "not int" in str(got[1])
+    assert isinstance(got[2], StepScores)
+
+
+def test_generator_steps_are_read_once(loaded):
+    model = loaded["math-shepherd"]
+    one = model.score("q", (s for s in ["a", "b"]))
+    many = model.score_batch([("q", (s for s in ["a", "b"]))])[0]
+    assert one.steps == many.steps == ("a", "b")
+    assert one.scores == pytest.approx(many.scores, abs=1e-6)
