@@ -283,6 +283,14 @@ def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
     ip, ir = _as_intervals(pred), _as_intervals(ref)
     if ip is not None and ir is not None:
         return _union_equal(ip, ir, ctx)
+    chain = _chain(pred)
+    if chain is not None and len(pred.parts) > 2 and ref.ops == ("=",):
+        label, values = chain
+        vr = _assigned_var(ref)
+        if label is not None and vr is not None:
+            if label != vr:
+                return Match(False, f"the answer is about {label}, the reference about {vr}")
+            return _chain_equal(label, values, ref.parts[1], ctx)
     if pred.ops == ("=",) and ref.ops == ("=",):
         vp, vr = _assigned_var(pred), _assigned_var(ref)
         if vp is not None and vr is not None:
@@ -320,10 +328,37 @@ def relation_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
         ir = _value_intervals(ref)
         if ip is not None and ir is not None:
             return _union_equal(ip, ir, ctx)
-    var = _assigned_var(pred)
-    if var is not None:
-        return _sub(equal(pred.parts[1], ref, ctx), f"{var} = value")
+    chain = _chain(pred)
+    if chain is not None:
+        return _chain_equal(*chain, ref, ctx)
     return Match(False, f"a relation is not a {_kind(ref)}")
+
+
+def _chain(rel: Relation) -> tuple[str | None, tuple[Answer, ...]] | None:
+    """An answer written as a chain: ``x = 5``, ``x = 2+3 = 5``, ``\\frac{12}{90} = \\frac{2}{15}``,
+    ``x = \\frac{2}{15} \\approx 0.133``. Returns (the label on the left or None, the exact values).
+
+    Approximations after an exact value are left out; a chain of only a label and an approximation
+    (``x \\approx 2.83``) has that approximation as its value.
+    """
+    if not rel.ops or any(op not in ("=", "\\approx") for op in rel.ops):
+        return None
+    parts, ops = rel.parts, rel.ops
+    label = _assigned_var(Relation(parts[:2], ("=",)))
+    if label is not None:
+        parts, ops = parts[1:], ops[1:]
+    values = [parts[0]] + [p for p, op in zip(parts[1:], ops, strict=True) if op == "="]
+    return label, tuple(values)
+
+
+def _chain_equal(label: str | None, values: tuple[Answer, ...], ref: Answer, ctx: Context) -> Match:
+    """Every exact value of the chain is the same (so ``1 = 2 = 3`` is no answer) and is the reference."""
+    last = values[-1]
+    for v in values[:-1]:
+        if not equal(v, last, ctx).ok:
+            return Match(False, "a chain of equalities that do not hold")
+    what = f"{label} = value" if label is not None else "the value the equalities state"
+    return _sub(equal(last, ref, ctx), what)
 
 
 def value_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:

@@ -215,6 +215,8 @@ def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | Non
 
 _OPTION_MARK = re.compile(r"(?:\\textbf\{|\\mathrm\{|\\text\{)?\(\s*([A-E])\s*\)\s*\}?")
 _OPTION_LINE = re.compile(r"^\s*([A-E])[.):]\s+(.+?)\s*$", re.MULTILINE)
+# an option longer than this is not an answer choice (and is never parsed)
+_MAX_OPTION_CHARS = 200
 _OPTION_END = re.compile(r"\\qquad|\\quad|\n|\$\s*$")
 
 
@@ -237,7 +239,9 @@ def question_options(question: str | None) -> tuple[tuple[str, str], ...]:
         options.append((m.group(1), body.strip().strip("$").strip()))
     if not _runs_from_a(options):
         options = [(m.group(1), m.group(2).strip().strip("$").strip()) for m in _OPTION_LINE.finditer(text)]
-    return tuple(options) if _runs_from_a(options) else ()
+    if not _runs_from_a(options) or any(len(text) > _MAX_OPTION_CHARS for _, text in options):
+        return ()
+    return tuple(options)
 
 
 def _runs_from_a(options: list[tuple[str, str]]) -> bool:

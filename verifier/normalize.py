@@ -40,6 +40,7 @@ _UNICODE_MAP = {
     "\u2229": r"\cap ",
     "\u00b0": r"^\circ ",
     "\u2208": r"\in ",
+    "\u2248": r"\approx ",
 }
 
 

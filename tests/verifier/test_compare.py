@@ -45,6 +45,11 @@ def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
         ("\\infty", "\\infty", True),
         ("-\\infty", "\\infty", False),
         ("5", "\\infty", False),
+        ("\\frac{12}{90} = \\frac{2}{15}", "\\frac{2}{15}", True),
+        ("x = \\frac{2}{15} \\approx 0.133", "\\frac{2}{15}", True),
+        ("x = 2+3 = 5", "x = 5", True),
+        ("1 = 2 = 3", "3", False),
+        ("x = 1 = 5", "x = 5", False),
     ],
 )
 def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:
