@@ -147,9 +147,15 @@ def percent(s: str) -> str:
 _BASE_TEN = re.compile(r"(?<![\w}])(\d+)_\{?10\}?(?!\d)")
 
 
+_OTHER_BASE = re.compile(r"(?<![\w}])([0-9A-Fa-f]+)_\{\s*(\d{1,2})\s*\}")
+
+
 def base_ten_subscript(s: str) -> str:
-    r"""``11_{10}`` -> ``11``: a base-10 subscript changes nothing (other bases are kept as written)."""
-    return _BASE_TEN.sub(r"\1", s)
+    r"""``11_{10}`` -> ``11`` (a base-10 subscript changes nothing); ``1011_{2}`` -> ``1011_2``.
+
+    Numbers in other bases are compared as written, in this one spelling.
+    """
+    return _OTHER_BASE.sub(r"\1_\2", _BASE_TEN.sub(r"\1", s))
 
 
 _THOUSANDS_BRACE = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")

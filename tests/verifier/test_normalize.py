@@ -54,6 +54,8 @@ EXAMPLES = [
     ("thousands_braces", "14 {, }916", "14916"),
     ("base_ten_subscript", "11_{10}", "11"),
     ("base_ten_subscript", "1011_2", "1011_2"),
+    ("base_ten_subscript", "1011_{2}", "1011_2"),
+    ("base_ten_subscript", "A3_{16}", "A3_16"),
     ("base_ten_subscript", "x_{10}", "x_{10}"),
     ("units", "10\\text{ cm}", "10"),
     ("units", "10 \\text{ cm}^2", "10"),
