@@ -24,7 +24,8 @@ _DEFAULT = VerifyConfig()
 
 # a question asking for a rounded answer lets a decimal match the exact value it rounds
 _ASKS_TO_ROUND = re.compile(
-    r"\bround(?:ed|ing)?\b|\bnearest\b|\bdecimal places?\b|\bsignificant (?:figures|digits)\b"
+    r"\bround(?:ed|ing)?\s+(?:\w+\s+){0,3}?(?:to|off|down|up)\b|\bto\s+the\s+nearest\b"
+    r"|\bdecimal\s+places?\b|\bsignificant\s+(?:figures|digits)\b|\bas\s+a\s+decimal\b"
     r"|\bapproximate(?:ly)?\b|\bestimate\b",
     re.IGNORECASE,
 )
