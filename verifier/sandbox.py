@@ -101,10 +101,19 @@ def in_sandbox_worker() -> bool:
     return _in_worker
 
 
+def _exit_with_parent(sentinel: int) -> None:
+    """Block until the caller's process is gone, then end this worker, busy or not."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
+
+
 def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
     """Run chunks of tasks sent by one slot thread until the pipe closes."""
     global _in_worker
     _in_worker = True
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True).start()
     # Ctrl-C in a terminal goes to the whole process group; the caller decides what stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_mb > 0:
@@ -191,6 +200,23 @@ class _Process(multiprocessing.process.BaseProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
         return _Popen(process_obj)
+
+    def start(self) -> None:
+        """``BaseProcess.start`` without its refusal inside daemonic processes.
+
+        Callers often are daemonic (``multiprocessing.Pool`` and DataLoader workers). The rule exists
+        so that children cannot outlive a daemon as orphans; a sandbox worker exits as soon as its
+        caller dies (``_exit_with_parent``), so it cannot.
+        """
+        self._check_closed()  # type: ignore[attr-defined]
+        assert self._popen is None, "cannot start a process twice"  # type: ignore[has-type]
+        assert self._parent_pid == os.getpid(), "start a process object in its creator"  # type: ignore[attr-defined]
+        multiprocessing.process._cleanup()  # type: ignore[attr-defined]
+        popen = self._Popen(self)
+        self._popen = popen
+        self._sentinel = popen.sentinel
+        del self._target, self._args, self._kwargs  # type: ignore[attr-defined]
+        multiprocessing.process._children.add(self)  # type: ignore[attr-defined]
 
 
 class _Worker:

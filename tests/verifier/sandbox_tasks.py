@@ -72,3 +72,13 @@ def nested_run_limited() -> int:
 
 def unpicklable_result() -> object:
     return lambda: None
+
+
+def add_in_sandbox(a: int, b: int) -> tuple[int, int, bool]:
+    """Called in a multiprocessing.Pool worker (a daemonic process): uses the sandbox from there."""
+    import multiprocessing
+
+    from verifier.sandbox import run_limited
+
+    value = run_limited(add, a, b, timeout_s=10.0, memory_mb=512)
+    return value, os.getpid(), bool(multiprocessing.current_process().daemon)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import pickle
 import subprocess
@@ -265,3 +266,35 @@ def test_an_unpicklable_item_fails_alone_in_its_chunk() -> None:
 
 def test_an_infinite_limit_means_no_limit() -> None:
     assert run_limited(tasks.sleep_then, 0.1, "done", timeout_s=float("inf"), memory_mb=MB) == "done"
+
+
+def test_usable_from_a_daemonic_pool_worker() -> None:
+    """multiprocessing.Pool workers are daemonic; plain multiprocessing refuses children there."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        out = pool.starmap(tasks.add_in_sandbox, [(1, 2), (3, 4), (5, 6)])
+    assert [v for v, _pid, _daemon in out] == [3, 7, 11]
+    assert all(daemon for _v, _pid, daemon in out)
+
+
+def test_workers_exit_when_their_caller_dies_mid_task(tmp_path: Path) -> None:
+    script = tmp_path / "crashing_caller.py"
+    script.write_text(
+        "import os, time\n"
+        "from tests.verifier import sandbox_tasks as t\n"
+        "from verifier import sandbox\n"
+        "fut = sandbox.submit_limited(t.spin_forever, timeout_s=600, memory_mb=512)\n"
+        "while not (fut.running() and sandbox.worker_pids(512)):\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
+        "print(' '.join(map(str, sandbox.worker_pids(512))), flush=True)\n"
+        "os._exit(3)  # no atexit, no shutdown: as if the caller were killed\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env, cwd=REPO
+    )
+    assert proc.returncode == 3, proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    assert pids
+    assert _wait_for(lambda: not any(_alive(p) for p in pids)), "a worker outlived its caller"
