@@ -29,16 +29,13 @@ from grpc_reflection.v1alpha import reflection
 
 from mathreward._proto import (
     process_reward_pb2,
-    process_reward_pb2_grpc,
     reward_pb2,
-    reward_pb2_grpc,
     verify_pb2,
-    verify_pb2_grpc,
 )
 from mathreward.service.auth import BearerTokenInterceptor
 from mathreward.service.config import BatcherConfig, ServerConfig, ServiceLimits, TLSConfig
 from mathreward.service.engines import PRMState
-from mathreward.service.servicers import ProcessRewardServicer, RewardServicer, VerifyServicer
+from mathreward.service.servicers import ProcessRewardServicer, RewardServicer, VerifyServicer, add_service
 from mathreward.service.state import ServerState
 
 __all__ = [
@@ -93,11 +90,12 @@ class MathRewardServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        verify_pb2_grpc.add_VerifyServiceServicer_to_server(VerifyServicer(self.state), server)
-        process_reward_pb2_grpc.add_ProcessRewardServiceServicer_to_server(
-            ProcessRewardServicer(self.state), server
-        )
-        reward_pb2_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.state), server)
+        for servicer, module, name in (
+            (VerifyServicer(self.state), verify_pb2, "VerifyService"),
+            (ProcessRewardServicer(self.state), process_reward_pb2, "ProcessRewardService"),
+            (RewardServicer(self.state), reward_pb2, "RewardService"),
+        ):
+            add_service(server, servicer, module.DESCRIPTOR.services_by_name[name], module)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
             VERIFY_SERVICE,

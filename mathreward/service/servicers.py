@@ -8,6 +8,7 @@ import functools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -41,6 +42,49 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 _OPTION_FIELDS = ("timeout_s", "float_rel_tol", "allow_rounded_decimals", "percent_matches_fraction")
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """What a request's bytes became when they were not a valid message (e.g. a string field that is
+    not UTF-8): the handler answers INVALID_ARGUMENT instead of gRPC's opaque INTERNAL."""
+
+    message_type: str  # the message the bytes should have been
+    error: str  # the parser's complaint
+
+    def invalid(self, field: str = "request") -> InvalidArgument:
+        return InvalidArgument(f"not a valid {self.message_type} message: {self.error}", field=field)
+
+
+def _lenient(message_class: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except Exception as exc:  # DecodeError, or a string field that is not UTF-8
+            return Undecodable(message_class.DESCRIPTOR.full_name, f"{type(exc).__name__}: {exc}")
+
+    return parse
+
+
+def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: Any) -> None:
+    """Register ``servicer`` for ``service`` (a ServiceDescriptor of ``module``), as the generated
+    ``add_*Servicer_to_server`` does, but with request parsing that never fails the call opaquely."""
+    handlers = {}
+    for method in service.methods:
+        request_class = getattr(module, method.input_type.name)
+        response_class = getattr(module, method.output_type.name)
+        kind = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = kind(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(request_class),
+            response_serializer=response_class.SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
 def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Wraps a unary handler: draining check, deadline, metrics, and the one error-to-status mapping."""
 
@@ -54,6 +98,8 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
             metrics.in_flight.labels(method=method).inc()
             try:
                 state.check_accepting()
+                if isinstance(request, Undecodable):
+                    raise request.invalid()
                 remaining = context.time_remaining()
                 if remaining is None:
                     return await fn(self, request, context)
@@ -213,6 +259,8 @@ class _VerifyStream:
         index = 0
         config = None
         async for number, request in _enumerate(requests):
+            if isinstance(request, Undecodable):
+                raise request.invalid(f"message {number}")
             if config is None:
                 config = state.verify_config_for(verify_overrides(request.options), "options")
             elif request.HasField("options"):

@@ -581,3 +581,27 @@ def test_request_options_reach_the_verifier(grpc_client):
     assert grpc_client.verify_batch(pairs)[0].correct
     strict = grpc_client.verify_batch(pairs, options={"percent_matches_fraction": False})[0]
     assert strict.status.value == "incorrect"
+
+
+def test_bytes_that_are_not_a_request_are_invalid_argument(prm_server):
+    """A string field that is not UTF-8 (as a C++ or Go client can send) or plain garbage."""
+    channel = grpc.insecure_channel(prm_server.target)
+    raw = {"request_serializer": None, "response_deserializer": None}
+    not_utf8 = b"\n\x07\x12\x03\xff\xfe\xfd\x1a\x00"  # VerifyRequest.items[0].prediction = b"\xff\xfe\xfd"
+    for path, body in (
+        ("/mathreward.v1.VerifyService/Verify", not_utf8),
+        ("/mathreward.v1.VerifyService/Verify", b"\xff\xff\xff"),
+        ("/mathreward.v1.RewardService/Score", b"\x0a\xff"),
+    ):
+        with pytest.raises(grpc.RpcError) as exc:
+            channel.unary_unary(path, **raw)(body, timeout=30)
+        assert _code(exc) is grpc.StatusCode.INVALID_ARGUMENT, (path, _details(exc))
+        assert _details(exc).startswith("request: not a valid mathreward.v1.")
+    stream = channel.stream_stream("/mathreward.v1.VerifyService/VerifyStream", **raw)
+    with pytest.raises(grpc.RpcError) as exc:
+        list(stream(iter([not_utf8]), timeout=30))
+    assert _code(exc) is grpc.StatusCode.INVALID_ARGUMENT
+    assert _details(exc).startswith("message 0: not a valid")
+    channel.close()
+    with Client(prm_server.target) as c:
+        assert c.verify("1", "1")
