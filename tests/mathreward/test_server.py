@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import shutil
 
 import grpc
 import pytest
@@ -452,6 +453,7 @@ def test_bearer_token(start_server):
     assert _metric(server.metrics(), "mathreward_auth_failures_total") >= 4
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make certificates")
 def test_tls_and_mutual_tls(start_server, tmp_path):
     from mathreward.server import TLSConfig
     from tests.mathreward.service_helpers import make_certs
