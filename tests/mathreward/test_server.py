@@ -607,3 +607,15 @@ def test_bytes_that_are_not_a_request_are_invalid_argument(prm_server):
     channel.close()
     with Client(prm_server.target) as c:
         assert c.verify("1", "1")
+
+
+def test_a_loading_prm_is_unavailable_so_clients_retry(tiny_prm):
+    from mathreward.server import ServerConfig, ServerState
+    from mathreward.service.errors import Unavailable, status_for
+
+    state = ServerState(ServerConfig(prm_model=tiny_prm))  # built, weights not loaded yet
+    assert state.prm.state.value == "loading"
+    with pytest.raises(Unavailable) as exc:
+        state.prm.check_ready()
+    assert status_for(exc.value)[0] is grpc.StatusCode.UNAVAILABLE  # what Client retries on
+    state.verify.close()
