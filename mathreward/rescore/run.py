@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mathreward.rescore import io as rio
-from mathreward.rescore.columns import Columns, Problem, parse_problem, resolve_columns
+from mathreward.rescore.columns import ColumnError, Columns, Problem, parse_problem, resolve_columns
 from mathreward.rescore.engines import StepResult, StepScorer, VerifyEngine
 from mathreward.rescore.filters import FilterOptions, keep_problem, select_responses
 from mathreward.rescore.metrics import Summary
@@ -836,18 +835,16 @@ def metrics_of_file(
         raise RescoreError(f"{path} has no `correct` column: rescore it first (mathreward rescore)")
     try:
         cols: Columns | None = resolve_columns(first, layout, column_overrides)
-    except Exception as e:  # the source column only labels the per-source accuracy
+    except (ColumnError, ValueError) as e:  # the source column only labels the per-source accuracy
         log.info("columns not resolved (%s); no per-source accuracy", e)
         cols = None
     with_prm = "prm_score" in first
     max_n = 0
-    rows_seen: list[int] = []
     for chunk in rio.iter_chunks(path, fmt, 1024):
         for r in chunk:
             if r.row is not None:
                 c = r.row.get("correct")
                 max_n = max(max_n, len(c) if isinstance(c, list | tuple) else 1)
-                rows_seen.append(r.index)
     summary = Summary(ks=tuple(sorted(set(ks))) if ks else default_ks(max_n))
     bad = 0
     for chunk in rio.iter_chunks(path, fmt, 1024):
@@ -865,9 +862,3 @@ def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
