@@ -9,7 +9,9 @@ verifier disagrees with the table's ``expected``.
     .venv/bin/python -m bench.holdout [--table fixtures/verifier_holdout.jsonl]
 
 math-verify is called as its README shows: ``verify(parse(gold), parse(pred))``, the gold wrapped
-in ``$...$`` when it has no math delimiters.
+in ``$...$`` when it has no math delimiters (columns "mv"). Many holdout preds are bare LaTeX
+answers (``\sqrt{8}``), which math-verify does not extract without delimiters, so a second set of
+columns ("mv$") also wraps a bare pred in ``$...$``: the fairer anchor for bare answers.
 """
 
 from __future__ import annotations
@@ -59,12 +61,16 @@ def load(path: Path) -> list[Case]:
     return cases
 
 
+def _wrap(s: str) -> str:
+    return s if any(d in s for d in DELIMITERS) else f"${s}$"
+
+
 def math_verify_says(pred: str, ref: str) -> bool:
     """math-verify's verdict, as its README calls it; an exception counts as 'not correct'."""
     from math_verify import parse
     from math_verify import verify as mv_verify
 
-    gold = ref if any(d in ref for d in DELIMITERS) else f"${ref}$"
+    gold = _wrap(ref)
     try:
         return bool(mv_verify(parse(gold), parse(pred)))
     except Exception as exc:  # the anchor's own failures are reported, not raised
@@ -99,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = load(args.table)
     ours: dict[str, Tally] = defaultdict(Tally)
     anchor: dict[str, Tally] = defaultdict(Tally)
+    anchor_wrapped: dict[str, Tally] = defaultdict(Tally)
     failures: list[tuple[Case, Verdict]] = []
     for case in cases:
         verdict = verify(case.pred, case.ref)
@@ -109,19 +116,23 @@ def main(argv: list[str] | None = None) -> int:
             failures.append((case, verdict))
         if not args.no_math_verify:
             mv = math_verify_says(case.pred, case.ref)
+            mvw = math_verify_says(_wrap(case.pred), case.ref)
             for key in (case.category, "ALL"):
                 anchor[key].add(case.expected, mv)
+                anchor_wrapped[key].add(case.expected, mvw)
 
     print(f"holdout: {args.table} ({len(cases)} cases, {sum(not c.expected for c in cases)} expected false)")
     print()
     head = f"{'ours FP':>7} {'ours FN':>7} {'ours err':>8} | {'mv FP':>6} {'mv FN':>6} {'mv err':>6}"
+    head += f" | {'mv$ FP':>6} {'mv$ FN':>6} {'mv$ err':>7}"
     print(f"{'category':<16} {'n':>4} | {head}")
     for key in (*CATEGORIES, "ALL"):
         o = ours[key]
         a = anchor[key]
-        mv_cols = f"{a.fp:>6} {a.fn:>6} {a.errors:>6}"
+        w = anchor_wrapped[key]
+        mv_cols = f"{a.fp:>6} {a.fn:>6} {a.errors:>6} | {w.fp:>6} {w.fn:>6} {w.errors:>7}"
         if args.no_math_verify:
-            mv_cols = f"{'-':>6} {'-':>6} {'-':>6}"
+            mv_cols = f"{'-':>6} {'-':>6} {'-':>6} | {'-':>6} {'-':>6} {'-':>7}"
         print(f"{key:<16} {o.n:>4} | {o.fp:>7} {o.fn:>7} {o.errors:>8} | {mv_cols}")
     print()
     print(f"cases where this verifier is wrong: {len(failures)}")
