@@ -181,7 +181,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.server:
             engine = RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout)
-            fingerprint["server"] = args.server
         else:
             config = _verify_config(args)
             engine = LocalVerifier(config, workers=args.workers)

@@ -169,3 +169,61 @@ def test_judge_url_turns_on_the_second_opinion_and_the_summary_counts_it(tmp_pat
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["judge_calls"] == 1 and summary["judge_overturned"] == 1
     assert "1  (1 decided by the judge)" in proc.stdout
+
+
+def start_serve() -> tuple[subprocess.Popen[str], str]:
+    """A verify-only ``mathreward serve`` on a free port: (process, host:port)."""
+    proc = subprocess.Popen([*script(), "serve", "--port", "0", "--workers", "1", "--log-level", "WARNING"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+                            cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, "serve did not start"
+    return proc, f"127.0.0.1:{json.loads(line)['port']}"
+
+
+def test_a_server_that_dies_mid_run_is_resumed_on_another(tmp_path: Path) -> None:
+    import time
+
+    out = tmp_path / "out.jsonl"
+    checkpoint = tmp_path / "out.jsonl.rescore-state" / "checkpoint.json"
+    first, target = start_serve()
+    try:
+        cmd = [*script(), "rescore", str(DATA / "sample.jsonl"), "-o", str(out), "--server", target,
+               "--chunk-size", "2"]
+        run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                               cwd=ROOT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and run.poll() is None:
+            try:
+                if json.loads(checkpoint.read_text())["chunks_done"] >= 3:
+                    break
+            except (FileNotFoundError, json.JSONDecodeError):
+                pass
+            time.sleep(0.005)
+        assert run.poll() is None, "the run ended before the server was killed"
+        first.kill()  # the server dies mid-run
+        _, err = run.communicate(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert run.returncode == 1, err
+    assert "--resume" in err and not out.exists()
+    done = json.loads(checkpoint.read_text())["rows_done"]
+    assert 0 < done < 50
+
+    second, target = start_serve()
+    try:
+        resumed = mathreward("rescore", DATA / "sample.jsonl", "-o", out, "--server", target,
+                             "--chunk-size", "2", "--resume")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert f"resuming at row {done}" in resumed.stderr
+    local = tmp_path / "local.jsonl"
+    mathreward("rescore", DATA / "sample.jsonl", "-o", local)
+    got, want = read_jsonl(out), read_jsonl(local)
+    assert [r["id"] for r in got] == [r["id"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        for key in ("correct", "status", "extracted_answer", "answer_group", "pass@4", "maj@4"):
+            assert g[key] == w[key], (g["id"], key)
