@@ -39,10 +39,26 @@ class Encoded:
     prefix_len: int  # tokens before the first step (question and template)
 
 
-def _piece_ids(tokenizer: Any, text: str) -> list[int]:
-    """Ids of a piece of user text: no special tokens added, special-token strings read as text."""
-    ids: list[int] = tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+def _piece_ids(tokenizer: Any, text: str, *, add_special_tokens: bool = False) -> list[int]:
+    """Ids of a piece of user text; special-token strings in it are read as text."""
+    ids: list[int] = tokenizer(text, add_special_tokens=add_special_tokens, split_special_tokens=True)[
+        "input_ids"
+    ]
     return ids
+
+
+def _ids_after(tokenizer: Any, context: str, context_ids: list[int], text: str, **kw: bool) -> list[int]:
+    """Ids ``text`` gets when it follows ``context`` (whose ids are ``context_ids``) in one string.
+
+    Sentencepiece tokenizers mark a word that follows a space with ``▁`` but not one that follows
+    a newline, and add a ``▁`` to the first piece of any string: ``"Step 2"`` alone and after
+    ``"ки\n"`` get different ids. Reading the piece in its context keeps the model card's ids; when
+    the context's ids are not a prefix (a merge across the boundary), the piece is read alone.
+    """
+    ids = _piece_ids(tokenizer, context + text, **kw)
+    if ids[: len(context_ids)] == context_ids:
+        return ids[len(context_ids) :]
+    return _piece_ids(tokenizer, text)
 
 
 def _single_token_id(tokenizer: Any, text: str, what: str) -> int:
@@ -152,6 +168,8 @@ class MathShepherd(Format):
             raise PRMFormatError("the tokenizer encodes the step tag 'ки' as nothing")
         self.tag_id = int(tag_ids[-1])
         self.newline_ids = _suffix_ids(tokenizer, self.STEP_TAG, "\n")
+        self._after_tag = self.STEP_TAG + "\n"  # what precedes every step but the first
+        self._after_tag_ids = _piece_ids(tokenizer, self._after_tag)
 
     @classmethod
     def detects(cls, config: dict[str, Any], tokenizer: Any) -> bool:
@@ -173,13 +191,20 @@ class MathShepherd(Format):
         return backbone.eval(), TwoRowHead(rows, bias_rows)
 
     def encode(self, question: str, steps: Sequence[str]) -> Encoded:
-        ids = list(self.tokenizer(question, add_special_tokens=True)["input_ids"])
+        ids = _piece_ids(self.tokenizer, question, add_special_tokens=True)
+        question_ids = list(ids)
         prefix_len = len(ids)
         positions = []
         for i, step in enumerate(steps):
-            if i:
+            if i == 0:  # the card's f"{question} {output}": the first step follows a space
+                ids.extend(
+                    _ids_after(self.tokenizer, question + " ", question_ids, step, add_special_tokens=True)
+                    if question
+                    else _piece_ids(self.tokenizer, step)
+                )
+            else:  # "... ки\n" then the step
                 ids.extend(self.newline_ids)
-            ids.extend(_piece_ids(self.tokenizer, step))
+                ids.extend(_ids_after(self.tokenizer, self._after_tag, self._after_tag_ids, step))
             ids.append(self.tag_id)
             positions.append(len(ids) - 1)
         return Encoded(ids, positions, prefix_len)

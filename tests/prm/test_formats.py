@@ -38,10 +38,23 @@ def test_math_shepherd_tags_are_token_ids_at_step_ends(loaded):
     enc = model.encode("What is 2+3?", ["2+3=5", "  so 5  ", "done"])
     assert enc.ids[0] == tok.bos_token_id
     assert [enc.ids[p] for p in enc.positions] == [fmt.tag_id] * 3
-    # newline between steps, nothing between the question and the first step but its own tokens
-    nl = tok.encode("\n", add_special_tokens=False)
-    assert enc.ids[enc.positions[0] + 1 : enc.positions[0] + 1 + len(nl)] == nl
+    # the newline between steps as it reads after the tag ("ки\n" -> ▁ки \n), not "\n" alone (▁ \n)
+    assert tok.convert_ids_to_tokens(fmt.newline_ids) == ["\n"]
+    assert enc.ids[enc.positions[0] + 1] == fmt.newline_ids[0]
     assert enc.positions[-1] == len(enc.ids) - 1
+
+
+def test_math_shepherd_ids_equal_the_cards_string_tokenisation(loaded):
+    """A step after "ки\n" reads "Step" (no ▁), the first step after "question " reads "▁Step":
+    the engine keeps those context-dependent ids while inserting the tags as ids."""
+    model = loaded["math-shepherd"]
+    tok = model.tokenizer
+    question, steps = "What is 2+3?", ["Step 1: 2+3=5", "Step 2: so 5", "Step 3: done"]
+    card = tok.encode(f"{question} " + "\n".join(f"{s} ки" for s in steps))
+    assert model.encode(question, steps).ids == card
+    alone = tok.convert_ids_to_tokens(tok.encode("Step 2: so 5", add_special_tokens=False))
+    in_context = tok.convert_ids_to_tokens(card)
+    assert alone[:2] == ["▁", "Step"] and "▁" not in in_context[in_context.index("\n") + 1]
 
 
 def test_math_shepherd_tag_text_inside_a_step_adds_no_score(loaded):
