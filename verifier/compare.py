@@ -331,6 +331,9 @@ def relation_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
     chain = _chain(pred)
     if chain is not None:
         return _chain_equal(*chain, ref, ctx)
+    var = _assigned_var(pred)
+    if var is not None and pred.ops == ("\\in",):
+        return _sub(equal(pred.parts[1], ref, ctx), f"{var} in the set")
     return Match(False, f"a relation is not a {_kind(ref)}")
 
 
