@@ -25,6 +25,9 @@ class Extraction:
 
 # a bare (marker-less) response is taken as the answer only up to this many characters, on one line
 BARE_MAX_CHARS = 80
+# ... or up to this many when the line is all math: no word of three or more letters outside LaTeX commands
+BARE_MATH_MAX_CHARS = 400
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 # boxes written side by side count as one multi-part answer when this little text separates them
 _BOX_JOINER = re.compile(
     r"^\s*\$*\s*(?:,|;|\\text\{\s*(?:and|,)\s*\}|and|\\quad|\\qquad|\\,|\s)*\s*\$*\s*$", re.IGNORECASE
@@ -193,7 +196,10 @@ def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
     m = _WHOLE_MATH.match(stripped) if len(stripped) <= _WINDOW else None
     if m:
         return Extraction(next(g for g in m.groups() if g is not None), "bare")
-    if "\n" not in stripped and len(stripped) <= BARE_MAX_CHARS:
+    if "\n" not in stripped and (
+        len(stripped) <= BARE_MAX_CHARS
+        or (len(stripped) <= BARE_MATH_MAX_CHARS and not _PROSE_WORD.search(stripped))
+    ):
         return Extraction(stripped, "bare")
     return None
 

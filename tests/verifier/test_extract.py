@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verifier.extract import (
+    BARE_MATH_MAX_CHARS,
     BARE_MAX_CHARS,
     extract_answer,
     extract_reference,
@@ -40,6 +41,7 @@ from verifier.extract import (
         ("$\\frac{1}{2}$", "\\frac{1}{2}", "bare"),
         ("\\[ 12 \\]", " 12 ", "bare"),
         ("17", "17", "bare"),
+        ("\\frac{\\sqrt{6}}{3} + " * 8 + "1", "\\frac{\\sqrt{6}}{3} + " * 8 + "1", "bare"),
     ],
 )
 def test_extract_answer(text: str, answer: str, how: str) -> None:
@@ -53,7 +55,8 @@ def test_extract_answer(text: str, answer: str, how: str) -> None:
         "",
         "   \n ",
         "We get 3 + 4 = 7.\nThen 7 * 2 = 14, which we check.\nDone.",
-        "x" * (BARE_MAX_CHARS + 1),
+        "word " * (BARE_MAX_CHARS // 5 + 1),
+        "x" * (BARE_MATH_MAX_CHARS + 1),
         "We try \\boxed{unclosed and then keep writing.\nMore text with 12 in it.",
     ],
 )
