@@ -56,6 +56,7 @@ __all__ = [
     "SandboxTimeout",
     "in_sandbox_worker",
     "map_limited",
+    "pool_stats",
     "run_limited",
     "shutdown_pools",
     "submit_limited",
@@ -202,21 +203,22 @@ class _Process(multiprocessing.process.BaseProcess):
         return _Popen(process_obj)
 
     def start(self) -> None:
-        """``BaseProcess.start`` without its refusal inside daemonic processes.
+        """``BaseProcess.start`` without its refusal inside daemonic processes, and unregistered.
 
         Callers often are daemonic (``multiprocessing.Pool`` and DataLoader workers). The rule exists
         so that children cannot outlive a daemon as orphans; a sandbox worker exits as soon as its
-        caller dies (``_exit_with_parent``), so it cannot.
+        caller dies (``_exit_with_parent``), so it cannot. The worker is not added to
+        multiprocessing's list of children: that list is polled by every ``Process.start`` in the
+        process, from any thread, and two polls of one exit status race (one of them reads 255).
+        Our slot thread is the only one that polls it; the forkserver reaps it.
         """
         self._check_closed()  # type: ignore[attr-defined]
         assert self._popen is None, "cannot start a process twice"  # type: ignore[has-type]
         assert self._parent_pid == os.getpid(), "start a process object in its creator"  # type: ignore[attr-defined]
-        multiprocessing.process._cleanup()  # type: ignore[attr-defined]
         popen = self._Popen(self)
         self._popen = popen
         self._sentinel = popen.sentinel
         del self._target, self._args, self._kwargs  # type: ignore[attr-defined]
-        multiprocessing.process._children.add(self)  # type: ignore[attr-defined]
 
 
 class _Worker:
@@ -227,7 +229,7 @@ class _Worker:
         self.process = _Process(
             target=_worker_main, args=(child_conn, memory_mb), daemon=True, name="verifier-sandbox"
         )
-        with _START_LOCK:  # multiprocessing's child bookkeeping is not thread-safe
+        with _START_LOCK:  # one launch at a time
             self.process.start()
         child_conn.close()
         self.conn = parent_conn
@@ -270,6 +272,8 @@ class _Slot:
         self.pool = pool
         self.worker: _Worker | None = None
         self.busy = False  # running a task (read by shutdown, to kill rather than wait)
+        self._unsettled = 0  # futures of the running task not yet set
+        self._released = True  # the pool was told this slot is free again
         self.thread = threading.Thread(
             target=self._loop, name=f"verifier-sandbox-{pool.memory_mb}mb-{index}", daemon=True
         )
@@ -277,6 +281,7 @@ class _Slot:
 
     def _start_worker(self) -> _Worker:
         self.worker = _Worker(self.pool.memory_mb)
+        self.pool.count("started")
         return self.worker
 
     def _drop_worker(self) -> None:
@@ -299,6 +304,8 @@ class _Slot:
             if task is None:
                 break
             self.busy = True
+            self._released = False
+            self._unsettled = 0
             try:
                 self._execute(task)
             except BaseException as exc:  # a bug here must not leave a caller waiting forever
@@ -308,11 +315,31 @@ class _Slot:
                 self._drop_worker()
             finally:
                 self.busy = False
+                self._release()
                 if task.on_done is not None:
                     task.on_done()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+
+    def _settle(self, fut: Future[Any], *, value: Any = None, error: BaseException | None = None) -> None:
+        """Set one future of the running task; before the last one, tell the pool this slot is free.
+
+        (Freeing the slot first matters: a caller that waits for its result and submits its next
+        task at once must find this slot free, or the pool would grow for a sequential caller.)
+        """
+        self._unsettled -= 1
+        if self._unsettled == 0:
+            self._release()
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.pool.finished()
 
     def _execute(self, task: _Task) -> None:
         pending = [
@@ -320,6 +347,9 @@ class _Slot:
             for fut, args in zip(task.futures, task.argsets, strict=True)
             if fut.set_running_or_notify_cancel()
         ]
+        self._unsettled = len(pending)
+        if not pending:
+            self._release()
         starts_in_a_row = 0
         while pending:
             try:
@@ -339,7 +369,7 @@ class _Slot:
                         f"(is memory_mb={self.pool.memory_mb} too small?)"
                     )
                     for fut, _ in pending:
-                        fut.set_exception(crash)
+                        self._settle(fut, error=crash)
                     return
                 starts_in_a_row += 1
                 worker = self._start_worker()
@@ -353,28 +383,27 @@ class _Slot:
                 starts_in_a_row = 0
             pending = pending[finished:]
 
-    @staticmethod
     def _drop_unpicklable(
-        fn: Callable[..., Any], pending: list[tuple[Future[Any], tuple[Any, ...]]], error: Exception
+        self, fn: Callable[..., Any], pending: list[tuple[Future[Any], tuple[Any, ...]]], error: Exception
     ) -> list[tuple[Future[Any], tuple[Any, ...]]]:
         """Fail the items whose arguments (or the function) cannot be pickled; keep the others."""
         try:
             ForkingPickler.dumps(fn)
         except Exception:
             for fut, _ in pending:
-                fut.set_exception(error)
+                self._settle(fut, error=error)
             return []
         keep = []
         for fut, args in pending:
             try:
                 ForkingPickler.dumps(args)
             except Exception as exc:
-                fut.set_exception(exc)
+                self._settle(fut, error=exc)
             else:
                 keep.append((fut, args))
         if len(keep) == len(pending):  # pickles one by one but not together: give up on the chunk
             for fut, _ in pending:
-                fut.set_exception(error)
+                self._settle(fut, error=error)
             return []
         return keep
 
@@ -388,21 +417,26 @@ class _Slot:
         """
         for done, (fut, _) in enumerate(pending):
             if not worker.conn.poll(None if math.isinf(timeout_s) else timeout_s):
-                fut.set_exception(
-                    SandboxTimeout(f"the task overran its {timeout_s:g} s limit; the worker was killed")
+                self._settle(
+                    fut,
+                    error=SandboxTimeout(
+                        f"the task overran its {timeout_s:g} s limit; the worker was killed"
+                    ),
                 )
+                self.pool.count("timeouts")
                 self._replace_worker()
                 return done + 1
             try:
                 reply = worker.conn.recv()
             except (EOFError, OSError):
                 note = worker.death_note()
-                fut.set_exception(SandboxCrash(f"{note} while running the task"))
+                self.pool.count("deaths")
+                self._settle(fut, error=SandboxCrash(f"{note} while running the task"))
                 self._replace_worker()
                 return done + 1
             kind = reply[0]
             if kind == "ok":
-                fut.set_result(reply[1])
+                self._settle(fut, value=reply[1])
                 continue
             _kind, exc_type, message, worker_tb = reply
             if exc_type == "MemoryError":
@@ -416,9 +450,9 @@ class _Slot:
                     worker_traceback=worker_tb,
                 )
                 for other, _ in pending[done:]:
-                    other.set_exception(crash)
+                    self._settle(other, error=crash)
                 return len(pending)
-            fut.set_exception(SandboxCrash(text, exc_type=exc_type, worker_traceback=worker_tb))
+            self._settle(fut, error=SandboxCrash(text, exc_type=exc_type, worker_traceback=worker_tb))
             if exc_type in _POISONING_ERRORS:
                 self._replace_worker()
                 return done + 1
@@ -426,26 +460,50 @@ class _Slot:
 
 
 class _Pool:
-    """Slots sharing one task queue; all workers have the same memory limit."""
+    """Slots sharing one task queue; all workers have the same memory limit.
 
-    def __init__(self, memory_mb: int, size: int) -> None:
+    The pool starts with one worker and adds one whenever a task arrives while every worker has
+    one, up to ``max_size``: a caller that verifies one pair at a time (or a process among many in
+    a ``multiprocessing.Pool``) keeps one worker, concurrent callers and batches get all cores.
+    """
+
+    def __init__(self, memory_mb: int, max_size: int) -> None:
         self.memory_mb = memory_mb
+        self.max_size = max_size
         _prepare_forkserver()
         self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self.slots: list[_Slot] = []
         self.closed = False
-        self.grow(size)
+        self.lock = threading.Lock()
+        self.outstanding = 0  # tasks submitted and not finished
+        self.stats = {"started": 0, "timeouts": 0, "deaths": 0}  # counts since the pool was made
+        self.ensure(1)
 
     @property
     def size(self) -> int:
         return len(self.slots)
 
-    def grow(self, size: int) -> None:
-        while len(self.slots) < size:
-            self.slots.append(_Slot(self, len(self.slots)))
+    def ensure(self, size: int) -> None:
+        """At least ``size`` workers (raising ``max_size`` if needed)."""
+        with self.lock:
+            self.max_size = max(self.max_size, size)
+            while len(self.slots) < size:
+                self.slots.append(_Slot(self, len(self.slots)))
 
     def submit(self, task: _Task) -> None:
+        with self.lock:
+            self.outstanding += 1
+            if self.outstanding > len(self.slots) and len(self.slots) < self.max_size and not self.closed:
+                self.slots.append(_Slot(self, len(self.slots)))
         self.tasks.put(task)
+
+    def finished(self) -> None:
+        with self.lock:
+            self.outstanding -= 1
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.stats[what] += 1
 
     def worker_pids(self) -> list[int]:
         return [s.worker.pid for s in self.slots if s.worker is not None and s.worker.pid is not None]
@@ -522,11 +580,11 @@ def _get_pool(memory_mb: int, min_size: int = 0) -> _Pool:
             _forget_inherited_forkserver()
         pool = _pools.get(memory_mb)
         if pool is None:
-            pool = _Pool(memory_mb, max(_default_size(), min_size))
+            pool = _Pool(memory_mb, _default_size())
             _pools[memory_mb] = pool
-        elif min_size > pool.size:
-            pool.grow(min_size)
-        return pool
+    if min_size:
+        pool.ensure(min_size)
+    return pool
 
 
 def _check_limits(timeout_s: float, memory_mb: int) -> None:
@@ -595,8 +653,9 @@ def map_limited(
             except Exception as exc:
                 out.append(exc)
         return out
-    pool = _get_pool(memory_mb, min_size=workers or 0)
-    lanes = max(1, min(workers or pool.size, len(items)))
+    pool = _get_pool(memory_mb)
+    lanes = max(1, min(workers or pool.max_size, len(items)))
+    pool.ensure(lanes)
     if chunksize is None:
         # about 4 chunks per lane keeps the lanes balanced when some items are slow
         chunksize = max(1, min(32, len(items) // (lanes * 4) or 1))
@@ -619,6 +678,22 @@ def worker_pids(memory_mb: int) -> list[int]:
     with _POOLS_LOCK:
         pool = _pools.get(memory_mb) if _pools_pid == os.getpid() else None
     return pool.worker_pids() if pool is not None else []
+
+
+def pool_stats(memory_mb: int) -> dict[str, int]:
+    """This process's pool for ``memory_mb``: workers now and at most, tasks outstanding, and the
+    workers started, killed for overrunning, and found dead since it was made (for metrics)."""
+    with _POOLS_LOCK:
+        pool = _pools.get(memory_mb) if _pools_pid == os.getpid() else None
+    if pool is None:
+        return {}
+    with pool.lock:
+        return {
+            "workers": pool.size,
+            "max_workers": pool.max_size,
+            "outstanding": pool.outstanding,
+            **pool.stats,
+        }
 
 
 def shutdown_pools() -> None:

@@ -55,7 +55,7 @@ def test_inside_a_worker_run_limited_runs_directly() -> None:
 
 def test_an_endless_loop_times_out_and_the_worker_is_replaced() -> None:
     run_limited(tasks.add, 0, 0, timeout_s=5, memory_mb=MB)
-    size = os.cpu_count() or 1
+    size = sandbox.pool_stats(MB)["workers"]
     assert _wait_for(lambda: len(sandbox.worker_pids(MB)) == size)
     before = set(sandbox.worker_pids(MB))
     start = time.monotonic()
@@ -298,3 +298,24 @@ def test_workers_exit_when_their_caller_dies_mid_task(tmp_path: Path) -> None:
     pids = [int(p) for p in proc.stdout.split()]
     assert pids
     assert _wait_for(lambda: not any(_alive(p) for p in pids)), "a worker outlived its caller"
+
+
+def test_the_pool_grows_only_when_every_worker_is_busy() -> None:
+    mb = MB + 3  # a pool of its own
+    for i in range(30):  # one caller, one task at a time: one worker does it all
+        assert run_limited(tasks.add, i, 1, timeout_s=5, memory_mb=mb) == i + 1
+    stats = sandbox.pool_stats(mb)
+    assert stats["workers"] == 1 and stats["outstanding"] == 0
+    assert stats["max_workers"] == (os.cpu_count() or 1)
+    # four tasks at once: workers are added up to the limit
+    futures = [submit_limited(tasks.sleep_then, 0.5, i, timeout_s=10, memory_mb=mb) for i in range(4)]
+    assert [f.result() for f in futures] == [0, 1, 2, 3]
+    assert sandbox.pool_stats(mb)["workers"] == min(4, os.cpu_count() or 1)
+    # a batch asking for more workers than cores gets them
+    assert map_limited(tasks.add, [(i, 0) for i in range(6)], timeout_s=5, memory_mb=mb, workers=3) == list(
+        range(6)
+    )
+    assert sandbox.pool_stats(mb)["workers"] >= 3
+    with pytest.raises(SandboxTimeout):
+        run_limited(tasks.spin_forever, timeout_s=0.2, memory_mb=mb)
+    assert sandbox.pool_stats(mb)["timeouts"] == 1
