@@ -60,6 +60,7 @@ __all__ = [
     "run_limited",
     "shutdown_pools",
     "submit_limited",
+    "warm_up",
 ]
 
 T = TypeVar("T")
@@ -678,6 +679,16 @@ def worker_pids(memory_mb: int) -> list[int]:
     with _POOLS_LOCK:
         pool = _pools.get(memory_mb) if _pools_pid == os.getpid() else None
     return pool.worker_pids() if pool is not None else []
+
+
+def _ready() -> bool:
+    return True
+
+
+def warm_up(memory_mb: int, timeout_s: float = 60.0) -> None:
+    """Start this process's pool for ``memory_mb`` and wait for its first worker (a server calls this
+    at start-up, so that its first request does not wait for the forkserver and the imports)."""
+    run_limited(_ready, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
 def pool_stats(memory_mb: int) -> dict[str, int]:

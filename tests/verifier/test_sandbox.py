@@ -319,3 +319,9 @@ def test_the_pool_grows_only_when_every_worker_is_busy() -> None:
     with pytest.raises(SandboxTimeout):
         run_limited(tasks.spin_forever, timeout_s=0.2, memory_mb=mb)
     assert sandbox.pool_stats(mb)["timeouts"] == 1
+
+
+def test_warm_up_starts_a_worker() -> None:
+    sandbox.warm_up(MB + 4)
+    assert len(sandbox.worker_pids(MB + 4)) == 1
+    assert sandbox.pool_stats(MB + 4)["started"] == 1
