@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -945,7 +946,36 @@ def build(rng: random.Random) -> list[dict[str, object]]:
         ans = p.right[0][0] if right else p.wrong[0][0]
         text = STYLES[eos_rng.choice(["qwen_boxed", "llama_steps", "deepseek_think"])](p, ans, eos_rng)
         add(text + eos, p, right, f"raw decode ending in {eos}: {'right' if right else 'wrong'} answer")
+    # multiple-choice endings as chat models write them, without a box
+    choice_rng = random.Random(SEED + 2)
+    choice_problems = [p for p in PROBLEMS if "(A)" in p.q]
+    for p in choice_problems:
+        letter = _letter(p.ref)
+        wrong = next(_letter(a) for a, _ in p.wrong if _letter(a))
+        for template in CHOICE_ENDINGS:
+            right = choice_rng.random() < 0.5
+            said = letter if right else wrong
+            add(
+                "\n\n".join(p.steps) + "\n\n" + template.format(L=said),
+                p,
+                right,
+                f"choice ending {template[:24]!r}: {'right' if right else 'wrong'} letter",
+            )
     return rows
+
+
+CHOICE_ENDINGS = [
+    "The correct answer is option **{L}**.",
+    "Therefore, the correct option is ({L}).",
+    "**Answer: ({L})**",
+    "So the answer is $\\boxed{{\\text{{({L})}}}}$.",
+]
+
+
+def _letter(answer: str) -> str:
+    """The option letter in an answer such as ``\\textbf{(B) }\\frac{2}{15}`` or ``(E)``; "" if none."""
+    m = re.search(r"\(([A-E])\)", answer) or re.fullmatch(r"\s*([A-E])\s*", answer)
+    return m.group(1) if m else ""
 
 
 # end-of-turn tokens of Qwen, Llama 3, DeepSeek and Llama 2 / Mistral chat templates

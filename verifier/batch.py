@@ -119,5 +119,6 @@ def verify_batch(
     if config.judge is not None:
         from verifier import judge
 
-        done = judge.second_opinion_batch(done, qs, config)
+        clean = [q if isinstance(q, str) else None for q in qs]  # a bad question is already an ERROR
+        done = judge.second_opinion_batch(done, clean, config)
     return done
