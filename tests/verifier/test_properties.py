@@ -220,22 +220,26 @@ def fixture_pairs(n: int) -> list[tuple[str, str]]:
     return [(r["pred"], r["ref"]) for r in rows[::step]][:n]
 
 
+# a limit no fixture pair comes near even on a loaded machine: these tests compare verdicts, not limits
+RELAXED = VerifyConfig(timeout_s=20.0)
+
+
 def test_threads_and_verify_batch_agree_with_sequential_calls() -> None:
     pairs = fixture_pairs(120)
     assert len(pairs) >= 100
-    sequential = [key(verify(p, r, config=CONFIG)) for p, r in pairs]
+    sequential = [key(verify(p, r, config=RELAXED)) for p, r in pairs]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        threaded = [key(v) for v in pool.map(lambda pr: verify(pr[0], pr[1], config=CONFIG), pairs)]
+        threaded = [key(v) for v in pool.map(lambda pr: verify(pr[0], pr[1], config=RELAXED), pairs)]
     assert threaded == sequential
-    assert [key(v) for v in verify_batch(pairs, config=CONFIG)] == sequential
+    assert [key(v) for v in verify_batch(pairs, config=RELAXED)] == sequential
 
 
 @settings(deadline=None, max_examples=15)
 @given(exprs=st.lists(expressions, min_size=1, max_size=12))
 def test_verify_batch_equals_verify_on_generated_pairs(exprs: list[Expr]) -> None:
     pairs = [(f"\\boxed{{{a.latex}}}", b.plain) for a, b in zip(exprs, exprs[1:] + exprs[:1], strict=True)]
-    assert [key(v) for v in verify_batch(pairs, config=CONFIG)] == [
-        key(verify(p, r, config=CONFIG)) for p, r in pairs
+    assert [key(v) for v in verify_batch(pairs, config=RELAXED)] == [
+        key(verify(p, r, config=RELAXED)) for p, r in pairs
     ]
 
 
