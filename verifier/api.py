@@ -16,7 +16,7 @@ from verifier.config import VerifyConfig
 from verifier.extract import extract_answer, extract_reference, question_options
 from verifier.guards import grader_injection
 from verifier.mathparse import TooCostly
-from verifier.normalize import normalize
+from verifier.normalize import normalize, unit_of
 from verifier.parse import Answer, Unparseable, parse_answer
 from verifier.verdict import Method, Status, Verdict
 
@@ -88,6 +88,10 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
                 Status.UNPARSEABLE, Method.NONE, pred_answer, ref_answer,
                 f"the {side} is longer than {config.max_answer_chars} characters",
             )  # fmt: skip
+    pred_unit, ref_unit = unit_of(pred_answer), unit_of(ref_answer)
+    if pred_unit is not None and ref_unit is not None and pred_unit != ref_unit:
+        reason = f"different units: {pred_unit} for {ref_unit}"
+        return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason)
     pred_norm = normalize(pred_answer)
     ref_norm = normalize(ref_answer)
     if _ONLY_PUNCTUATION.match(ref_norm):

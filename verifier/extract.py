@@ -114,7 +114,8 @@ def _last_boxed(text: str) -> str | None:
 _MARKERS = re.compile(
     r"(?P<gsm>^[ \t]*####[ \t]*)"
     r"|(?P<final>final\s+answer(?:\s*(?:is\b|:|=))?(?:\s*\*\*)?(?:\s*:)?)"
-    r"|(?P<ans>(?<![A-Za-z])answer(?:\s*\*\*)?\s*(?:is\b(?:\s*\*\*)?(?:\s*:)?|:|=)(?:\s*\*\*)?)",
+    r"|(?P<ans>(?<![A-Za-z])answer(?:\s*\*\*)?\s*(?:is\b(?:\s*\*\*)?(?:\s*:)?|:|=)(?:\s*\*\*)?)"
+    r"|(?P<choice>(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?)",
     re.IGNORECASE | re.MULTILINE,
 )
 # a math span; "\$" inside it is a dollar sign, not its end
@@ -128,6 +129,7 @@ def _after_marker(rest: str) -> str:
     rest = rest.lstrip(" \t*:")
     if rest.startswith("\n"):
         rest = rest.lstrip()  # "**Final Answer**\n\n$5$"
+    rest = _OPTION_WORD.sub("", rest, count=1).lstrip(" \t*:")  # "option **B**", "choice (C)"
     m = _MATH_SPAN.match(rest)
     if m:
         return next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
@@ -136,7 +138,10 @@ def _after_marker(rest: str) -> str:
     clause = _CLAUSE.search(line)
     if clause:
         line = line[: clause.start()]
-    return line.strip().rstrip("*").strip()
+    return line.strip().strip("*").strip()
+
+
+_OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 
 
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
@@ -157,7 +162,7 @@ def _last_marker(text: str) -> tuple[str, str] | None:
     for m in reversed(list(_MARKERS.finditer(text))):
         answer = _after_marker(text[m.end() : m.end() + _WINDOW])
         if answer:
-            how = {"gsm": "gsm8k", "final": "final_answer", "ans": "answer_marker"}[m.lastgroup or "ans"]
+            how = {"gsm": "gsm8k", "final": "final_answer"}.get(m.lastgroup or "ans", "answer_marker")
             best = (m.start(), answer, how)
             break
     tails = list(_IS_THE_ANSWER.finditer(text))

@@ -184,13 +184,15 @@ _UNIT = f"(?:{_UNIT_WORDS})(?:\\s*(?:per|/)\\s*(?:{_UNIT_WORDS}))?"
 # single letters are units only inside \text{}: "15\text{ m}" is 15 metres, "15m" may be 15 times m
 _TEXT_ONLY_UNITS = "m|g|s|h|l|L|min|sec|hr|yr|km/hr|m/s\\^2"
 _UNIT_TEXT = re.compile(
-    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?:"
+    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?P<unit>"
     + _UNIT
     + "|"
     + _TEXT_ONLY_UNITS
-    + r")\s*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
+    + r")\s*\}(?:\s*\^\s*\{?\s*(?P<power>[23])\s*\}?)?\s*$"
 )
-_UNIT_PLAIN = re.compile(r"(?<=[\d}).%])\s*(?:" + _UNIT + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
+_UNIT_PLAIN = re.compile(
+    r"(?<=[\d}).%])\s*(?P<unit>" + _UNIT + r")(?:\s*\^\s*\{?\s*(?P<power>[23])\s*\}?)?\s*\.?\s*$"
+)
 
 
 # any words after a number at the end are a label ("48 eggs", "9 \text{ sides}") unless one of them
@@ -338,3 +340,66 @@ def normalize(s: str) -> str:
     for rule in RULES:
         s = rule.apply(s)
     return s
+
+
+# one name per unit of measure; count nouns ("apples", "ways") and the generic "units" have none
+_CANONICAL_UNITS = {
+    "mm": ("mm", "millimeter", "millimetre"),
+    "cm": ("cm", "centimeter", "centimetre"),
+    "m": ("m", "meter", "metre"),
+    "km": ("km", "kilometer", "kilometre"),
+    "in": ("in", "inch", "inche"),
+    "ft": ("ft", "foot", "feet"),
+    "yd": ("yd", "yard"),
+    "mi": ("mi", "mile"),
+    "mg": ("mg", "milligram"),
+    "g": ("g", "gram"),
+    "kg": ("kg", "kilogram"),
+    "lb": ("lb", "pound"),
+    "oz": ("oz", "ounce"),
+    "mL": ("ml", "milliliter", "millilitre"),
+    "L": ("l", "liter", "litre"),
+    "gal": ("gallon",),
+    "s": ("s", "sec", "second"),
+    "min": ("min", "minute"),
+    "h": ("h", "hr", "hour"),
+    "day": ("day",),
+    "week": ("week",),
+    "month": ("month",),
+    "year": ("yr", "year"),
+    "dollar": ("dollar",),
+    "cent": ("cent",),
+    "euro": ("euro",),
+    "degree": ("degree",),
+    "radian": ("radian",),
+}
+_UNIT_ALIASES = {alias: name for name, aliases in _CANONICAL_UNITS.items() for alias in aliases}
+_BEFORE_UNITS = tuple(r for r in RULES[: [r.name for r in RULES].index("units")])
+
+
+def unit_of(s: str) -> str | None:
+    r"""The unit of measure written after a number, in one spelling (``10\text{ centimeters}`` -> ``cm``,
+    ``12 sq ft`` -> ``ft^2``, ``5 \text{ km/h}`` -> ``km/h``), or None (no unit, a count noun, "units").
+
+    The verifier drops units (the ``units`` rule) but refuses two different known units.
+    """
+    if not re.search(r"[A-Za-z]", s):
+        return None
+    for rule in _BEFORE_UNITS:
+        s = rule.apply(s)
+    m = _UNIT_TEXT.search(s) or _UNIT_PLAIN.search(s)
+    if m is None:
+        return None
+    words = m.group("unit").lower().replace(".", "")
+    power = m.group("power")
+    for prefix, exponent in (("square ", "2"), ("sq ", "2"), ("cubic ", "3")):
+        if words.startswith(prefix):
+            words, power = words[len(prefix) :], exponent
+    names = []
+    for word in re.split(r"\s*(?:per|/)\s*", words):
+        word = word.strip()
+        name = _UNIT_ALIASES.get(word) or _UNIT_ALIASES.get(word[:-1] if word.endswith("s") else word)
+        if name is None:
+            return None
+        names.append(name)
+    return "/".join(names) + (f"^{power}" if power else "")

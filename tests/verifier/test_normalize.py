@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.normalize import RULES, normalize
+from verifier.normalize import RULES, normalize, unit_of
 
 RULE = {r.name: r.apply for r in RULES}
 
@@ -132,3 +132,25 @@ def test_rules_are_idempotent_on_their_output() -> None:
     for _, text, _ in EXAMPLES:
         once = normalize(text)
         assert normalize(once) == once, text
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("10\\text{ cm}", "cm"),
+        ("10\\text{ centimeters}", "cm"),
+        ("10 \\text{ m}", "m"),
+        ("12 sq ft", "ft^2"),
+        ("12 \\text{ ft}^2", "ft^2"),
+        ("12 square feet", "ft^2"),
+        ("50 miles per hour", "mi/h"),
+        ("5 hrs", "h"),
+        ("10 m", None),  # "m" outside \text{} may be a variable
+        ("48 eggs", None),  # a count noun is a label, not a unit
+        ("12 square units", None),
+        ("30^\\circ", None),
+        ("10", None),
+    ],
+)
+def test_unit_of(text: str, unit: str | None) -> None:
+    assert unit_of(text) == unit
