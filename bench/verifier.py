@@ -189,6 +189,16 @@ def isolated(which: str, pred: str, ref: str) -> tuple[str, float]:
     return f"killed after {PATHOLOGICAL_KILL_S:g} s", time.perf_counter() - start
 
 
+def quantiles(seconds: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max."""
+    ordered = sorted(seconds)
+    return (
+        ordered[len(ordered) // 2],
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        ordered[-1],
+    )
+
+
 def patho_cell(result: str, seconds: float) -> str:
     return result if result.startswith("killed") else f"{result} in {seconds:.2f} s"
 
@@ -337,10 +347,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- latency
     over = sum(1 for s in ours_run.seconds if s > config.timeout_s)
+    ours_ms = [1000 * x for x in quantiles(ours_run.seconds)]
+    mv_ms = [1000 * x for x in quantiles(mv_run.seconds)]
     print(
-        f"\nLatency, ours: max {max(ours_run.seconds) * 1000:.1f} ms per call over {len(rows)} calls; "
-        f"{over} over the {config.timeout_s:g} s limit. "
-        f"math-verify: max {max(mv_run.seconds) * 1000:.1f} ms."
+        f"\nLatency per call over {len(rows)} calls (p50 / p99 / max): ours {ours_ms[0]:.2f} / "
+        f"{ours_ms[1]:.1f} / {ours_ms[2]:.1f} ms, {over} over the {config.timeout_s:g} s limit; "
+        f"math-verify {mv_ms[0]:.2f} / {mv_ms[1]:.1f} / {mv_ms[2]:.1f} ms."
     )
 
     patho: list[dict[str, Any]] = []
@@ -392,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             "probe_sleep_tasks_per_s": {str(w): v for w, v in probe["sleep"].items()},
         },
         "latency": {
+            "ours_p50_p99_max_s": quantiles(ours_run.seconds),
+            "math_verify_p50_p99_max_s": quantiles(mv_run.seconds),
             "ours_max_s": max(ours_run.seconds),
             "ours_over_limit": over,
             "math_verify_max_s": max(mv_run.seconds),
