@@ -189,6 +189,10 @@ def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
     """The final answer of a model response, or None when it states none. Looks at the last max_chars."""
     if len(text) > max_chars:
         text = text[-max_chars:]
+    think_end = text.rfind("</think>")
+    if think_end >= 0 and text[think_end + len("</think>") :].strip():
+        # a reasoning model's answer follows its thinking; drafts inside the thinking do not count
+        text = text[think_end + len("</think>") :]
     boxed = _last_boxed(text)
     if boxed is not None:
         return Extraction(boxed, "boxed")

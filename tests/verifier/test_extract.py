@@ -44,6 +44,8 @@ from verifier.extract import (
         ("$\\frac{1}{2}$", "\\frac{1}{2}", "bare"),
         ("\\[ 12 \\]", " 12 ", "bare"),
         ("17", "17", "bare"),
+        ("<think>maybe \\boxed{3}</think>\nThe answer is 5.", "5", "answer_marker"),
+        ("<think>so \\boxed{3}</think>", "3", "boxed"),
         ("\\frac{\\sqrt{6}}{3} + " * 8 + "1", "\\frac{\\sqrt{6}}{3} + " * 8 + "1", "bare"),
     ],
 )
