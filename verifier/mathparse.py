@@ -147,6 +147,7 @@ class _Parser:
         self.toks = tokens
         self.i = 0
         self.depth = 0
+        self.in_abs = False  # inside |...|: a "|" closes rather than opens
 
     def peek(self, k: int = 0) -> str | None:
         j = self.i + k
@@ -189,10 +190,8 @@ class _Parser:
         if tok is None:
             return False
         if tok in ("(", "{", "|") or tok[0].isdigit() or tok[0] == "." or tok[0].isalpha():
-            return tok != "|" or not self._in_abs
+            return tok != "|" or not self.in_abs
         return tok.startswith("\\") and tok not in _TIMES | _DIVIDE | {"\\}", "\\pm", "\\mp"}
-
-    _in_abs = False
 
     def product(self) -> Node:
         factors = [self.unary()]
@@ -300,10 +299,10 @@ class _Parser:
             node = self.sum()
             self.expect(close)
             return node
-        if tok == "|" and not self._in_abs:
-            self._in_abs = True
+        if tok == "|" and not self.in_abs:
+            self.in_abs = True
             node = self.sum()
-            self._in_abs = False
+            self.in_abs = False
             self.expect("|")
             return Node("func", (node,), name="abs")
         if tok == "\\frac" or tok == "\\dfrac" or tok == "\\tfrac":
