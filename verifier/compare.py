@@ -130,7 +130,7 @@ def equal(pred: Answer, ref: Answer, ctx: Context) -> Match:
     for kinds, strategy in _STRATEGIES:
         if isinstance(pred, kinds[0]) and isinstance(ref, kinds[1]):
             return strategy(pred, ref, ctx)
-    return Match(False, f"a {_kind(pred)} is not a {_kind(ref)}")
+    return Match(False, f"{_kind(pred)} is not {_kind(ref)}")
 
 
 def _alternatives_as_union(a: Answer) -> Answer:
@@ -138,20 +138,25 @@ def _alternatives_as_union(a: Answer) -> Answer:
     if not isinstance(a, Alternatives) or not all(isinstance(it, Relation) for it in a.items):
         return a
     parts: list[Interval] = []
+    names = set()
     for it in a.items:
         assert isinstance(it, Relation)
         intervals = _as_intervals(it)
         if intervals is None or it.ops == ("\\in",):
             return a
+        names |= {
+            p.node.name for p in it.parts if isinstance(p, Expr) and p.node is not None and p.node.op == "sym"
+        }
         parts.extend(intervals)
-    return Union(tuple(parts))
+    return Union(tuple(parts)) if len(names) == 1 else a
 
 
 def _kind(a: Answer) -> str:
+    """The kind of ``a`` with its article, for reasons: "a number", "an interval"."""
     return {
-        Number: "number", Expr: "expression", Relation: "relation", Interval: "interval",
-        Union: "union of intervals", TupleA: "tuple", SetA: "list", Matrix: "matrix",
-        Choice: "choice letter", Text: "text", Alternatives: "list of alternatives",
+        Number: "a number", Expr: "an expression", Relation: "a relation", Interval: "an interval",
+        Union: "a union of intervals", TupleA: "a tuple", SetA: "a list", Matrix: "a matrix",
+        Choice: "a choice letter", Text: "text", Alternatives: "a list of alternatives",
     }[type(a)]  # fmt: skip
 
 
@@ -196,7 +201,7 @@ def choice_vs_answer(pred: Answer, ref: Answer, ctx: Context) -> Match:
         return Match(m.ok, f"option {pred.letter}: {m.why}")
     if isinstance(ref, Expr) and ref.text.strip() == pred.letter:
         return Match(True, "the same letter")
-    return Match(False, f"choice {pred.letter} is not a {_kind(ref)}")
+    return Match(False, f"choice {pred.letter} is not {_kind(ref)}")
 
 
 def _parse_option(text: str) -> Answer | None:
@@ -334,7 +339,7 @@ def relation_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
     var = _assigned_var(pred)
     if var is not None and pred.ops == ("\\in",):
         return _sub(equal(pred.parts[1], ref, ctx), f"{var} in the set")
-    return Match(False, f"a relation is not a {_kind(ref)}")
+    return Match(False, f"a relation is not {_kind(ref)}")
 
 
 def _chain(rel: Relation) -> tuple[str | None, tuple[Answer, ...]] | None:
@@ -374,7 +379,7 @@ def value_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
     var = _assigned_var(ref)
     if var is not None:
         return _sub(equal(pred, ref.parts[1], ctx), f"value of {var}")
-    return Match(False, f"the reference is a relation, the answer a {_kind(pred)}")
+    return Match(False, f"the reference is a relation, the answer {_kind(pred)}")
 
 
 # a name on the left of "=": f(x), f^{-1}(x), g(2), P(A), a_n, S_{10}, \det, f'(x)
@@ -468,7 +473,13 @@ def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
 
 
 def _is_symbol(a: Answer) -> bool:
-    return isinstance(a, Expr) and a.node is not None and a.node.op == "sym"
+    return _symbol_name(a) is not None
+
+
+def _symbol_name(a: Answer) -> str | None:
+    if isinstance(a, Expr) and a.node is not None and a.node.op == "sym":
+        return a.node.name
+    return None
 
 
 def _value_intervals(a: Answer) -> tuple[Interval, ...] | None:
@@ -484,7 +495,7 @@ def _value_intervals(a: Answer) -> tuple[Interval, ...] | None:
 def interval_vs_interval(pred: Answer, ref: Answer, ctx: Context) -> Match:
     ip, ir = _value_intervals(pred), _value_intervals(ref)
     if ip is None or ir is None:
-        return Match(False, f"a {_kind(pred)} is not a {_kind(ref)}")
+        return Match(False, f"{_kind(pred)} is not {_kind(ref)}")
     return _union_equal(ip, ir, ctx)
 
 
