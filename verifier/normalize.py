@@ -68,14 +68,16 @@ def math_delimiters(s: str) -> str:
 
 
 _SPACING = re.compile(
-    r"(?<!\\)\\(?:,|!|;|:|>|\s|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|mathstrut\b)"
+    r"(?<!\\)\\(?:,|;|:|>|\s|quad\b|qquad\b|displaystyle\b|textstyle\b|limits\b|nolimits\b|mathstrut\b)"
     r"|\\(?:hspace|vspace)\*?\{[^{}]*\}|~"
 )
+_NEGATIVE_SPACE = re.compile(r"(?<!\\)\\!")
 
 
 def latex_spacing(s: str) -> str:
-    r"""Remove spacing and display commands: ``\,`` ``\!`` ``\;`` ``\quad`` ``~`` ``\displaystyle``."""
-    return _SPACING.sub(" ", s)
+    r"""Spacing and display commands: ``\,`` ``\;`` ``\quad`` ``~`` ``\displaystyle`` become a space;
+    the negative space ``\!`` becomes nothing (MATH writes ``10,\!000`` for ten thousand)."""
+    return _SPACING.sub(" ", _NEGATIVE_SPACE.sub("", s))
 
 
 _SIZING = re.compile(r"\\(?:left|right|[bB]ig{1,2}[lr]?|middle)(?![A-Za-z])\s*(\\?[.])?")
