@@ -185,8 +185,9 @@ _UNIT_WORDS = (
 _UNIT = f"(?:{_UNIT_WORDS})(?:\\s*(?:per|/)\\s*(?:{_UNIT_WORDS}))?"
 # single letters are units only inside \text{}: "15\text{ m}" is 15 metres, "15m" may be 15 times m
 _TEXT_ONLY_UNITS = "m|g|s|h|l|L|min|sec|hr|yr|km/hr|m/s\\^2"
+# in \text{} a unit may follow anything ("16\pi\text{ cm}^2"); written plainly, only a number or group
 _UNIT_TEXT = re.compile(
-    r"(?<=[\d}).%\s])\s*\\text\s*\{\s*(?P<unit>"
+    r"(?<=\S)\s*\\text\s*\{\s*(?P<unit>"
     + _UNIT
     + "|"
     + _TEXT_ONLY_UNITS
@@ -291,6 +292,14 @@ def thousands_spaces(s: str) -> str:
     return re.sub(r"\s+", "", s) if _SPACED_THOUSANDS.match(s) else s
 
 
+_RATIO = re.compile(r"(?<=[\d}])\s*:\s*(?=[\d\\{])")
+
+
+def ratio_colon(s: str) -> str:
+    """``3 : 1`` -> ``3:1``: one spelling of a ratio (ratios are compared as written)."""
+    return _RATIO.sub(":", s)
+
+
 _REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\s*\\overline\s*\{\s*(\d{1,12})\s*\}")
 
 
@@ -332,6 +341,7 @@ RULES: tuple[Rule, ...] = (
     Rule("text_wrappers", text_wrappers, r"\text{x} -> x"),
     Rule("latex_shorthand", latex_shorthand, r"\frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}"),
     Rule("edge_punctuation", edge_punctuation, "strip trailing . , ; and leading :"),
+    Rule("ratio_colon", ratio_colon, "3 : 1 -> 3:1"),
     Rule("thousands_spaces", thousands_spaces, "1 000 -> 1000 (a whole answer of 3-digit groups)"),
     Rule("whitespace", whitespace, "collapse whitespace"),
 )

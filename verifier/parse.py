@@ -152,6 +152,7 @@ _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
 _CHOICE_WITH_TEXT = re.compile(
     r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$", re.DOTALL
 )
+_ANOTHER_CHOICE = re.compile(r"\(\s*[A-Ja-j]\s*\)")
 _WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 # a plain word or words of two or more letters ("yes", "no", "odd") is text, not a product of symbols
@@ -233,6 +234,8 @@ def _choice(s: str) -> Choice | None:
     if m:
         letter = m.group(1) or m.group(3)
         option = (m.group(2) or m.group(4)).strip()
+        if option[:1] in (",", ";") or _ANOTHER_CHOICE.search(option):
+            return None  # "(A), (C)": several letters, not one letter with its text
         return Choice(letter.upper(), option or None)
     return None
 
