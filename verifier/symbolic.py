@@ -148,15 +148,19 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number |
     diff = sympy.expand(a - b) if not (a.has(sympy.oo) or b.has(sympy.oo)) else a - b
     if diff == 0:
         return "equal expressions"
-    if diff.is_Rational:
-        return ""
     for dec, dec_expr, other in ((pred, a, b), (ref, b, a)):
         places = _decimal_places(dec)
         if places is not None and not other.free_symbols:
-            enough = ctx.rounding or _sig_digits(dec.text) >= ctx.config.rounded_min_sig_digits
+            # a rational value is matched by rounding only when asked; an irrational one by the policy
+            if other.is_Rational:
+                enough = ctx.rounding
+            else:
+                enough = ctx.rounding or _sig_digits(dec.text) >= ctx.config.rounded_min_sig_digits
             if enough and _rounds_to(other, dec_expr, places):
                 return f"equal when rounded to {places} decimal places"
             return ""
+    if diff.is_Rational:
+        return ""
     if diff.free_symbols and diff.is_rational_function(*diff.free_symbols):
         # polynomials and quotients of them are decided exactly, never by sampling
         return "equal rational functions" if sympy.cancel(sympy.together(diff)) == 0 else ""
