@@ -203,14 +203,18 @@ _UNIT_PLAIN = re.compile(
 _NOT_LABELS = frozenset(
     {"or", "and", "not", "nor", "either", "to", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
      "exp", "sqrt", "pi", "mod", "choose", "over", "is", "are", "if", "then", "else", "but", "plus",
-     "minus", "divided", "equals", "than", "less", "more", "of", "per"}
+     "minus", "divided", "equals", "than", "less", "more", "per", "times", "out"}
 )  # fmt: skip
 _LABEL_TEXT = re.compile(r"(?<=[\d}).%])\s*\\text\s*\{\s*([A-Za-z][A-Za-z' -]*?)\s*\}\s*$")
-_LABEL_PLAIN = re.compile(r"(?<=\d)\s+([A-Za-z][A-Za-z'-]{2,}(?:\s+[A-Za-z'-]+)*)\s*\.?\s*$")
+_LABEL_PLAIN = re.compile(r"(?<=\d)\s+((?:of\s+)?[A-Za-z][A-Za-z'-]{2,}(?:\s+[A-Za-z'-]+)*)\s*\.?\s*$")
+# "18 (dollars)", "42 (rounded)": a parenthesised note after a number
+_LABEL_PAREN = re.compile(r"(?<=[\d}])\s*\(\s*([A-Za-z][A-Za-z' -]{2,})\s*\)\s*\.?\s*$")
 
 
 def _label_words_ok(words: str) -> bool:
-    return not any(w.lower() in _NOT_LABELS for w in re.split(r"[\s-]+", words) if w)
+    """Words that only label a number: none joins or computes, and none is a lone letter (a variable)."""
+    split = [w for w in re.split(r"[\s-]+", words) if w]
+    return not any(w.lower() in _NOT_LABELS or (len(w) == 1 and w.lower() != "a") for w in split)
 
 
 def units(s: str) -> str:
@@ -222,7 +226,7 @@ def units(s: str) -> str:
     for _ in range(2):  # "5 \text{ cm}^2" and "12 square units" both in one pass each
         s = _UNIT_TEXT.sub("", s)
         s = _UNIT_PLAIN.sub("", s)
-    for pattern in (_LABEL_TEXT, _LABEL_PLAIN):
+    for pattern in (_LABEL_TEXT, _LABEL_PLAIN, _LABEL_PAREN):
         m = pattern.search(s)
         if m and _label_words_ok(m.group(1)) and s[: m.start()].strip():
             s = s[: m.start()]
@@ -257,6 +261,16 @@ def latex_shorthand(s: str) -> str:
 
 _TRAILING = re.compile(r"[\s.,;:!?]+$")
 _LEADING = re.compile(r"^[\s,;:]+")
+
+
+_EMPHASIS = re.compile(r"^(\*{1,2}|`{1,3})(?=\S)(.+?)(?<=\S)\1$", re.DOTALL)
+
+
+def markdown_emphasis(s: str) -> str:
+    """``**18**``, ``*18*``, ```18``` -> ``18``: Markdown bold, italics or code around the whole answer."""
+    s = s.strip()
+    m = _EMPHASIS.match(s)
+    return m.group(2) if m else s
 
 
 def edge_punctuation(s: str) -> str:
@@ -325,6 +339,7 @@ def whitespace(s: str) -> str:
 
 RULES: tuple[Rule, ...] = (
     Rule("unicode_symbols", unicode_symbols, "full-width and unicode math symbols to ASCII/LaTeX"),
+    Rule("markdown_emphasis", markdown_emphasis, "**18** -> 18"),
     Rule("currency", currency, r"drop \$, €, £ signs"),
     Rule("math_delimiters", math_delimiters, r"drop $ \( \) \[ \]"),
     Rule("boxed_wrapper", boxed_wrapper, r"unwrap a whole-answer \boxed{}"),
