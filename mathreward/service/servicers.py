@@ -85,6 +85,29 @@ def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: An
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
 
 
+class _CallMetrics:
+    """Counts one call once: in flight while it runs, then its final code and latency.
+
+    ``done`` is called before ``context.abort``: abort sends the status at once, and a scrape taken
+    by a client that has its answer must already count the call.
+    """
+
+    def __init__(self, state: ServerState, method: str) -> None:
+        self._metrics = state.metrics
+        self._method = method
+        self._started = time.perf_counter()
+        self._done = False
+        self._metrics.in_flight.labels(method=method).inc()
+
+    def done(self, code: grpc.StatusCode) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._metrics.in_flight.labels(method=self._method).dec()
+        self._metrics.requests.labels(method=self._method, code=code.name).inc()
+        self._metrics.latency.labels(method=self._method).observe(time.perf_counter() - self._started)
+
+
 def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Wraps a unary handler: draining check, deadline, metrics, and the one error-to-status mapping."""
 
@@ -94,8 +117,7 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
             state: ServerState = self.state
             metrics = state.metrics
             code = grpc.StatusCode.OK
-            started = time.perf_counter()
-            metrics.in_flight.labels(method=method).inc()
+            call = _CallMetrics(state, method)
             try:
                 state.check_accepting()
                 if isinstance(request, Undecodable):
@@ -111,12 +133,11 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
                 code, message = status_for(exc)
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED:
                     metrics.timeouts.labels(kind="deadline").inc()
+                call.done(code)
                 await context.abort(code, message)
                 raise  # unreachable: abort raises
             finally:
-                metrics.in_flight.labels(method=method).dec()
-                metrics.requests.labels(method=method, code=code.name).inc()
-                metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+                call.done(code)
 
         return handler
 
@@ -189,8 +210,7 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
         state = self.state
         metrics = state.metrics
         code = grpc.StatusCode.OK
-        started = time.perf_counter()
-        metrics.in_flight.labels(method=method).inc()
+        call = _CallMetrics(state, method)
         stream = _VerifyStream(state)
         try:
             state.check_accepting()
@@ -201,12 +221,11 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
             raise
         except Exception as exc:  # every error leaves as a status, never as a dead server
             code, message = status_for(exc)
+            call.done(code)
             await context.abort(code, message)
         finally:
             await stream.close()
-            metrics.in_flight.labels(method=method).dec()
-            metrics.requests.labels(method=method, code=code.name).inc()
-            metrics.latency.labels(method=method).observe(time.perf_counter() - started)
+            call.done(code)
 
 
 class _Window:
