@@ -406,6 +406,10 @@ def _assigned_var(rel: Relation) -> str | None:
         return lhs.text.replace(" ", "")
     if isinstance(lhs, Choice) and lhs.option is None:  # "A = 5": a capital letter read as a choice
         return lhs.letter
+    if isinstance(lhs, TupleA) and rel.ops == ("=",):  # "(x, y) = (1, 2)": a tuple of names
+        names = [_symbol_name(it) or (it.letter if isinstance(it, Choice) else None) for it in lhs.items]
+        if all(names):
+            return "(" + ",".join(n for n in names if n) + ")"
     return None
 
 
