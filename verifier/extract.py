@@ -1,14 +1,16 @@
 r"""Extraction: find the final answer in a whole response (or a reference as datasets write it).
 
-Order of preference in a response (the last occurrence of each kind wins):
+Only the last ``max_chars`` of a response are read, and only what follows its last ``</think>`` when
+anything does. Order of preference (the last occurrence of each kind wins):
 
 1. the last ``\boxed{...}`` / ``\fbox{...}`` (nested braces; boxes written side by side at the end,
-   ``\boxed{3}, \boxed{5}``, are one multi-part answer);
+   ``\boxed{3}, \boxed{5}``, are one multi-part answer; ``\boxed{3} or \boxed{5}`` is a hedge);
 2. otherwise the last marker: ``#### 72`` (GSM8K), "the final answer is ...", "**Final Answer** ...",
-   "Answer: ...", "the answer is ...";
-3. otherwise the whole text, when it is short and on one line (a bare answer such as ``$\frac12$``).
+   "Answer: ...", "the answer is ...", "the correct option is ...", "... is the answer";
+3. otherwise the whole text, when it is one line, short or all math (a bare answer such as ``$\frac12$``).
 
-Anything else has no final answer: a number in the middle of the reasoning is never guessed.
+Anything else has no final answer: a number in the middle of the reasoning is never guessed. Every
+scan is linear in the length of the text (no nested unbounded quantifiers, brace matching by a stack).
 """
 
 from __future__ import annotations
