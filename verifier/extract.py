@@ -140,7 +140,9 @@ def _after_marker(rest: str) -> str:
     clause = _CLAUSE.search(line)
     if clause:
         line = line[: clause.start()]
-    return line.strip().strip("*").strip()
+    line = line.strip().strip("*").strip()
+    # in prose, "the answer is 42!" ends with an exclamation mark; in math ($5!$, \boxed{5!}) it is a factorial
+    return line[:-1].rstrip() if line.endswith("!") and not line.endswith("!!") else line
 
 
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)

@@ -36,6 +36,8 @@ from verifier.extract import (
         ("So the answer is 9.5.", "9.5", "answer_marker"),
         ("The answer is 3, since 3 + 0 = 3.", "3", "answer_marker"),
         ("So 5 is the answer.", "5", "answer_marker"),
+        ("The answer is 42!", "42", "answer_marker"),
+        ("The answer is $5!$.", "5!", "answer_marker"),
         ("The correct answer is option **B**.", "B", "answer_marker"),
         ("Therefore, the correct option is (A).", "(A)", "answer_marker"),
         ("The best choice: C", "C", "answer_marker"),
