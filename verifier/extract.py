@@ -141,7 +141,7 @@ def _after_marker(rest: str) -> str:
     if clause:
         line = line[: clause.start()]
     line = line.strip().strip("*").strip()
-    # in prose, "the answer is 42!" ends with an exclamation mark; in math ($5!$, \boxed{5!}) it is a factorial
+    # in prose "the answer is 42!" ends with an exclamation mark; in math ($5!$, \boxed{5!}) it is n!
     return line[:-1].rstrip() if line.endswith("!") and not line.endswith("!!") else line
 
 
