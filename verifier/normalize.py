@@ -105,7 +105,10 @@ _ALIASES = (
     (re.compile(r"\\rbrace(?![A-Za-z])"), r"\\}"),
     (re.compile(r"\\langle(?![A-Za-z])"), "("),
     (re.compile(r"\\rangle(?![A-Za-z])"), ")"),
-    (re.compile(r"\\(?:infin|infinity)(?![A-Za-z])"), r"\\infty"),
+    (
+        re.compile(r"\\(?:infin|infinity)(?![A-Za-z])|(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])"),
+        r"\\infty ",
+    ),
     (re.compile(r"\\(?:ldots|cdots|dots[bc]?)(?![A-Za-z])|\.\.\."), r"\\dots "),
     (
         re.compile(
