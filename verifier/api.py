@@ -61,6 +61,17 @@ def _bad_argument(pred: object, ref: object, question: object, config: object) -
         return f"bad argument: question must be a str or None, got {type(question).__name__}"
     if not isinstance(config, VerifyConfig):
         return f"bad argument: config must be a VerifyConfig, got {type(config).__name__}"
+    limits = (
+        ("timeout_s", config.timeout_s > 0, "> 0"),
+        ("memory_mb", config.memory_mb >= 0, ">= 0 (0: no limit)"),
+        ("max_answer_chars", config.max_answer_chars > 0, "> 0"),
+        ("max_response_chars", config.max_response_chars > 0, "> 0"),
+        ("float_rel_tol", 0 <= config.float_rel_tol < 1, "in [0, 1)"),
+        ("rounded_min_sig_digits", config.rounded_min_sig_digits >= 0, ">= 0"),
+    )
+    for name, ok, rule in limits:
+        if not ok:
+            return f"bad argument: config.{name} must be {rule}, got {getattr(config, name)!r}"
     return None
 
 

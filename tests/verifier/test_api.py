@@ -63,6 +63,21 @@ def test_bad_question_and_config_types() -> None:
     assert "config" in verify("1", "1", config="fast").reason  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout_s", -1.0),
+        ("timeout_s", 0.0),
+        ("memory_mb", -5),
+        ("max_answer_chars", 0),
+        ("float_rel_tol", 2.0),
+    ],
+)
+def test_bad_config_values_give_error_verdict(field: str, value: object) -> None:
+    v = verify("x^2", "x*x", config=VerifyConfig(**{field: value}))  # type: ignore[arg-type]
+    assert v.status is Status.ERROR and f"config.{field}" in v.reason
+
+
 def test_empty_reference_is_an_error_not_a_match() -> None:
     assert verify("", "").status is Status.ERROR
     assert verify("5", "   ").status is Status.ERROR
