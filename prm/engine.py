@@ -45,7 +45,7 @@ log = logging.getLogger("prm")
 Item = tuple[str, Sequence[str]]
 
 DEFAULT_BATCH_TOKENS_GPU = 32768
-DEFAULT_BATCH_TOKENS_CPU = 1024  # on CPU bigger batches gain little speed and cost memory
+DEFAULT_BATCH_TOKENS_CPU = 512  # on CPU bigger batches gain little speed and cost memory
 
 
 def _import_torch() -> Any:
@@ -111,6 +111,42 @@ def _as_steps(steps: object, index: int | None) -> list[str]:
     return out
 
 
+def _last_layer_mlp_at(backbone: torch.nn.Module) -> Any:
+    """Make the last decoder layer's MLP run only at the scored positions; returns its controller.
+
+    The MLP is position-wise, so computing it on the gathered tag rows and leaving the other rows
+    zero is exact at the tag positions, the only ones read: the last layer's MLP (most of its
+    work) costs P rows instead of batch x length. None when the backbone has no ``layers[-1].mlp``.
+    """
+    import torch
+
+    class TagRowsMLP(torch.nn.Module):
+        def __init__(self, mlp: torch.nn.Module) -> None:
+            super().__init__()
+            self.mlp = mlp
+            self.index: tuple[torch.Tensor, torch.Tensor] | None = None  # (rows, cols) of the tags
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.index is None:
+                out: torch.Tensor = self.mlp(x)
+                return out
+            rows, cols = self.index
+            out = x.new_zeros(x.shape)
+            out[rows, cols] = self.mlp(x[rows, cols])
+            return out
+
+    layers = getattr(backbone, "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
+        return None
+    last = layers[-1]
+    mlp = getattr(last, "mlp", None)
+    if not isinstance(mlp, torch.nn.Module):
+        return None
+    wrapped = TagRowsMLP(mlp)
+    last.mlp = wrapped
+    return wrapped
+
+
 class _Replica:
     """The backbone and head on one device."""
 
@@ -119,6 +155,7 @@ class _Replica:
         self.head = head
         self.device = device
         self.lock = threading.Lock()  # one forward at a time per replica
+        self.tag_rows_mlp = _last_layer_mlp_at(backbone)
 
     def run(self, batch: list[Encoded], pad_id: int) -> list[list[float]]:
         """Scores of each encoded item in ``batch`` (one forward)."""
@@ -134,15 +171,20 @@ class _Replica:
             rows.extend([r] * len(e.positions))
             cols.extend(e.positions)
         with self.lock, torch.inference_mode():
-            out = self.backbone(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                use_cache=False,
-            )
+            index = (torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device))
+            if self.tag_rows_mlp is not None:
+                self.tag_rows_mlp.index = index
+            try:
+                out = self.backbone(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    use_cache=False,
+                )
+            finally:
+                if self.tag_rows_mlp is not None:
+                    self.tag_rows_mlp.index = None
             hidden = out.last_hidden_state  # [batch, length, hidden]: no vocab dimension
-            picked = hidden[
-                torch.tensor(rows, device=hidden.device), torch.tensor(cols, device=hidden.device)
-            ]
+            picked = hidden[index]  # rows at the tags only (the others are not final off the tags)
             probs = self.head(picked).float().cpu().tolist()
         scores: list[list[float]] = []
         k = 0

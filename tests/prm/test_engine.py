@@ -74,3 +74,22 @@ def test_concurrent_encoding_with_special_token_text_is_stable(loaded):
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda qs: model.encode(*qs).ids, items * 3))
     assert got == want * 3
+
+
+@pytest.mark.parametrize("name", ["math-shepherd", "qwen2.5-math-prm", "token-classification"])
+def test_last_layer_mlp_runs_on_tag_rows_only(name, loaded):
+    """The exactness of this shortcut is what test_reference checks; here: it is in use, and idle after."""
+    import torch
+
+    replica = loaded[name]._replicas[0]
+    wrapped = replica.tag_rows_mlp
+    assert wrapped is not None and replica.backbone.layers[-1].mlp is wrapped
+    seen = []
+    hook = wrapped.mlp.register_forward_hook(lambda _m, args, _out: seen.append(tuple(args[0].shape)))
+    try:
+        loaded[name].score_batch([("q", ["a b c", "d e"]), ("a longer question here", ["x"])])
+    finally:
+        hook.remove()
+    assert seen == [(3, wrapped.mlp.down_proj.out_features)]  # 3 tag rows, not batch x length
+    assert wrapped.index is None
+    assert isinstance(replica.backbone.layers[0].mlp, torch.nn.Module)
