@@ -335,6 +335,8 @@ def relation_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
             return _union_equal(ip, ir, ctx)
     chain = _chain(pred)
     if chain is not None:
+        if chain[0] is None and _is_identity(pred):
+            return Match(False, "an identity (the same constant on every side) states no answer")
         return _chain_equal(*chain, ref, ctx)
     var = _assigned_var(pred)
     if var is not None and pred.ops == ("\\in",):
@@ -357,6 +359,35 @@ def _chain(rel: Relation) -> tuple[str | None, tuple[Answer, ...]] | None:
         parts, ops = parts[1:], ops[1:]
     values = [parts[0]] + [p for p, op in zip(parts[1:], ops, strict=True) if op == "="]
     return label, tuple(values)
+
+
+_PLAIN_LITERAL = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _is_identity(rel: Relation) -> bool:
+    """``0=0``, ``7 = 7``, ``5 = 5.0``, ``2+3 = 2+3``: every side is the same thing, written the same
+    way, and none is a variable. It holds whatever the question was, so it answers nothing (``2+3=5``
+    does: it computes)."""
+    texts: set[object] = set()
+    for part in rel.parts:
+        if isinstance(part, Number):
+            text = part.text.replace(" ", "")
+            texts.add(part.value if _PLAIN_LITERAL.fullmatch(text) else text)  # 5 = 5.0 too
+        elif isinstance(part, Expr) and part.node is not None and not _has_symbol(part.node):
+            texts.add(part.text.replace(" ", ""))
+        else:
+            return False
+    return len(texts) == 1
+
+
+def _has_symbol(node: Node) -> bool:
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if cur.op == "sym":
+            return True
+        stack.extend(cur.args)
+    return False
 
 
 def _chain_equal(label: str | None, values: tuple[Answer, ...], ref: Answer, ctx: Context) -> Match:

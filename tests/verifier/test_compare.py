@@ -50,6 +50,13 @@ def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
         ("x = 2+3 = 5", "x = 5", True),
         ("1 = 2 = 3", "3", False),
         ("x = 1 = 5", "x = 5", False),
+        ("0=0", "0", False),
+        ("5=5", "5", False),
+        ("7 = 7", "7", False),
+        ("5 = 5.0", "5", False),
+        ("2+3 = 2+3", "5", False),
+        ("2+3=5", "5", True),
+        ("x = 5 = 5", "5", True),
     ],
 )
 def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:
