@@ -51,6 +51,53 @@ def unicode_symbols(s: str) -> str:
     return "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
 
 
+def _group_end(s: str, i: int) -> int:
+    """Index just past the brace group that starts at ``s[i]`` (``{`` ... ``}``), or past one token; -1
+    when the group is not closed."""
+    while i < len(s) and s[i].isspace():
+        i += 1
+    if i >= len(s):
+        return -1
+    if s[i] != "{":
+        return i + 2 if s[i] == "\\" and i + 1 < len(s) else i + 1
+    depth = 0
+    for j in range(i, len(s)):
+        depth += (s[j] == "{") - (s[j] == "}")
+        if depth == 0:
+            return j + 1
+    return -1
+
+
+_PHANTOM = re.compile(r"\\[hv]?phantom(?![A-Za-z])")
+
+
+def phantom(s: str) -> str:
+    r"""Drop ``\phantom{7}``, ``\hphantom{..}``, ``\vphantom{..}`` with their argument: they render
+    as blank space, so ``\boxed{\phantom{7}}`` shows an empty box (no answer), not 7."""
+    out = []
+    pos = 0
+    for m in _PHANTOM.finditer(s):
+        if m.start() < pos:
+            continue  # inside an argument already dropped
+        end = _group_end(s, m.end())
+        out.append(s[pos : m.start()])
+        pos = len(s) if end < 0 else end
+    out.append(s[pos:])
+    return " ".join(part for part in out if part) if len(out) > 1 else s
+
+
+_COLOR = re.compile(r"\\color\s*\{[A-Za-z!0-9 ]*\}|\\textcolor\s*\{[A-Za-z!0-9 ]*\}")
+
+
+def color_commands(s: str) -> str:
+    r"""``\color{red}{7}``, ``\textcolor{red}{7}``, ``\color{red} 7`` -> the content, ``{7}`` / ``7``.
+
+    Policy: a colour keeps its content, whatever the colour: the content is visible in every colour
+    but the page's own, and white-on-white is a rare trick that this rule does not try to read.
+    """
+    return _COLOR.sub("", s)
+
+
 _CURRENCY = re.compile(r"\\\$|US\$|\u20ac|\u00a3|\u00a5|\\euro\b|\\pounds\b")
 
 
@@ -342,6 +389,8 @@ def whitespace(s: str) -> str:
 
 RULES: tuple[Rule, ...] = (
     Rule("unicode_symbols", unicode_symbols, "full-width and unicode math symbols to ASCII/LaTeX"),
+    Rule("phantom", phantom, r"drop \phantom{..} with its argument (it renders blank)"),
+    Rule("color_commands", color_commands, r"\color{red}{7} -> {7}: colours keep their content"),
     Rule("markdown_emphasis", markdown_emphasis, "**18** -> 18"),
     Rule("currency", currency, r"drop \$, €, £ signs"),
     Rule("math_delimiters", math_delimiters, r"drop $ \( \) \[ \]"),
