@@ -44,8 +44,46 @@ _UNICODE_MAP = {
 }
 
 
+# unicode superscript and subscript characters and what they stand for
+_SUPERSCRIPTS = dict(
+    zip(
+        "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+        "\u207a\u207b\u207c\u207d\u207e\u207f\u2071",
+        "0123456789+-=()ni",
+        strict=True,
+    )
+)
+_SUBSCRIPTS = dict(
+    zip(
+        "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208c\u208d\u208e"
+        "\u2090\u2091\u2092\u2093\u2095\u2096\u2097\u2098\u2099\u209a\u209b\u209c",
+        "0123456789+-=()aeoxhklmnpst",
+        strict=True,
+    )
+)
+_SUPERSCRIPT_RUN = re.compile(f"[{''.join(_SUPERSCRIPTS)}]+")
+_SUBSCRIPT_RUN = re.compile(f"[{''.join(_SUBSCRIPTS)}]+")
+# vulgar fractions: NFKC would give "1\u20442", and "2½" would read as 21/2
+_VULGAR = re.compile("[\u00bc-\u00be\u2150-\u215e\u2189]")
+_FRACTION_SLASH = "\u2044"
+
+
+def _vulgar(m: re.Match[str]) -> str:
+    num, _, den = unicodedata.normalize("NFKC", m.group()).partition(_FRACTION_SLASH)
+    return f" \\frac{{{num}}}{{{den}}}"
+
+
 def unicode_symbols(s: str) -> str:
-    """Full-width digits and letters to ASCII (NFKC); unicode minus, ×, ÷, π, √, ∞, ≤, ≥, ±, ° to LaTeX."""
+    """Full-width digits and letters to ASCII (NFKC); unicode minus, ×, ÷, π, √, ∞, ≤, ≥, ±, ° to LaTeX.
+
+    Before NFKC (which would turn ``2⁷`` into ``27``): a run of superscripts is an exponent
+    (``2⁷`` -> ``2^{7}``), a run of subscripts an index (``x₁`` -> ``x_{1}``), a vulgar fraction a
+    ``\\frac`` after a space (``2½`` -> ``2 \\frac{1}{2}``, the mixed number 5/2), and the fraction
+    slash ``⁄`` a plain ``/``.
+    """
+    s = _SUPERSCRIPT_RUN.sub(lambda m: "^{" + "".join(_SUPERSCRIPTS[c] for c in m.group()) + "}", s)
+    s = _SUBSCRIPT_RUN.sub(lambda m: "_{" + "".join(_SUBSCRIPTS[c] for c in m.group()) + "}", s)
+    s = _VULGAR.sub(_vulgar, s).replace(_FRACTION_SLASH, "/")
     s = "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
     s = unicodedata.normalize("NFKC", s)
     return "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
