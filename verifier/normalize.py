@@ -293,6 +293,13 @@ _NOT_LABELS = frozenset(
      "exp", "sqrt", "pi", "mod", "choose", "over", "is", "are", "if", "then", "else", "but", "plus",
      "minus", "divided", "equals", "than", "less", "more", "per", "times", "out"}
 )  # fmt: skip
+# ... or changes the number's sign, direction or exactness: "5 below zero" is -5, "5 ft short" is -5 ft,
+# "at least 5" is not 5. Such an answer is kept whole, so it never matches a bare number
+_SIGN_WORDS = frozenset(
+    {"below", "under", "negative", "minus", "fewer", "less", "short", "loss", "lost", "deficit", "debt",
+     "owed", "owes", "down", "lower", "behind", "off", "not", "more", "than", "least", "most", "about",
+     "approximately", "approx", "roughly", "nearly", "almost", "around"}
+)  # fmt: skip
 _LABEL_TEXT = re.compile(r"(?<=[\d}).%])\s*\\text\s*\{\s*([A-Za-z][A-Za-z' -]*?)\s*\}\s*$")
 _LABEL_PLAIN = re.compile(r"(?<=\d)\s+((?:of\s+)?[A-Za-z][A-Za-z'-]{2,}(?:\s+[A-Za-z'-]+)*)\s*\.?\s*$")
 # "18 (dollars)", "42 (rounded)": a parenthesised note after a number
@@ -300,9 +307,11 @@ _LABEL_PAREN = re.compile(r"(?<=[\d}])\s*\(\s*([A-Za-z][A-Za-z' -]{2,})\s*\)\s*\
 
 
 def _label_words_ok(words: str) -> bool:
-    """Words that only label a number: none joins or computes, and none is a lone letter (a variable)."""
+    """Words that only label a number: none joins, computes or changes the sign, and none is a lone
+    letter (a variable)."""
     split = [w for w in re.split(r"[\s-]+", words) if w]
-    return not any(w.lower() in _NOT_LABELS or (len(w) == 1 and w.lower() != "a") for w in split)
+    lower = [w.lower() for w in split]
+    return not any(w in _NOT_LABELS or w in _SIGN_WORDS or (len(w) == 1 and w != "a") for w in lower)
 
 
 def units(s: str) -> str:
