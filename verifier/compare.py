@@ -169,10 +169,25 @@ def _is_eq_to_list(a: Answer) -> bool:
 
 
 def choice_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """The same letter. When the answer also writes the option's text ("(A) 13") and the reference
+    side knows that option's text (written with the letter, or from the question), the two texts must
+    agree: "(A) 13" for "(A) 12" contradicts itself and is not accepted."""
     assert isinstance(pred, Choice) and isinstance(ref, Choice)
-    if pred.letter == ref.letter:
-        return Match(True, f"choice {ref.letter}")
-    return Match(False, f"choice {pred.letter}, expected {ref.letter}")
+    if pred.letter != ref.letter:
+        return Match(False, f"choice {pred.letter}, expected {ref.letter}")
+    if pred.option is not None:
+        known = ref.option if ref.option is not None else dict(ctx.options).get(ref.letter)
+        if known is not None and not _same_option_text(pred.option, known, ctx):
+            why = f"choice {ref.letter}, but its text {pred.option!r} is not the option's {known!r}"
+            return Match(False, why)
+    return Match(True, f"choice {ref.letter}")
+
+
+def _same_option_text(a: str, b: str, ctx: Context) -> bool:
+    pa, pb = _parse_option(a), _parse_option(b)
+    if pa is not None and pb is not None and equal(pa, pb, ctx).ok:
+        return True
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
 
 
 def answer_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:

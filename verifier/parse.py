@@ -153,6 +153,10 @@ _CHOICE_WITH_TEXT = re.compile(
     r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$", re.DOTALL
 )
 _ANOTHER_CHOICE = re.compile(r"\(\s*[A-Ja-j]\s*\)")
+# "(C) (D)": letters side by side, nothing else
+_CHOICE_RUN = re.compile(r"^(?:\(\s*[A-J]\s*\)\s*){2,}$")
+# option text that starts by joining another answer is no option text: "(C) or 12", "(C), (D)"
+_JOINER_START = re.compile(r"^(?:[,;&/]|(?:or|and|nor)\b)", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 # a plain word or words of two or more letters ("yes", "no", "odd") is text, not a product of symbols
@@ -188,6 +192,8 @@ def _parse(s: str, level: int) -> Answer:
         s = s[1:-1].strip()  # a group around the whole answer: {(C)} from \textbf{(C)}
         if not s:
             raise Unparseable("empty group")
+    if _CHOICE_RUN.match(s):  # several letters: a set of choices, compared as a set
+        return SetA(tuple(Choice(c, None) for c in re.findall(r"[A-J]", s)), braces=False)
     choice = _choice(s)
     if choice is not None:
         return choice
@@ -234,8 +240,8 @@ def _choice(s: str) -> Choice | None:
     if m:
         letter = m.group(1) or m.group(3)
         option = (m.group(2) or m.group(4)).strip()
-        if option[:1] in (",", ";") or _ANOTHER_CHOICE.search(option):
-            return None  # "(A), (C)": several letters, not one letter with its text
+        if _JOINER_START.match(option) or _ANOTHER_CHOICE.search(option):
+            return None  # "(A), (C)", "(C) or 12": several answers, not one letter with its text
         return Choice(letter.upper(), option or None)
     return None
 

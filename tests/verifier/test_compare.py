@@ -57,6 +57,12 @@ def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
         ("2+3 = 2+3", "5", False),
         ("2+3=5", "5", True),
         ("x = 5 = 5", "5", True),
+        ("(A) 13", "(A) 12", False),
+        ("(A) 12", "(A) 12", True),
+        ("(A) 12", "A", True),
+        ("A", "(A) 12", True),
+        ("(C) (D)", "C", False),
+        ("(A) (C)", "(C), (A)", True),
     ],
 )
 def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:
@@ -100,6 +106,13 @@ def test_rounding_context() -> None:
     assert same("0.33", "\\frac13", rounding)
     assert not same("0.34", "\\frac13", rounding)
     assert not same("0.33", "\\frac13")
+
+
+def test_option_text_must_agree_with_the_questions() -> None:
+    ctx = Context(CFG, symbolic=False, rounding=False, options=(("A", "3"), ("B", "4"), ("C", "5")))
+    assert same("(C) 5", "C", ctx)
+    assert not same("(C) 4", "C", ctx)
+    assert same("C", "C", ctx)
 
 
 def test_percent_policy_is_configurable() -> None:

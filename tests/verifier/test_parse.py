@@ -182,6 +182,27 @@ def test_choice_option_text() -> None:
     assert c == Choice("C", "12")
 
 
+@pytest.mark.parametrize(
+    ("text", "letters", "kind"),
+    [
+        ("(C) (D)", "CD", SetA),
+        ("(C), (D)", "CD", SetA),
+        ("(C) and (D)", "CD", SetA),
+        ("(C) or (D)", "CD", Alternatives),
+        ("(C) 12, (D) 15", "CD", SetA),
+    ],
+)
+def test_several_letters_are_not_one_choice(text: str, letters: str, kind: type) -> None:
+    a = parse_answer(text)
+    assert isinstance(a, kind)
+    assert "".join(it.letter for it in a.items if isinstance(it, Choice)) == letters  # type: ignore[union-attr]
+
+
+def test_option_text_starting_with_a_joiner_is_no_option_text() -> None:
+    a = parse_answer("(C) or 12")
+    assert isinstance(a, Alternatives) and a.items[0] == Choice("C", None)
+
+
 @pytest.mark.parametrize("text", ["", "   ", "1 \\\\ 2", "\\begin{pmatrix}1&2\\\\3\\end{pmatrix}"])
 def test_unparseable(text: str) -> None:
     with pytest.raises(Unparseable):
