@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu", action="store_true", help="7B-shaped bf16 model on cuda:0, FLOP/s vs peak")
     p.add_argument("--n", type=int, default=None, help="solutions (default: 32 on CPU, 256 on GPU)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rounds", type=int, default=2, help="rounds; each runs loop then engine (best reported)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds; each runs loop then engine (best reported)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per contender per round")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--max-batch-tokens", type=int, default=None)
@@ -397,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     mem_ratio = rows[1]["peak_growth_mb"] / max(rows[0]["peak_growth_mb"], 1e-9)
     import torch
 
-    device = torch.cuda.get_device_name(0) if args.gpu else f"CPU, {torch.get_num_threads()} torch threads"
+    threads = args.threads or torch.get_num_threads()
+    device = torch.cuda.get_device_name(0) if args.gpu else f"CPU, {threads} torch threads"
     shape = (
         f"Math-Shepherd format (MistralForCausalLM), hidden {args.hidden}, {args.layers} layers, "
         f"intermediate {args.intermediate}, vocab {args.vocab}, {'bf16' if args.gpu else 'fp32'}"
