@@ -67,7 +67,11 @@ def _bad_argument(pred: object, ref: object, question: object, config: object) -
         ("max_answer_chars", config.max_answer_chars > 0, "> 0"),
         ("max_response_chars", config.max_response_chars > 0, "> 0"),
         ("float_rel_tol", 0 <= config.float_rel_tol < 1, "in [0, 1)"),
-        ("rounded_min_sig_digits", config.rounded_min_sig_digits >= 0, ">= 0"),
+        (
+            "rounded_min_sig_digits",
+            config.rounded_min_sig_digits is None or config.rounded_min_sig_digits >= 0,
+            "None (off) or >= 0",
+        ),
     )
     for name, ok, rule in limits:
         if not ok:

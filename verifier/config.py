@@ -19,13 +19,16 @@ class VerifyConfig:
     # relative tolerance of the numeric fallback that samples two symbolic expressions at fixed random
     # points when SymPy cannot simplify their difference to 0; never used between two exact numbers
     float_rel_tol: float = 1e-12
-    # when True, a decimal also matches an exact rational it rounds to (0.333 == 1/3); when False it must
-    # equal it exactly (0.333 != 1/3, 0.5 == 1/2). A question that asks to round ("nearest hundredth",
-    # "decimal places") turns this on for that call
+    # when True, a decimal also matches an exact value it rounds to, rational or irrational (0.333 == 1/3,
+    # 3.14 == pi); when False it must equal it exactly (0.333 != 1/3, 3.14 != pi, 0.5 == 1/2). A question
+    # that asks for a rounded or decimal answer ("nearest hundredth", "decimal places", "approximately",
+    # "estimate", "significant figures") turns this on for that call
     allow_rounded_decimals: bool = False
-    # a decimal matches an irrational exact value (3.14 vs pi, 1.414 vs sqrt 2) when it is that value
-    # rounded to the places written and has at least this many significant digits (3 vs pi never does)
-    rounded_min_sig_digits: int = 3
+    # opt-in, off by default (None): a decimal also matches an irrational exact value (3.14 vs pi,
+    # 1.414 vs sqrt 2) without a question asking to round, when it is that value rounded to the places
+    # written and has at least this many significant digits. Off, because an RL policy learns to answer
+    # 3.14 for every pi: an approximation is not the exact answer unless the question asks for one
+    rounded_min_sig_digits: int | None = None
     # percent policy: "25%" matches 25 and 0.25 when True, only 25 (and "25%") when False
     percent_matches_fraction: bool = True
     # an extracted answer longer than this many characters is UNPARSEABLE, never parsed

@@ -141,6 +141,8 @@ def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match
             why = _equivalent(a, b, pred, ref, ctx)
             if why:
                 return Match(True, why)
+    if not ctx.rounding and (_decimal_places(pred) is not None or _decimal_places(ref) is not None):
+        return Match(False, "not equal (a decimal approximation is not the exact value; no rounding asked)")
     return Match(False, "not equivalent")
 
 
@@ -151,11 +153,13 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number |
     for dec, dec_expr, other in ((pred, a, b), (ref, b, a)):
         places = _decimal_places(dec)
         if places is not None and not other.free_symbols:
-            # a rational value is matched by rounding only when asked; an irrational one by the policy
-            if other.is_Rational:
+            # a decimal matches an exact value it only rounds when the question asks for a rounded
+            # answer; an irrational one also when the config opts in (rounded_min_sig_digits)
+            min_digits = ctx.config.rounded_min_sig_digits
+            if other.is_Rational or min_digits is None:
                 enough = ctx.rounding
             else:
-                enough = ctx.rounding or _sig_digits(dec.text) >= ctx.config.rounded_min_sig_digits
+                enough = ctx.rounding or _sig_digits(dec.text) >= min_digits
             if enough and _rounds_to(other, dec_expr, places):
                 return f"equal when rounded to {places} decimal places"
             return ""

@@ -71,11 +71,21 @@ def test_bad_question_and_config_types() -> None:
         ("memory_mb", -5),
         ("max_answer_chars", 0),
         ("float_rel_tol", 2.0),
+        ("rounded_min_sig_digits", -1),
     ],
 )
 def test_bad_config_values_give_error_verdict(field: str, value: object) -> None:
     v = verify("x^2", "x*x", config=VerifyConfig(**{field: value}))  # type: ignore[arg-type]
     assert v.status is Status.ERROR and f"config.{field}" in v.reason
+
+
+def test_decimal_for_pi_needs_a_question_that_asks_to_round_or_an_opt_in() -> None:
+    assert not verify("\\boxed{3.14}", "\\pi")
+    assert "approximat" in verify("\\boxed{3.14}", "\\pi").reason
+    assert verify("\\boxed{3.14}", "\\pi", question="Give pi to the nearest hundredth.")
+    assert verify("\\boxed{3.14}", "\\pi", config=VerifyConfig(rounded_min_sig_digits=3))
+    assert verify("\\boxed{3.14}", "\\pi", config=VerifyConfig(allow_rounded_decimals=True))
+    assert verify("0.5", "\\frac{1}{2}")
 
 
 def test_empty_reference_is_an_error_not_a_match() -> None:

@@ -86,7 +86,9 @@ def test_needs_sympy_in_process(pred: str, ref: str) -> None:
         ("\\sqrt{8}", "2\\sqrt{2}", True),
         ("\\sin^2 x+\\cos^2 x", "1", True),
         ("e^{i\\pi}", "-1", True),
-        ("3.14", "\\pi", True),
+        ("3.14", "\\pi", False),
+        ("2.718", "e", False),
+        ("1.41421356", "\\sqrt{2}", False),
         ("3.15", "\\pi", False),
         ("3", "\\pi", False),
         ("1.4", "\\sqrt{2}", False),
@@ -113,6 +115,17 @@ def test_option_text_must_agree_with_the_questions() -> None:
     assert same("(C) 5", "C", ctx)
     assert not same("(C) 4", "C", ctx)
     assert same("C", "C", ctx)
+
+
+def test_decimal_for_an_irrational_only_when_asked_or_opted_in() -> None:
+    asked = Context(CFG, symbolic=True, rounding=True)
+    assert same("3.14", "\\pi", asked) and same("1.732", "\\sqrt{3}", asked)
+    assert not same("3.15", "\\pi", asked)
+    opted = Context(VerifyConfig(rounded_min_sig_digits=3), symbolic=True, rounding=False)
+    assert same("3.14", "\\pi", opted)
+    assert not same("3.1", "\\pi", opted)  # 2 significant digits
+    assert not same("3.14", "\\pi", SYM)
+    assert same("0.5", "\\frac{1}{2}", SYM)
 
 
 def test_percent_policy_is_configurable() -> None:
