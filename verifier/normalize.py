@@ -498,7 +498,16 @@ _CANONICAL_UNITS = {
     "euro": ("euro",),
     "degree": ("degree",),
     "radian": ("radian",),
+    "mi/h": ("mph",),
 }
+# a currency sign or a degree mark is a unit too: "\$5" is 5 dollars, "€5" 5 euros, "30^\circ" 30 degrees
+_SIGN_UNITS = (
+    (re.compile(r"\\\$|US\$|\\dollar(?![A-Za-z])"), "dollar"),
+    (re.compile(r"\u20ac|\\euro(?![A-Za-z])"), "euro"),
+    (re.compile(r"\u00a3|\\pounds(?![A-Za-z])"), "GBP"),
+    (re.compile(r"\u00a5"), "yen"),
+    (re.compile(r"\^\s*\{?\s*\\circ|\u00b0|\\degree(?![A-Za-z])"), "degree"),
+)
 _UNIT_ALIASES = {alias: name for name, aliases in _CANONICAL_UNITS.items() for alias in aliases}
 _BEFORE_UNITS = tuple(r for r in RULES[: [r.name for r in RULES].index("units")])
 
@@ -507,8 +516,18 @@ def unit_of(s: str) -> str | None:
     r"""The unit of measure written after a number, in one spelling (``10\text{ centimeters}`` -> ``cm``,
     ``12 sq ft`` -> ``ft^2``, ``5 \text{ km/h}`` -> ``km/h``), or None (no unit, a count noun, "units").
 
-    The verifier drops units (the ``units`` rule) but refuses two different known units.
+    A currency sign or degree mark counts when no unit word follows: ``\$5`` -> ``dollar``, ``€5`` ->
+    ``euro``, ``30^\circ`` -> ``degree``. The verifier drops units (the ``units`` rule) but refuses two
+    different known units (policy: no conversion, so ``1 m`` is not ``100 cm``).
     """
+    word = _unit_word(s)
+    if word is not None:
+        return word
+    signs = {name for pattern, name in _SIGN_UNITS if pattern.search(s)}
+    return signs.pop() if len(signs) == 1 else None
+
+
+def _unit_word(s: str) -> str | None:
     if not re.search(r"[A-Za-z]", s):
         return None
     for rule in _BEFORE_UNITS:

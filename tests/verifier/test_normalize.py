@@ -193,8 +193,20 @@ def test_rules_are_idempotent_on_their_output() -> None:
         ("10 m", None),  # "m" outside \text{} may be a variable
         ("48 eggs", None),  # a count noun is a label, not a unit
         ("12 square units", None),
-        ("30^\\circ", None),
+        ("30^\\circ", "degree"),
+        ("30\u00b0", "degree"),
+        ("30 degrees", "degree"),
+        ("\\$5", "dollar"),
+        ("5 dollars", "dollar"),
+        ("\u20ac5", "euro"),
+        ("5 cents", "cent"),
+        ("10 mph", "mi/h"),
+        ("10\\text{ centimetre}", "cm"),
+        ("2 hr", "h"),
+        ("2 hours", "h"),
+        ("5 kilograms", "kg"),
         ("10", None),
+        ("$5$", None),
     ],
 )
 def test_unit_of(text: str, unit: str | None) -> None:
