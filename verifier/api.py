@@ -108,7 +108,7 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         reason = f"different units: {pred_unit} for {ref_unit}"
         return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason)
     pred_norm = normalize(pred_answer)
-    ref_norm = normalize(ref_answer)
+    ref_norm = normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
     if _ONLY_PUNCTUATION.match(ref_norm):
         return Verdict(
             Status.ERROR, Method.NONE, pred_answer, ref_answer, "bad argument: the reference is empty"
@@ -117,6 +117,11 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         return Verdict(
             Status.NO_ANSWER, Method.NONE, pred_answer, ref_answer, "the answer is empty or punctuation"
         )
+    if pred_norm.endswith("?"):
+        return Verdict(
+            Status.INCORRECT, Method.NONE, pred_answer, ref_answer,
+            "the answer ends in a question mark: a question or a hedge, not an answer",
+        )  # fmt: skip
     if pred_norm == ref_norm:
         return Verdict(
             Status.CORRECT, Method.STRING, pred_answer, ref_answer, "identical after normalisation"

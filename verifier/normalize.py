@@ -371,10 +371,16 @@ def markdown_emphasis(s: str) -> str:
 
 
 def edge_punctuation(s: str) -> str:
-    """Strip sentence punctuation at the ends: ``5.`` -> ``5``, ``: 5`` -> ``5`` (not ``5!``'s factorial)."""
+    """Strip sentence punctuation at the ends: ``5.`` -> ``5``, ``: 5`` -> ``5`` (not ``5!``'s factorial).
+
+    A trailing question mark stays, as one ``?`` at the very end (``3 ?.`` -> ``3?``): ``3?`` asks or
+    hedges, and the verifier never accepts it as the answer 3.
+    """
     if re.search(r"\d!\s*$", s):
         return _LEADING.sub("", s).rstrip()
-    return _LEADING.sub("", _TRAILING.sub("", s))
+    m = _TRAILING.search(s)
+    tail = "?" if m is not None and "?" in m.group() else ""
+    return _LEADING.sub("", _TRAILING.sub("", s)) + tail
 
 
 _BOXED_WRAPPER = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.DOTALL)

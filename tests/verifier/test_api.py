@@ -101,6 +101,16 @@ def test_no_answer() -> None:
     assert v.status is Status.NO_ANSWER and v.pred_answer is None
 
 
+@pytest.mark.parametrize("pred", ["\\boxed{3?}", "3?", "The answer is 3?", "\\boxed{\\text{3?}}"])
+def test_a_trailing_question_mark_is_a_hedge(pred: str) -> None:
+    v = verify(pred, "3")
+    assert v.status is Status.INCORRECT and "question mark" in v.reason
+
+
+def test_a_reference_ending_in_a_question_mark_still_reads() -> None:
+    assert verify("3", "3?")
+
+
 def test_eval_payload_is_just_a_wrong_answer(tmp_path) -> None:
     marker = tmp_path / "pwned"
     payload = f"__import__('os').system('touch {marker}')"

@@ -124,6 +124,8 @@ EXAMPLES = [
     ("edge_punctuation", ": 5", "5"),
     ("edge_punctuation", "5!", "5!"),
     ("edge_punctuation", "5.5", "5.5"),
+    ("edge_punctuation", "3?", "3?"),
+    ("edge_punctuation", "3 ?.", "3?"),
     ("ratio_colon", "3 : 1", "3:1"),
     ("ratio_colon", "x : y", "x : y"),
     ("thousands_spaces", "1 000", "1000"),
