@@ -144,18 +144,13 @@ class LocalStepScorer:
                 continue
             prepared.append((question, steps))
             index.append(i)
-        try:
-            results: list[Any] = list(self.model.score_batch(prepared)) if prepared else []
-        except prm.PRMError:
-            # one bad item (too long, ...) fails the batch: score one at a time so only it fails
-            results = []
-            for q, steps in prepared:
-                try:
-                    results.append(self.model.score(q, steps))
-                except prm.PRMError as e:
-                    results.append(f"{type(e).__name__}: {e}")
+        # a bad item (too long, ...) takes its own error's place; the rest stay one batched call
+        results: list[Any] = self.model.score_batch(prepared, return_errors=True) if prepared else []
         for i, r in zip(index, results, strict=True):
-            out[i] = r if isinstance(r, str) else (list(r.scores), float(r.aggregate(self.aggregate)))
+            if isinstance(r, prm.PRMError):
+                out[i] = f"{type(r).__name__}: {r}"
+            else:
+                out[i] = (list(r.scores), float(r.aggregate(self.aggregate)))
         return [r if r is not None else "not scored" for r in out]
 
     def close(self) -> None:
