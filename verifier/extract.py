@@ -7,7 +7,8 @@ anything does. Order of preference (the last occurrence of each kind wins):
    ``\boxed{3}, \boxed{5}``, are one multi-part answer; ``\boxed{3} or \boxed{5}`` is a hedge);
 2. otherwise the last marker: ``#### 72`` (GSM8K), "the final answer is ...", "**Final Answer** ...",
    "Answer: ...", "the answer is ...", "the correct option is ...", "... is the answer";
-3. otherwise the whole text, when it is one line, short or all math (a bare answer such as ``$\frac12$``).
+3. otherwise the whole text, when it is one line, short or all math (a bare answer such as ``$\frac12$``),
+   and not a sentence of prose (``I think it's 5.``: see :func:`is_prose`).
 
 Anything else has no final answer: a number in the middle of the reasoning is never guessed. Every
 scan is linear in the length of the text (no nested unbounded quantifiers, brace matching by a stack).
@@ -210,11 +211,39 @@ def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
     if m:
         return Extraction(next(g for g in m.groups() if g is not None), "bare")
     if "\n" not in stripped and (
-        len(stripped) <= BARE_MAX_CHARS
+        (len(stripped) <= BARE_MAX_CHARS and not is_prose(stripped))
         or (len(stripped) <= BARE_MATH_MAX_CHARS and not _PROSE_WORD.search(stripped))
     ):
         return Extraction(stripped, "bare")
     return None
+
+
+# words of a sentence, outside LaTeX command names and $...$ spans; "I" is the one one-letter word
+_SENTENCE_WORD = re.compile(r"(?<![\\A-Za-z'])(?:[A-Za-z]{2,}(?:'[A-Za-z]+)?|I(?![A-Za-z']))")
+_INLINE_MATH = re.compile(r"\$[^$]*\$")
+# sentence punctuation: at the end (before closing quotes or brackets) or between two sentences
+_SENTENCE_PUNCT = re.compile(r"[.!?][\"')\]]*\s*$|[.!?]\s+[A-Z]")
+# pronouns and verbs that make a line a sentence about the answer rather than the answer itself
+_SENTENCE_MARKERS = frozenset(
+    {"i", "i'm", "i've", "i'd", "me", "my", "we", "we're", "we've", "our", "us", "you", "it", "it's", "this",
+     "that", "there", "here", "is", "are", "was", "were", "be", "been", "am", "so", "let", "think", "guess",
+     "believe", "get", "got", "gives", "give", "have", "has", "had", "compute", "calculate", "find", "found",
+     "solve", "know", "thus", "therefore", "hence", "then", "because", "since", "maybe", "probably",
+     "should", "would", "could", "will", "can", "must", "do", "does", "did"}
+)  # fmt: skip
+# this many words, with sentence punctuation and a pronoun or verb, make a line prose
+_PROSE_MIN_WORDS = 3
+
+
+def is_prose(line: str) -> bool:
+    """A bare line that reads as a sentence, not an answer: ``I think it's 5.``, ``Let me compute. 2+3=5
+    so we get 5 apples.`` A short answer is not prose: ``5``, ``x^2-1``, ``Tuesday``, ``No.``, ``(C) 12``,
+    ``10 cm``, ``3 or 4``, ``All real numbers.`` (no pronoun or verb)."""
+    plain = _INLINE_MATH.sub(" ", line)
+    if not _SENTENCE_PUNCT.search(plain):
+        return False
+    words = [w.lower() for w in _SENTENCE_WORD.findall(plain)]
+    return len(words) >= _PROSE_MIN_WORDS and any(w in _SENTENCE_MARKERS for w in words)
 
 
 def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | None:

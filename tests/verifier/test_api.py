@@ -111,6 +111,13 @@ def test_a_reference_ending_in_a_question_mark_still_reads() -> None:
     assert verify("3", "3?")
 
 
+def test_prose_without_a_final_answer_is_no_answer_not_incorrect() -> None:
+    for pred in ("I think it's 5.", "Let me compute. 2+3=5 so we get 5 apples."):
+        v = verify(pred, "5")
+        assert v.status is Status.NO_ANSWER and v.pred_answer is None
+    assert verify("3 or 4", "3").status is Status.INCORRECT  # a short hedge is an answer, and wrong
+
+
 def test_eval_payload_is_just_a_wrong_answer(tmp_path) -> None:
     marker = tmp_path / "pwned"
     payload = f"__import__('os').system('touch {marker}')"

@@ -10,6 +10,7 @@ from verifier.extract import (
     extract_answer,
     extract_reference,
     find_boxes,
+    is_prose,
     question_options,
 )
 
@@ -69,6 +70,32 @@ def test_extract_answer(text: str, answer: str, how: str) -> None:
 )
 def test_no_answer(text: str) -> None:
     assert extract_answer(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I think it's 5.",
+        "Let me compute. 2+3=5 so we get 5 apples.",
+        "The value is 5.",
+        "So we have x = 5 here.",
+        "Maybe it is 7!",
+    ],
+)
+def test_a_sentence_of_prose_is_no_answer(text: str) -> None:
+    assert is_prose(text)
+    assert extract_answer(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["5", "x^2-1", "\\text{Tuesday}", "Tuesday", "No", "No.", "(C) 12", "10 cm", "3 or 4",
+     "All real numbers.", "$x = 5$.", "5 apples."],
+)  # fmt: skip
+def test_a_short_bare_answer_is_still_an_answer(text: str) -> None:
+    assert not is_prose(text)
+    got = extract_answer(text)
+    assert got is not None and got.how == "bare"
 
 
 def test_unclosed_box_is_skipped_not_guessed() -> None:
