@@ -138,7 +138,7 @@ def _decide(pred_norm: str, ref_norm: str, question: str | None, config: VerifyC
         except TooCostly as exc:
             return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard on the {side}: {exc}")
         except Unparseable as exc:
-            return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read the {side}: {exc}")
+            return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read the {side} as math: {exc}")
     ref_a, pred_a = parsed
     rounding = config.allow_rounded_decimals or bool(question and _ASKS_TO_ROUND.search(question))
     options = tuple((letter, normalize(text)) for letter, text in question_options(question))

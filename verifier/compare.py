@@ -90,11 +90,46 @@ def symbolic_compare(
     try:
         return compare(pred, ref, Context(config, symbolic=True, rounding=rounding, options=options))
     except TooCostly as exc:
-        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
+        side = _unreadable_side(pred, ref)
+        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard on {side}: {exc}")
     except Unparseable as exc:
-        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read as math: {exc}")
+        side = _unreadable_side(pred, ref)
+        return Outcome(Status.UNPARSEABLE, Method.NONE, f"cannot read {side} as math: {exc}")
     except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         return Outcome(Status.ERROR, Method.NONE, f"SymPy failed: {type(exc).__name__}: {str(exc)[:120]}")
+
+
+def _unreadable_side(pred: Answer, ref: Answer) -> str:
+    """Which side SymPy cannot read, for the reason: "the reference" (callers such as the TRL adapter
+    skip the item then), "the answer", or "a question's option" when both sides read."""
+    from verifier.symbolic import to_sympy
+
+    for side, answer in (("the reference", ref), ("the answer", pred)):
+        for leaf in _leaves(answer):
+            try:
+                to_sympy(leaf)
+            except (Unparseable, TooCostly):
+                return side
+    return "a question's option"
+
+
+def _leaves(a: Answer) -> list[Number | Expr]:
+    """The numbers and expressions inside an answer, depth first."""
+    out: list[Number | Expr] = []
+    stack: list[Answer] = [a]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, Number | Expr):
+            out.append(cur)
+        elif isinstance(cur, Relation | Union):
+            stack.extend(cur.parts)
+        elif isinstance(cur, Interval):
+            stack.extend((cur.lo, cur.hi))
+        elif isinstance(cur, TupleA | SetA | Alternatives):
+            stack.extend(cur.items)
+        elif isinstance(cur, Matrix):
+            stack.extend(x for row in cur.rows for x in row)
+    return out
 
 
 def _method(pred: Answer, ref: Answer, *, symbolic: bool) -> Method:

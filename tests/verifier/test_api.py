@@ -88,6 +88,13 @@ def test_decimal_for_pi_needs_a_question_that_asks_to_round_or_an_opt_in() -> No
     assert verify("0.5", "\\frac{1}{2}")
 
 
+def test_an_unreadable_reference_says_so() -> None:
+    v = verify("5", "\\frac{")
+    assert v.status is Status.UNPARSEABLE and v.reason.startswith("cannot read the reference as math:")
+    w = verify("\\boxed{\\frac{}", "5")
+    assert w.status is Status.UNPARSEABLE and "reference" not in w.reason and "the answer" in w.reason
+
+
 def test_empty_reference_is_an_error_not_a_match() -> None:
     assert verify("", "").status is Status.ERROR
     assert verify("5", "   ").status is Status.ERROR

@@ -141,6 +141,17 @@ def test_symbolic_compare_returns_outcomes_not_exceptions() -> None:
     assert bad.status is Status.UNPARSEABLE
 
 
+def test_an_unreadable_side_is_named_in_the_reason() -> None:
+    bad_ref = symbolic_compare(parse_answer("5"), parse_answer("\\frac{"), CFG, False)
+    assert bad_ref.status is Status.UNPARSEABLE
+    assert bad_ref.reason.startswith("cannot read the reference as math:")
+    bad_pred = symbolic_compare(parse_answer("\\frac{"), parse_answer("\\sqrt{2}"), CFG, False)
+    assert bad_pred.reason.startswith("cannot read the answer as math:")
+    assert "reference" not in bad_pred.reason
+    nested = symbolic_compare(parse_answer("(1, 2)"), parse_answer("(1, \\sqrt{})"), CFG, False)
+    assert nested.reason.startswith("cannot read the reference as math:")
+
+
 def test_methods() -> None:
     assert compare(parse_answer("2"), parse_answer("2.0"), FAST).method is Method.NUMERIC
     assert compare(parse_answer("C"), parse_answer("(C)"), FAST).method is Method.STRING
