@@ -114,6 +114,11 @@ def test_a_trailing_question_mark_is_a_hedge(pred: str) -> None:
     assert v.status is Status.INCORRECT and "question mark" in v.reason
 
 
+def test_an_invisible_box_is_no_answer() -> None:
+    v = verify("\\boxed{\\phantom{7}}", "7")
+    assert v.status is Status.NO_ANSWER and not v
+
+
 def test_a_reference_ending_in_a_question_mark_still_reads() -> None:
     assert verify("3", "3?")
 
