@@ -192,7 +192,8 @@ def test_batch_is_concurrent_within_the_limit_in_order_and_asks_each_pair_once()
     verdicts = [rejected(rf"\text{{word{i % 8}}}") for i in range(16)]
     verdicts[3] = rejected("41", "42")  # never consulted: two plain numbers
     verdicts[5] = Verdict(Status.CORRECT, Method.NUMERIC, "12", "12", "equal")
-    with ChatServer(always("equivalent", delay_s=0.2)) as srv:
+    # each call is held 0.5 s so that, even on a loaded machine, the next ones start while it is held
+    with ChatServer(always("equivalent", delay_s=0.5)) as srv:
         out = second_opinion_batch(verdicts, [None] * 16, fast(srv.url, max_concurrency=3))
     assert len(out) == 16
     assert out[3] is verdicts[3] and not out[3]
