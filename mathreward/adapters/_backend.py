@@ -135,12 +135,16 @@ class _ProcessState:
 
 _state_box: list[_ProcessState] = []  # holds at most one state; empty until first use
 _state_guard = threading.Lock()
+# States a forked child inherited from its parents, kept alive on purpose and never used: dropping
+# them would run the destructors of the parent's gRPC channels inside the child, which crashes it.
+_inherited: list[_ProcessState] = []
 
 
 def _reset_after_fork() -> None:
     # a lock held by another thread at fork time would stay held forever in the child
     global _state_guard
     _state_guard = threading.Lock()
+    _inherited.extend(_state_box)
     _state_box.clear()
 
 
@@ -153,6 +157,7 @@ def _state() -> _ProcessState:
         return _state_box[0]
     with _state_guard:
         if not _state_box or _state_box[0].pid != pid:
+            _inherited.extend(_state_box)
             _state_box[:] = [_ProcessState()]
         return _state_box[0]
 

@@ -315,3 +315,32 @@ def test_the_token_comes_from_the_environment(start_server: Any, monkeypatch: py
         )
     )
     assert reward["score"] == 1.0
+
+
+
+def test_a_bare_fork_never_destroys_the_parents_clients_in_the_child(verify_server: Any) -> None:
+    """A trainer that forks (a DataLoader worker, a multiprocessing pool) after the adapters made
+    channels: destroying the parent's gRPC channels inside the child joins threads that do not exist
+    there (seen: a child hung at 100% CPU, or a segfault). The child must keep them alive, unused."""
+    import gc
+    import weakref
+
+    target = verify_server.target
+    assert verl_adapter.compute_score("math", "\\boxed{2}", "2", server=target)["score"] == 1.0
+    parent_client = weakref.ref(backend.sync_client(target))
+    for _ in range(2):  # several forks, as a worker pool makes
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # never returns into pytest
+            try:
+                gc.collect()
+                os.write(write_end, b"kept" if parent_client() is not None else b"destroyed")
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as f:
+            said = f.read()
+        _, status = os.waitpid(child, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child died: status {status}"
+        assert said == b"kept"
+    assert verl_adapter.compute_score("math", "\\boxed{3}", "2", server=target)["score"] == 0.0
