@@ -104,26 +104,10 @@ _CLOSE = {")", "]", "}"}
 def _split_top(s: str, seps: re.Pattern[str]) -> list[str]:
     """Split ``s`` at matches of ``seps`` that lie outside every bracket (``\\{`` counts as a bracket)."""
     parts: list[str] = []
-    depth = 0
     start = 0
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth -= 1
-        elif depth == 0:
-            m = seps.match(s, i)
-            if m and m.end() > i:
-                parts.append(s[start:i])
-                start = i = m.end()
-                continue
-        i += 1
+    for m in _iter_top(s, seps):
+        parts.append(s[start : m.start()])
+        start = m.end()
     parts.append(s[start:])
     return parts
 
@@ -325,6 +309,7 @@ def _relation(s: str, level: int) -> Relation | None:
 
 
 def _iter_top(s: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    """Non-empty matches of ``pattern`` that lie outside every bracket (``\\{`` counts as a bracket)."""
     out = []
     depth = 0
     i = 0
@@ -340,7 +325,7 @@ def _iter_top(s: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
             depth -= 1
         elif depth == 0:
             m = pattern.match(s, i)
-            if m:
+            if m and m.end() > i:
                 out.append(m)
                 i = m.end()
                 continue
