@@ -109,8 +109,10 @@ def main() -> int:
                 best[w] = run
     results = [(w, *best[w]) for w in counts]
     base = results[0][1]
-    print(f"# load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
-          f"(other processes on this machine share its {cores} cores)")
+    print(
+        f"# load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
+        f"(other processes on this machine share its {cores} cores)"
+    )
     print()
     print("| run | workers | wall s | responses/s | rows/s | vs 1 worker | vs Math-Verify loop | agree |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
