@@ -218,6 +218,61 @@ def command_aliases(s: str) -> str:
     return s
 
 
+_TRIG_NAME = re.compile(
+    r"(?<![A-Za-z])\\?(?:sin|cos|tan|sec|csc|cot)(?![A-Za-z])(?:\s*\^\s*(?:\{\s*\d+\s*\}|\d))?\s*"
+)
+_DEGREE_MARK = r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z]))"
+# a number or one letter with a degree mark: "60^\circ", "x^{\circ}"
+_DEGREE_QUANTITY = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?|[A-Za-z])" + _DEGREE_MARK)
+# the argument of "\cos 60^\circ" (no brackets): a signed number or letter with its degree mark
+_BARE_DEGREE_ARGUMENT = re.compile(r"-?\s*(?:\d+(?:\.\d+)?|[A-Za-z])" + _DEGREE_MARK)
+_IN_RADIANS = r"(\1\\cdot\\frac{\\pi}{180})"
+
+
+def _bracket_end(s: str, i: int) -> int:
+    """Index just past the bracket group opening at ``s[i]`` (any of ``({[`` closes any of ``)}]``), or -1."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += (s[j] in "({[") - (s[j] in ")}]")
+        if depth == 0:
+            return j + 1
+    return -1
+
+
+def trig_degrees(s: str) -> str:
+    r"""Degrees inside a trig argument are angles: ``\cos 60^\circ`` -> ``\cos (60\cdot\frac{\pi}{180})``.
+
+    The argument is a bracket group after the function (``\sin(30^\circ)``, ``\tan{45^\circ}``; a
+    number or letter with a degree mark inside it is converted) or a bare signed number or letter with
+    its mark (``\sin^2 30^\circ``). Everywhere else the ``degrees`` rule drops the mark (``30^\circ`` is
+    30), and a trig argument without a mark stays radians (``\cos 60``).
+    """
+    if "circ" not in s:
+        return s
+    out = []
+    pos = 0
+    for m in _TRIG_NAME.finditer(s):
+        if m.start() < pos:
+            continue  # inside an argument already converted
+        start = m.end()
+        if start < len(s) and s[start] in "({":
+            end = _bracket_end(s, start)
+            if end < 0:
+                continue
+            argument = _DEGREE_QUANTITY.sub(_IN_RADIANS, s[start:end])
+        else:
+            bare = _BARE_DEGREE_ARGUMENT.match(s, start)
+            if bare is None:
+                continue
+            end = bare.end()
+            argument = "(" + _DEGREE_QUANTITY.sub(_IN_RADIANS[1:-1], s[start:end]) + ")"
+        out.append(s[pos:start])
+        out.append(argument)
+        pos = end
+    out.append(s[pos:])
+    return "".join(out)
+
+
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|\\circ(?![A-Za-z])")
 
 
@@ -452,6 +507,7 @@ RULES: tuple[Rule, ...] = (
     Rule("left_right", left_right, r"drop \left \right \big"),
     Rule("frac_variants", frac_variants, r"\dfrac \tfrac -> \frac"),
     Rule("command_aliases", command_aliases, r"\leq -> \le, \mathbf{x} -> {x}, ..."),
+    Rule("trig_degrees", trig_degrees, r"\cos 60^\circ -> \cos (60\cdot\frac{\pi}{180})"),
     Rule("degrees", degrees, r"drop ^\circ"),
     Rule("percent", percent, r"\% -> %"),
     Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
