@@ -637,6 +637,8 @@ def set_vs_set(pred: Answer, ref: Answer, ctx: Context) -> Match:
         return _ordered(pred.items, ref.items, ctx)  # "1, 2" for the ordered pair "(1, 2)"
     ps_u = _dedupe(ps, ctx)
     rs_u = _dedupe(rs, ctx)
+    if not ps_u and not rs_u:
+        return Match(True, "both are the empty set")
     if len(ps_u) != len(rs_u):
         return Match(False, f"{len(ps_u)} distinct parts, expected {len(rs_u)}")
     used: set[int] = set()

@@ -415,6 +415,10 @@ _ALL_REALS = re.compile(
     re.IGNORECASE,
 )
 _INF = Node("const", name="oo")
+# the empty set, in symbols or words: only ever equal to another empty set (never to 0)
+_EMPTY_SET = re.compile(
+    r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|none|no\s+(?:real\s+)?solutions?)$", re.IGNORECASE
+)
 
 
 def _leaf(s: str) -> Answer:
@@ -424,6 +428,8 @@ def _leaf(s: str) -> Answer:
     if _ALL_REALS.match(s):
         # the real line, (-\infty, \infty)
         return Interval(Expr("-\\infty", Node("neg", (_INF,))), Expr("\\infty", _INF), False, False)
+    if _EMPTY_SET.match(s):
+        return SetA((), braces=True)
     pct = s.endswith("%")
     body = s[:-1].strip() if pct else s
     # words outside LaTeX command names: "\\overline" is not the word "overline"

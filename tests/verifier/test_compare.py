@@ -63,6 +63,14 @@ def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
         ("A", "(A) 12", True),
         ("(C) (D)", "C", False),
         ("(A) (C)", "(C), (A)", True),
+        ("\\emptyset", "no solution", True),
+        ("none", "no real solutions", True),
+        ("\\emptyset", "0", False),
+        ("0", "no solution", False),
+        ("\\emptyset", "\\{0\\}", False),
+        ("\\emptyset", "\\{\\emptyset\\}", False),
+        ("no solution", "1, 2", False),
+        ("\\emptyset", "(-\\infty,\\infty)", False),
     ],
 )
 def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:

@@ -151,6 +151,19 @@ def test_kinds(text: str, kind: type) -> None:
     assert isinstance(parse_answer(text), kind)
 
 
+@pytest.mark.parametrize(
+    "text", ["\\emptyset", "\\varnothing", "\\{\\}", "\\{ \\}", "none", "None", "no solution", "No solutions",
+             "no real solutions", "{none}"]
+)  # fmt: skip
+def test_empty_set_spellings_are_the_empty_set(text: str) -> None:
+    assert parse_answer(text) == SetA((), braces=True)
+
+
+@pytest.mark.parametrize("text", ["\\{\\emptyset\\}", "0", "none of these", "no", "nothing", "solution"])
+def test_not_the_empty_set(text: str) -> None:
+    assert parse_answer(text) != SetA((), braces=True)
+
+
 def test_number_records_how_it_was_written() -> None:
     n = parse_answer("0.250")
     assert isinstance(n, Number) and n.value == Fraction(1, 4) and n.decimal_places == 3
