@@ -529,7 +529,8 @@ _POS_INF = Expr("\\infty", Node("const", name="oo"))
 
 
 def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
-    """``x < 2`` -> (-oo, 2); ``1 \\le x < 3`` -> [1, 3); ``x \\in [1,2]`` -> [1,2].
+    """``x < 2`` -> (-oo, 2); ``1 \\le x < 3`` -> [1, 3); ``x \\in [1,2]`` -> [1,2]; ``x \\ne 2`` ->
+    (-oo, 2) U (2, oo).
 
     None unless the relation bounds one variable.
     """
@@ -549,6 +550,11 @@ def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
         if ops[0] in ("<", "\\le"):
             return (Interval(_NEG_INF, bound, False, closed),)
         return (Interval(bound, _POS_INF, closed, False),)
+    if len(ops) == 1 and _is_symbol(parts[0]) and ops[0] == "\\ne":
+        bound = parts[1]
+        if isinstance(bound, Expr) and _infinity(bound) is not None:
+            return None
+        return (Interval(_NEG_INF, bound, False, False), Interval(bound, _POS_INF, False, False))
     if len(ops) == 2 and _is_symbol(parts[1]):
         if all(op in ("<", "\\le") for op in ops):
             return (Interval(parts[0], parts[2], ops[0] == "\\le", ops[1] == "\\le"),)

@@ -21,6 +21,7 @@ from verifier.mathparse import (
     TooCostly,
     check_cost,
     exact_value,
+    free_symbols,
     parse_expression,
 )
 
@@ -362,6 +363,9 @@ def _bracketed(s: str, level: int) -> Answer | None:
             inner = s[2:close].strip()
             if not inner:
                 return SetA((), braces=True)
+            built = _set_builder(inner, level)
+            if built is not None:
+                return built
             parts = [p for p in _split_top(inner, _COMMA)]
             return SetA(tuple(_parse(p, level + 1) for p in parts), braces=True)
         return None
@@ -383,6 +387,40 @@ def _bracketed(s: str, level: int) -> Answer | None:
             return TupleA(items, parenthesized=False)
         raise Unparseable("mismatched brackets")
     return TupleA(items, parenthesized=True)
+
+
+# "x \\mid x > 2", "x : x > 2", "x \\in \\mathbb{R} | x > 2": a variable, a bar or colon, a condition
+_SET_BUILDER = re.compile(
+    r"^([A-Za-z])\s*(?:\\in\s*\\mathbb\s*\{?\s*R\s*\}?\s*)?(?:\\mid(?![A-Za-z])|\||:)\s*(.+)$", re.DOTALL
+)
+_INEQUALITIES = frozenset({"<", ">", "\\le", "\\ge", "\\ne"})
+
+
+def _set_builder(inner: str, level: int) -> Relation | None:
+    """``\\{x \\mid x > 2\\}`` -> the inequality ``x > 2`` (the set of its solutions), or None unless the
+    condition bounds the bare variable by constants (``1 < x \\le 3``; not ``x^2 > 4``): then it is read
+    as before."""
+    m = _SET_BUILDER.match(inner)
+    if m is None:
+        return None
+    var = m.group(1)
+    try:
+        cond = _parse(m.group(2), level + 1)
+    except Unparseable:
+        return None
+    if not isinstance(cond, Relation) or not set(cond.ops) <= _INEQUALITIES:
+        return None
+    bare = 0
+    for part in cond.parts:
+        if isinstance(part, Number):
+            continue
+        if not isinstance(part, Expr) or part.node is None:
+            return None
+        if part.node.op == "sym" and part.node.name == var:
+            bare += 1
+        elif free_symbols(part.node):
+            return None
+    return cond if bare == 1 else None
 
 
 def _matrix(body: str, level: int) -> Matrix:

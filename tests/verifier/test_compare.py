@@ -71,6 +71,16 @@ def same(pred: str, ref: str, ctx: Context = FAST) -> bool:
         ("\\emptyset", "\\{\\emptyset\\}", False),
         ("no solution", "1, 2", False),
         ("\\emptyset", "(-\\infty,\\infty)", False),
+        ("x \\ne 2", "(-\\infty,2)\\cup(2,\\infty)", True),
+        ("(2,\\infty)\\cup(-\\infty,2)", "2 \\ne x", True),
+        ("x \\ne 2", "(-\\infty,2]\\cup(2,\\infty)", False),
+        ("x \\ne 3", "(-\\infty,2)\\cup(2,\\infty)", False),
+        ("x \\ne 2", "2", False),
+        ("x \\ne 2", "(-\\infty,\\infty)", False),
+        ("\\{x \\mid x > 2\\}", "(2,\\infty)", True),
+        ("\\{x : 1 < x \\le 3\\}", "(1,3]", True),
+        ("\\{x \\mid x > 2\\}", "[2,\\infty)", False),
+        ("\\{x \\mid y > 2\\}", "(2,\\infty)", False),
     ],
 )
 def test_decided_in_process(pred: str, ref: str, expected: bool) -> None:

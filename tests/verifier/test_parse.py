@@ -164,6 +164,34 @@ def test_not_the_empty_set(text: str) -> None:
     assert parse_answer(text) != SetA((), braces=True)
 
 
+@pytest.mark.parametrize(
+    ("text", "ops"),
+    [("\\{x \\mid x > 2\\}", (">",)), ("\\{x : x \\le 3\\}", ("\\le",)), ("\\{x | 1 < x < 3\\}", ("<", "<")),
+     ("\\{x \\in \\mathbb{R} \\mid x \\ne 0\\}", ("\\ne",))],
+)  # fmt: skip
+def test_simple_set_builder_is_its_condition(text: str, ops: tuple[str, ...]) -> None:
+    answer = parse_answer(text)
+    assert isinstance(answer, Relation) and answer.ops == ops
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\{x \\mid y > 2\\}",
+        "\\{x \\mid x^2 > 4\\}",
+        "\\{x \\mid x > y\\}",
+        "\\{x \\mid x = 2\\}",
+        "\\{x \\mid x > 2, x < 5\\}",
+    ],
+)
+def test_other_set_builders_are_not_read_as_an_inequality(text: str) -> None:
+    try:
+        answer = parse_answer(text)
+    except Unparseable:
+        return
+    assert not isinstance(answer, Relation)
+
+
 def test_number_records_how_it_was_written() -> None:
     n = parse_answer("0.250")
     assert isinstance(n, Number) and n.value == Fraction(1, 4) and n.decimal_places == 3
