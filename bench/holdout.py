@@ -23,6 +23,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script too, not only -m bench.holdout
+
+from bench.verifier import (
+    Tally,
+    math_verify_check,
+    math_verify_wrapped_check,
+    quiet_math_verify,
+)
 from verifier import Verdict, verify
 
 DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "fixtures" / "verifier_holdout.jsonl"
@@ -36,7 +44,6 @@ CATEGORIES = (
     "adversarial",
     "near_miss",
 )
-DELIMITERS = ("$", "\\(", "\\[", "\\boxed", "\\fbox")
 
 
 @dataclass(frozen=True)
@@ -61,41 +68,6 @@ def load(path: Path) -> list[Case]:
     return cases
 
 
-def _wrap(s: str) -> str:
-    return s if any(d in s for d in DELIMITERS) else f"${s}$"
-
-
-def math_verify_says(pred: str, ref: str) -> bool:
-    """math-verify's verdict, as its README calls it; an exception counts as 'not correct'."""
-    from math_verify import parse
-    from math_verify import verify as mv_verify
-
-    gold = _wrap(ref)
-    try:
-        return bool(mv_verify(parse(gold), parse(pred)))
-    except Exception as exc:  # the anchor's own failures are reported, not raised
-        print(f"math-verify raised {type(exc).__name__}: {exc}", file=sys.stderr)
-        return False
-
-
-@dataclass
-class Tally:
-    n: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def add(self, expected: bool, got: bool) -> None:
-        self.n += 1
-        if got and not expected:
-            self.fp += 1
-        elif expected and not got:
-            self.fn += 1
-
-    @property
-    def errors(self) -> int:
-        return self.fp + self.fn
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE)
@@ -103,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cases = load(args.table)
+    if not args.no_math_verify:
+        quiet_math_verify()
     ours: dict[str, Tally] = defaultdict(Tally)
     anchor: dict[str, Tally] = defaultdict(Tally)
     anchor_wrapped: dict[str, Tally] = defaultdict(Tally)
@@ -111,15 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         verdict = verify(case.pred, case.ref)
         got = bool(verdict)
         for key in (case.category, "ALL"):
-            ours[key].add(case.expected, got)
+            ours[key].add(got, case.expected)
         if got != case.expected:
             failures.append((case, verdict))
         if not args.no_math_verify:
-            mv = math_verify_says(case.pred, case.ref)
-            mvw = math_verify_says(_wrap(case.pred), case.ref)
+            # math-verify called exactly as bench/verifier.py calls it (one convention for both benches)
+            mv = math_verify_check(case.pred, case.ref)
+            mvw = math_verify_wrapped_check(case.pred, case.ref)
             for key in (case.category, "ALL"):
-                anchor[key].add(case.expected, mv)
-                anchor_wrapped[key].add(case.expected, mvw)
+                anchor[key].add(mv, case.expected)
+                anchor_wrapped[key].add(mvw, case.expected)
 
     print(f"holdout: {args.table} ({len(cases)} cases, {sum(not c.expected for c in cases)} expected false)")
     print()
