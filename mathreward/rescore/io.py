@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -247,21 +247,37 @@ def _fsync_dir(d: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a half-written one."""
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    """An open temporary file in ``path``'s folder (so ``os.replace`` onto ``path`` is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(tmp)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Make a finished ``tmp`` durable, move it onto ``path``, and make the move durable."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _atomic_write(path: Path, fill: Callable[[Path], object]) -> None:
+    """``fill`` writes a temporary file that is then published onto ``path``; removed if anything fails."""
+    fd, tmp = _temp_beside(path)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        fill(tmp)
+        _publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a half-written one."""
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -282,19 +298,7 @@ def write_parquet_part(path: Path, rows: Sequence[dict[str, Any]], schema: pa.Sc
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(list(rows), schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    _atomic_write(path, lambda tmp: pq.write_table(table, str(tmp)))
 
 
 def read_parquet_part(path: Path) -> list[dict[str, Any]]:
@@ -316,9 +320,7 @@ class OutputWriter:
         self.path = path
         self.fmt = fmt
         self.schema = schema
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._tmp = Path(tmp)
+        fd, self._tmp = _temp_beside(path)
         self._jsonl = os.fdopen(fd, "w", encoding="utf-8") if fmt == "jsonl" else None
         if fmt != "jsonl":
             os.close(fd)
@@ -340,18 +342,12 @@ class OutputWriter:
 
     def commit(self, hf_features: Any = None) -> None:
         if self._jsonl is not None:
-            self._jsonl.flush()
-            os.fsync(self._jsonl.fileno())
             self._jsonl.close()
-            os.replace(self._tmp, self.path)
-            _fsync_dir(self.path.parent)
+            _publish(self._tmp, self.path)
             return
         self._pq.close()
         if self.fmt == "parquet":
-            with open(self._tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(self._tmp, self.path)
-            _fsync_dir(self.path.parent)
+            _publish(self._tmp, self.path)
             return
         self._commit_hf(hf_features)
 
