@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from verifier.config import VerifyConfig
 from verifier.judge.backends import (
     ChatBackend,
     JudgeNotReady,
@@ -33,6 +33,9 @@ from verifier.judge.policy import (
     parse_label,
 )
 from verifier.verdict import JudgeInfo, Method, Status, Verdict
+
+if TYPE_CHECKING:  # annotations only: the verifier's config holds a JudgeConfig, not the reverse
+    from verifier.config import VerifyConfig
 
 __all__ = [
     "CircuitBreaker",
