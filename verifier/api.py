@@ -13,8 +13,15 @@ from dataclasses import replace
 
 from verifier.compare import Context, NeedsSymbolic, Outcome, compare, symbolic_compare
 from verifier.config import VerifyConfig
-from verifier.extract import extract_answer, extract_reference, question_options
-from verifier.guards import grader_injection
+from verifier.extract import (
+    CONVENTIONS,
+    NO_STATEMENT,
+    Reading,
+    extract_reference,
+    find_answer,
+    question_options,
+)
+from verifier.guards import CHAT_TURN, addresses_grader, grader_injection
 from verifier.mathparse import TooCostly
 from verifier.normalize import normalize, unit_of
 from verifier.parse import Answer, Unparseable, parse_answer
@@ -76,6 +83,25 @@ def _bad_argument(pred: object, ref: object, question: object, config: object) -
     for name, ok, rule in limits:
         if not ok:
             return f"bad argument: config.{name} must be {rule}, got {getattr(config, name)!r}"
+    return _bad_conventions(config.answer_conventions)
+
+
+def _bad_conventions(conventions: object) -> str | None:
+    if conventions is None:
+        return None
+    if isinstance(conventions, str) or not isinstance(conventions, (tuple, frozenset)):
+        return (
+            "bad argument: config.answer_conventions must be None or a tuple of convention names, "
+            f"got {conventions!r}"
+        )
+    unknown = sorted(str(c) for c in conventions if c not in CONVENTIONS)
+    if unknown or not conventions:
+        return (
+            f"bad argument: config.answer_conventions has unknown names {unknown} (known: "
+            f"{', '.join(sorted(CONVENTIONS))})"
+            if unknown
+            else "bad argument: config.answer_conventions is empty (None means every convention)"
+        )
     return None
 
 
@@ -84,7 +110,11 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
     if ref_x is None:
         return Verdict(Status.ERROR, Method.NONE, None, None, "bad argument: the reference is empty")
     ref_answer = ref_x.answer.strip()
-    injection = grader_injection(pred[-config.max_response_chars :])
+    tail = pred[-config.max_response_chars :]
+    reading = find_answer(tail, max_chars=config.max_response_chars)
+    injection = grader_injection(tail)
+    if injection is None and reading.runon:
+        injection = _turn_injection(reading)
     if injection is not None:
         return Verdict(
             Status.INCORRECT,
@@ -93,10 +123,16 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
             ref_answer,
             f"never correct: text aimed at the grader ({injection})",
         )
-    pred_x = extract_answer(pred, max_chars=config.max_response_chars)
-    if pred_x is None:
-        return Verdict(Status.NO_ANSWER, Method.NONE, None, ref_answer, "the response states no final answer")
-    pred_answer = pred_x.answer.strip()
+    if config.answer_conventions is not None:
+        reading = find_answer(
+            tail, max_chars=config.max_response_chars, conventions=config.answer_conventions
+        )
+    if reading.extraction is None:
+        reason = reading.reason
+        if config.answer_conventions is not None and reason == NO_STATEMENT:
+            reason = f"the response states no final answer as {' or '.join(config.answer_conventions)}"
+        return Verdict(Status.NO_ANSWER, Method.NONE, None, ref_answer, reason)
+    pred_answer = reading.extraction.answer.strip()
     for side, text in (("answer", pred_answer), ("reference", ref_answer)):
         if len(text) > config.max_answer_chars:
             return Verdict(
@@ -128,6 +164,19 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         )
     outcome = _decide(pred_norm, ref_norm, question, config)
     return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason)
+
+
+def _turn_injection(reading: Reading) -> str | None:
+    """A chat-turn token in a response: a raw decode that ran on past its answer is fine; a turn that
+    addresses the grader, or an answer placed only after a turn opened inside the response, is not."""
+    if addresses_grader(reading.runon):
+        return "a chat turn addresses the grader"
+    before = reading.extraction
+    if before is None or before.how == "bare":
+        after = find_answer(CHAT_TURN.sub("\n", reading.runon)).extraction
+        if after is not None and after.how != "bare":
+            return "an answer after a chat turn opened inside the response"
+    return None
 
 
 def _decide(pred_norm: str, ref_norm: str, question: str | None, config: VerifyConfig) -> Outcome:

@@ -36,5 +36,10 @@ class VerifyConfig:
     # a response longer than this many characters is searched for its answer only in its last
     # max_response_chars characters
     max_response_chars: int = 100_000
+    # strict mode for format rewards: the names of the answer conventions that count (see
+    # verifier.extract.RECOGNIZERS: "boxed", "final_answer", "answer_is", "gsm8k", "json", ...); a
+    # response that states its answer any other way is NO_ANSWER. None (the default): every convention.
+    # ("boxed",) pays only for a \boxed{} answer, for a prompt that demanded one
+    answer_conventions: tuple[str, ...] | None = None
     # the LLM second opinion; None means the rule-based verdict is final
     judge: JudgeConfig | None = None

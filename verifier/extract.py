@@ -1,90 +1,127 @@
 r"""Extraction: find the final answer in a whole response (or a reference as datasets write it).
 
-Only the last ``max_chars`` of a response are read, and only what follows its last ``</think>`` when
-anything does. Order of preference (the last occurrence of each kind wins):
+One table, :data:`RECOGNIZERS`, names every convention real responses use to state a final answer,
+in priority order. Each recognizer finds the *last* statement of its kind. A hit of a lower tier wins
+over any hit of a higher tier; within a tier the statement that ends last in the text wins (a response
+that corrects itself), ties going to the row listed first.
 
-1. the last ``\boxed{...}`` / ``\fbox{...}`` (nested braces; boxes written side by side at the end,
-   ``\boxed{3}, \boxed{5}``, are one multi-part answer; ``\boxed{3} or \boxed{5}`` is a hedge);
-2. otherwise the last marker: ``#### 72`` (GSM8K), "the final answer is ...", "**Final Answer** ...",
-   "Answer: ...", "the answer is ...", "the correct option is ...", "... is the answer";
-3. otherwise the whole text, when it is one line, short or all math (a bare answer such as ``$\frac12$``),
-   and not a sentence of prose (``I think it's 5.``: see :func:`is_prose`).
+=================  ====  =============================================================================
+name               tier  example
+=================  ====  =============================================================================
+``boxed``          0     ``\boxed{7}``, ``\fbox{7}``; boxes side by side are one multi-part answer
+``minerva``        1     ``Final Answer: The final answer is $5$. I hope it is correct.``
+``final_answer``   1     ``Final Answer: 5``, ``**Final Answer**\n\n$5$``,
+                         ``Final Answer: The largest $n$ is 34.`` (a sentence: its last math span)
+``choice``         1     ``the correct option is (B)``
+``answer_is``      1     ``the answer is 5``, ``the answer (arabic numerals) is 45``,
+                         ``the final answer to this problem is 5``, ``among A through E, the answer is D``
+``answer_label``   1     ``Answer: 15``, ``**Answer:** 15``, ``Answer $9$``, ``Answer: \( 9 \)``
+``answer_heading`` 1     ``# Answer\n\n42`` (PRM800K)
+``gsm8k``          1     ``#### 72``, at a line start or after the reasoning
+``json``           1     ``{"answer": "\\frac{1}{2}"}``, fenced or not; the last object wins
+``is_the_answer``  1     ``So 5 is the answer.``
+``a_line``         1     a last line ``A: 8`` of a few-shot transcript (not a list of lettered lines)
+``conclusion``     2     a concluding last sentence, its last math span: ``Therefore, the total is $45$.``,
+                         ``We find that $x \lt 3$.``, ``We add 5 and 7, therefore 12.``
+``bare``           3     the whole text, when it is a short answer or all math, not a sentence of prose
+=================  ====  =============================================================================
 
-Anything else has no final answer: a number in the middle of the reasoning is never guessed. Every
-scan is linear in the length of the text (no nested unbounded quantifiers, brace matching by a stack).
+Only the last ``max_chars`` of a response are read; only what follows its last ``</think>`` when
+anything does; and only what precedes its first chat-turn token (a raw decode that ran on, see
+:func:`verifier.guards.split_turn`). A response cut off mid-expression or mid-sentence where it states
+its answer has no answer (:func:`find_answer` says why). A number in the middle of the reasoning is
+never guessed. Spelled-out numbers in an answer slot (``the answer is twelve``) are read as digits.
+
+Speed: every scan is linear and runs in C (compiled patterns, ``str.rfind``/``in``); answer markers are
+looked for in the tail first (the last statement is nearly always there), boxes only from the first
+``\boxed`` on, brace matching visits only braces. A 4 KB response costs tens of microseconds.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+
+from verifier.guards import split_turn
 
 
 @dataclass(frozen=True)
 class Extraction:
     answer: str  # the answer text, still unnormalised
-    how: str  # "boxed", "gsm8k", "final_answer", "answer_marker", "bare", "reference"
+    how: str  # the recognizer's name (see RECOGNIZERS); "reference" for a reference read whole
 
 
-# a bare (marker-less) response is taken as the answer only up to this many characters, on one line
-BARE_MAX_CHARS = 80
-# ... or up to this many when the line is all math: no word of three or more letters outside LaTeX commands
-BARE_MATH_MAX_CHARS = 400
-_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+@dataclass(frozen=True)
+class Hit:
+    """One recognizer's last statement in a text."""
+
+    end: int  # where the statement ends in the text: the later of two hits in a tier wins
+    answer: str
+    answer_end: int  # where the answer itself ends (for the cut-off check)
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    name: str  # the convention's name: Extraction.how, VerifyConfig.answer_conventions
+    tier: int  # priority: any hit of a lower tier wins over every hit of a higher one
+    find: Callable[[str, str], Hit | None]  # (text, its lowercase) -> the last statement, or None
+    example: str  # one response that states its answer this way
+
+
+# ---------------------------------------------------------------------------------------------
+# boxes
+
+_BOX_TOKEN = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*(\{)?|\\[\\{}]|[{}]")
+_BARE_TOKEN = re.compile(r"[^\s$]+")
 # boxes written side by side count as one multi-part answer when this little text separates them
 _BOX_JOINER = re.compile(
     r"^\s*\$*\s*(?:,|;|\\text\{\s*(?:and|,)\s*\}|and|\\quad|\\qquad|\\,|\s)*\s*\$*\s*$", re.IGNORECASE
 )
 _BOX_OR = re.compile(r"^\s*\$*\s*(?:\\text\{\s*or\s*\}|or)\s*\$*\s*$", re.IGNORECASE)
-_BOX_START = re.compile(r"\\(?:boxed|fbox)\s*(\{|(?=\S))")
-
-
-_BARE_TOKEN = re.compile(r"[^\s$]+")
-# the separators between side-by-side boxes are short; longer text ends the group (and bounds the regex)
+# the separators between side-by-side boxes are short; longer text ends the group
 _MAX_JOINER_CHARS = 40
 
 
 def find_boxes(text: str) -> list[tuple[int, int, str]]:
     r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order, in one pass.
 
-    Braces are matched with a stack (no recursion, linear time even for 10,000 nested or unclosed
-    boxes). An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no
-    braces) takes the following token.
+    The scan starts at the first box and visits only braces and box commands (compiled pattern, no
+    loop over characters); braces are matched with a stack, so 10,000 nested or unclosed boxes stay
+    linear. An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no
+    braces) takes the following token. An escaped brace (``\{``) is not a brace.
     """
+    first = _first_box(text)
+    if first < 0:
+        return []
     parent: dict[int, int | None] = {}  # box start -> start of the box it was opened in
     closed: dict[int, tuple[int, str]] = {}  # box start -> (end, content)
     stack: list[tuple[int, int, int]] = []  # (box start, content start, brace depth outside it)
     depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            m = _BOX_START.match(text, i)
-            if m is None:
-                i += 2
-                continue
+    skip_to = 0  # the end of a brace-less box's token: commands inside it are part of it
+    for m in _BOX_TOKEN.finditer(text, first):
+        i = m.start()
+        if i < skip_to:
+            continue
+        tok = m.group()
+        if tok[1:2] in ("b", "f"):  # a box command
             parent[i] = stack[-1][0] if stack else None
-            if m.group(1) == "{":
+            if m.group(1) is not None:
                 stack.append((i, m.end(), depth))
                 depth += 1
-                i = m.end()
                 continue
-            tok = _BARE_TOKEN.match(text, m.end())
-            if tok is not None:
-                closed[i] = (tok.end(), tok.group())
-                i = tok.end()
-            else:
-                i = m.end()
+            bare = _BARE_TOKEN.match(text, m.end())
+            if bare is not None:
+                closed[i] = (bare.end(), bare.group())
+                skip_to = bare.end()
             continue
-        if ch == "{":
+        if tok == "{":
             depth += 1
-        elif ch == "}":
+        elif tok == "}":
             depth = max(depth - 1, 0)
             if stack and stack[-1][2] == depth:
                 start, content_start, _ = stack.pop()
                 closed[start] = (i + 1, text[content_start:i])
-        i += 1
     nested: dict[int, bool] = {}
     for start in sorted(parent):  # a parent always starts before its children
         up = parent[start]
@@ -92,7 +129,12 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
     return [(start, end, content) for start, (end, content) in sorted(closed.items()) if not nested[start]]
 
 
-def _last_boxed(text: str) -> str | None:
+def _first_box(text: str) -> int:
+    starts = [i for i in (text.find("\\boxed"), text.find("\\fbox")) if i >= 0]
+    return min(starts) if starts else -1
+
+
+def _boxed(text: str, lower: str) -> Hit | None:
     boxes = find_boxes(text)
     if not boxes:
         return None
@@ -110,113 +152,577 @@ def _last_boxed(text: str) -> str | None:
         else:
             break
     parts = [b[2].strip() for b in group]
-    return (" or " if hedged else ", ").join(parts)
+    end = group[-1][1]
+    return Hit(end, (" or " if hedged else ", ").join(parts), end)
 
 
-# markers; no two adjacent unbounded whitespace runs, so a long run of spaces cannot make them quadratic
-_MARKERS = re.compile(
-    r"(?P<gsm>^[ \t]*####[ \t]*)"
-    r"|(?P<final>final\s+answer(?:\s*(?:is\b|:|=))?(?:\s*\*\*)?(?:\s*:)?)"
-    r"|(?P<ans>(?<![A-Za-z])answer(?:\s*\*\*)?\s*(?:is\b(?:\s*\*\*)?(?:\s*:)?|:|=)(?:\s*\*\*)?)"
-    r"|(?P<choice>(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?)",
-    re.IGNORECASE | re.MULTILINE,
-)
+# ---------------------------------------------------------------------------------------------
+# the answer slot after a marker
+
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+_OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
+# "3, since ..." / "3 because ...": the answer ends where an explanation begins
+_CLAUSE = re.compile(
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
+)
+# how far after a marker an answer is looked for
+_WINDOW = 2000
 
 
-def _after_marker(rest: str) -> str:
-    """The answer that follows a marker: a leading math span, else the rest of the sentence."""
-    rest = rest.lstrip(" \t*:")
-    if rest.startswith("\n"):
-        rest = rest.lstrip()  # "**Final Answer**\n\n$5$"
-    rest = _OPTION_WORD.sub("", rest, count=1).lstrip(" \t*:")  # "option **B**", "choice (C)"
+def _slot(text: str, start: int) -> tuple[str, int]:
+    """The answer that follows a marker ending at ``start``: a leading math span, else the rest of the
+    sentence; and where it ends in ``text``."""
+    rest = text[start : start + _WINDOW]
+    lead = len(rest) - len(rest.lstrip(" \t*:"))
+    rest = rest[lead:]
+    if rest.startswith("\n"):  # "**Final Answer**\n\n$5$"
+        stripped = rest.lstrip()
+        lead += len(rest) - len(stripped)
+        rest = stripped
+    option = _OPTION_WORD.match(rest)  # "option **B**", "choice (C)"
+    if option:
+        after = rest[option.end() :]
+        stripped = after.lstrip(" \t*:")
+        lead += option.end() + len(after) - len(stripped)
+        rest = stripped
     m = _MATH_SPAN.match(rest)
     if m:
-        return next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
+        inner = next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
+        return inner, start + lead + m.end()
     end = _SENTENCE_END.search(rest)
     line = rest[: end.start()] if end else rest
     clause = _CLAUSE.search(line)
     if clause:
         line = line[: clause.start()]
+    stop = start + lead + len(line)
     line = line.strip().strip("*").strip()
     # in prose "the answer is 42!" ends with an exclamation mark; in math ($5!$, \boxed{5!}) it is n!
-    return line[:-1].rstrip() if line.endswith("!") and not line.endswith("!!") else line
+    answer = line[:-1].rstrip() if line.endswith("!") and not line.endswith("!!") else line
+    return _spelled_out(answer), stop
 
 
-_OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
-
-
-# "3, since ..." / "3 because ...": the answer ends where an explanation begins
-_CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
+_ONES = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_NUMBER_WORD = re.compile(r"[a-z]+")
+_SPELLED = re.compile(
+    r"^(?:(?:negative|minus)\s+)?(?:(?:" + "|".join([*_ONES, *_SCALES]) + r")(?:[\s-]+(?:and\s+)?|$))+$"
 )
-# "So 5 is the answer." / "$\\frac23$ is the final answer": the tail is found first (linear), then the
-# answer just before it, in a bounded window
-_IS_THE_ANSWER = re.compile(r"(?<!\s)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b", re.IGNORECASE)
+
+
+def _spelled_out(answer: str) -> str:
+    """``twelve`` -> ``12``, ``one hundred fifty`` -> ``150``: an answer slot written out in words."""
+    words = answer.lower().rstrip(".").strip()
+    if not words or not words[0].isalpha() or _SPELLED.match(words) is None:
+        return answer
+    total = current = 0
+    for word in _NUMBER_WORD.findall(words):
+        if word in _ONES:
+            current += _ONES[word]
+        elif word == "hundred":
+            current = (current or 1) * 100
+        elif word in _SCALES:
+            total += (current or 1) * _SCALES[word]
+            current = 0
+    value = total + current
+    return str(-value if words.startswith(("negative", "minus")) else value)
+
+
+# ---------------------------------------------------------------------------------------------
+# markers: each pattern runs on the lowercased text; none has two adjacent unbounded runs
+
+_MINERVA = re.compile(r"final\s+answer\s*:\s*the\s+final\s+answer\s+is\b\s*:?")
+_FINAL = re.compile(r"final\s+answer(?:\s*\*\*)?\s*(?::|=|\n|\*\*|$)(?:\s*\*\*)?")
+# "answer" [a parenthetical] [a few words: "to this problem", "for part (b)"] "is"
+_ANSWER_IS = re.compile(
+    r"(?<![a-z])answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
+    r"(?:\s*\*\*)?\s+is\b(?:\s*\*\*)?(?:\s*:)?(?:\s*\*\*)?"
+)
+# the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
+_PART_ANSWER = re.compile(r"answer\s+(?:to|for)\s+(?:the\s+)?(?:part|\(?[a-d]\)|question\s+\d|step)")
+_NOT_A_STATEMENT = re.compile(
+    r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt)\s+(?:that\s+)?"
+    r"(?:the|my|our)?\s*(?:final\s+)?$"
+)
+_HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(
+    r"(?<![a-z])answer(?:\s*\*\*)?\s*(?::|=)(?:\s*\*\*)?|(?:^|\n)[ \t*#]*answer[ \t]+(?=\$|\\\(|\\\[)"
+)
+_ANSWER_HEADING = re.compile(r"(?:^|\n)[ \t]*#{1,6}[ \t]*(?:final\s+)?answer[ \t:]*\n")
+_GSM8K = re.compile(r"####[ \t]*(?=\S)")
+_JSON_KEY = re.compile(r"\"(?:final[_ ]answer|answer)\"\s*:\s*")
+_JSON_STRING = re.compile(r"\"((?:[^\"\\]|\\.){0,2000})\"", re.DOTALL)
+_JSON_SCALAR = re.compile(r"[^,}\]\n]{1,200}")
+_CHOICE = re.compile(r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?")
+# "So 5 is the answer." / "$\\frac23$ is the final answer": the tail first, then the answer before it
+_IS_THE_ANSWER = re.compile(r"(?<!\s)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
 _BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
-# how far after a marker (and before "is the answer") an answer is looked for
-_WINDOW = 2000
+# a Markdown heading or a step label after ####, not an answer: "#### Step 2: Find x"
+_HEADING_WORDS = re.compile(r"[A-Za-z]{3,}\b[^\n]*?(?<![\\A-Za-z])[A-Za-z]{2,}")
 
 
-def _last_marker(text: str) -> tuple[str, str] | None:
-    """The answer after the last marker that has one, or before the last "is the answer"."""
-    best: tuple[int, str, str] | None = None
-    for m in reversed(list(_MARKERS.finditer(text))):
-        answer = _after_marker(text[m.end() : m.end() + _WINDOW])
-        if answer:
-            how = {"gsm": "gsm8k", "final": "final_answer"}.get(m.lastgroup or "ans", "answer_marker")
-            best = (m.start(), answer, how)
-            break
-    tails = list(_IS_THE_ANSWER.finditer(text))
-    if tails and (best is None or tails[-1].start() > best[0]):
-        tail = tails[-1]
-        window = text[max(0, tail.start() - _WINDOW) : tail.start()]
-        before = _BEFORE_TAIL.search(window)
-        if before is not None:
-            span = before.group(1)
-            inner = _MATH_SPAN.match(span)
-            answer = next((g for g in inner.groups()[1:] if g is not None), span) if inner else span
-            best = (tail.start(), answer, "answer_marker")
-    if best is None:
+def _last(pattern: re.Pattern[str], lower: str, accept: Callable[[re.Match[str]], Hit | None]) -> Hit | None:
+    """The last match of ``pattern`` that ``accept`` turns into a hit. The tail is searched first (the
+    last statement is nearly always there); the rest only when the tail has none."""
+    tail_start = max(0, len(lower) - _WINDOW)
+    for m in reversed(list(pattern.finditer(lower, tail_start))):
+        hit = accept(m)
+        if hit is not None:
+            return hit
+    if tail_start:
+        for m in reversed(list(pattern.finditer(lower, 0, tail_start + _WINDOW // 2))):
+            if m.start() < tail_start:
+                hit = accept(m)
+                if hit is not None:
+                    return hit
+    return None
+
+
+def _slot_hit(text: str, m: re.Match[str]) -> Hit | None:
+    answer, stop = _slot(text, m.end())
+    return Hit(stop, answer, stop) if answer else None
+
+
+def _minerva(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        return _slot_hit(text, m)
+
+    return _last(_MINERVA, lower, accept)
+
+
+# the last math span or number of a sentence, with at most a few words (units) after it
+_LAST_MATH = re.compile(
+    r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+)
+_TRAILING_WORDS = re.compile(r"^[\s,]*(?:[A-Za-z'’]+[\s.,!]*){0,5}[\s.!*]*$")
+
+
+def _last_math(sentence: str) -> tuple[str, int] | None:
+    """The last math span (or plain number) of a sentence and where it ends, when it closes the
+    sentence (up to five words, a unit and its phrase, may follow)."""
+    last = None
+    for m in _LAST_MATH.finditer(sentence):
+        last = m
+    if last is None or not _TRAILING_WORDS.match(sentence[last.end() :]):
         return None
-    return best[1], best[2]
+    return next(g for g in last.groups()[1:] if g is not None), last.end()
 
 
+def _final_answer(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        hit = _slot_hit(text, m)
+        if hit is None or not _is_sentence(hit.answer):
+            return hit
+        # "Final Answer: The largest $n$ is 34." -> the sentence's last math span
+        found = _last_math(hit.answer)
+        if found is None:
+            return None
+        return Hit(hit.end, found[0], hit.end)
+
+    return _last(_FINAL, lower, accept)
+
+
+def _is_sentence(answer: str) -> bool:
+    """An answer slot that holds a sentence rather than an answer: three words or more outside math,
+    one of them a verb that states something (``The largest $n$ is 34``)."""
+    plain = _INLINE_MATH.sub(" ", answer)
+    return len(_SENTENCE_WORD.findall(plain)) >= 3 and _STATES.search(plain.lower()) is not None
+
+
+def _answer_is(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        before = max(0, m.start() - 40)
+        if _PART_ANSWER.match(lower, m.start()) or _NOT_A_STATEMENT.search(lower, before, m.start()):
+            return None
+        hit = _slot_hit(text, m)
+        if hit is None or _HEDGED_SLOT.match(hit.answer):
+            return None  # "the answer is probably 5" states no answer
+        return hit
+
+    return _last(_ANSWER_IS, lower, accept)
+
+
+def _answer_label(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        if _NOT_A_STATEMENT.search(lower, max(0, m.start() - 40), m.start()):
+            return None
+        return _slot_hit(text, m)
+
+    return _last(_ANSWER_LABEL, lower, accept)
+
+
+def _answer_heading(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        rest = text[m.end() : m.end() + _WINDOW]
+        body = rest.lstrip()
+        lead = len(rest) - len(body)
+        line = body.split("\n", 1)[0]
+        span = _MATH_SPAN.match(line)
+        if span:
+            answer = next(g for g in (span.group(2), span.group(3), span.group(4)) if g is not None)
+            stop = m.end() + lead + span.end()
+        else:
+            answer, stop = line.strip(), m.end() + lead + len(line)
+        if not answer or is_prose(answer):
+            return None
+        return Hit(stop, _spelled_out(answer), stop)
+
+    return _last(_ANSWER_HEADING, lower, accept)
+
+
+def _gsm8k(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        line = text[m.end() : m.end() + _WINDOW].split("\n", 1)[0]
+        if _HEADING_WORDS.match(line.strip().lstrip("*")):  # "#### Step 2: Solve", a Markdown heading
+            return None
+        return _slot_hit(text, m)
+
+    return _last(_GSM8K, lower, accept)
+
+
+def _json_string(raw: str) -> str:
+    r"""A JSON string body, read for LaTeX: ``\\`` is one backslash and ``\"`` a quote, but a single
+    backslash before a letter stays (``\frac`` is LaTeX written unescaped, not a form feed)."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = raw.find("\\", i)
+        if j < 0 or j + 1 >= len(raw):
+            out.append(raw[i:])
+            return "".join(out)
+        out.append(raw[i:j])
+        nxt = raw[j + 1]
+        if nxt in '\\"/':
+            out.append(nxt)
+            i = j + 2
+        elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", raw[j + 2 : j + 6]):
+            out.append(chr(int(raw[j + 2 : j + 6], 16)))
+            i = j + 6
+        else:
+            out.append("\\")
+            i = j + 1
+
+
+def _json(text: str, lower: str) -> Hit | None:
+    if '"' not in text:
+        return None
+
+    def accept(m: re.Match[str]) -> Hit | None:
+        string = _JSON_STRING.match(text, m.end())
+        if string is not None:
+            answer = _json_string(string.group(1)).strip()
+            stop = string.end()
+        else:
+            scalar = _JSON_SCALAR.match(text, m.end())
+            if scalar is None:
+                return None
+            answer, stop = scalar.group().strip(), scalar.end()
+            if answer in ("null", "true", "false") or answer.startswith(("{", "[")):
+                return None
+        inner = _WHOLE_MATH.match(answer)
+        if inner:
+            answer = next(g for g in inner.groups() if g is not None)
+        return Hit(stop, _spelled_out(answer), stop) if answer else None
+
+    return _last(_JSON_KEY, lower, accept)
+
+
+def _choice(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        return _slot_hit(text, m)
+
+    return _last(_CHOICE, lower, accept)
+
+
+def _is_the_answer(text: str, lower: str) -> Hit | None:
+    def accept(m: re.Match[str]) -> Hit | None:
+        window = text[max(0, m.start() - _WINDOW) : m.start()]
+        before = _BEFORE_TAIL.search(window)
+        if before is None:
+            return None
+        span = before.group(1)
+        inner = _MATH_SPAN.match(span)
+        answer = next((g for g in inner.groups()[1:] if g is not None), span) if inner else span
+        return Hit(m.end(), answer, m.start())
+
+    return _last(_IS_THE_ANSWER, lower, accept)
+
+
+_A_LINE = re.compile(r"[ \t]*a[ \t]*:[ \t]*(\S[^\n]*?)[ \t]*$")
+# lettered lines (an option list, labelled points) make "A:" a label, not an answer
+_LETTER_LINE = re.compile(r"(?:^|\n)[ \t]*[b-e][ \t]*[:)]", re.MULTILINE)
+
+
+def _a_line(text: str, lower: str) -> Hit | None:
+    body = lower.rstrip()
+    start = body.rfind("\n") + 1
+    m = _A_LINE.match(body, start)
+    if m is None or _LETTER_LINE.search(lower, max(0, start - 500), start):
+        return None
+    answer = text[m.start(1) : m.end(1)].rstrip(".").strip()
+    math = _WHOLE_MATH.match(answer)
+    if math:
+        answer = next(g for g in math.groups() if g is not None)
+    if len(answer) > BARE_MAX_CHARS or is_prose(answer) or _is_sentence(answer):
+        return None
+    return Hit(m.end(1), _spelled_out(answer), m.end(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# a concluding last sentence
+
+# the last sentence: what follows the last sentence break (". ", "! ", a line break) before the end
+_SENTENCE_BREAK = re.compile(r"(?:[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)")
+_CONCLUDES = re.compile(
+    r"^[*\s]*(?:therefore|thus|so|hence|consequently|in\s+conclusion|in\s+summary|in\s+total|finally"
+    r"|overall|altogether|this\s+(?:gives|means|yields|shows)|which\s+gives"
+    r"|we\s+(?:find|get|obtain|conclude|have\s+found|see|have))\b"
+)
+# a conclusion that hedges, supposes or negates is no statement of an answer
+_HEDGE = re.compile(
+    r"\b(?:probably|maybe|perhaps|might|may|could|possibly|likely|guess|if|whether|suppose|assume"
+    r"|assuming|unless|not|either|should|or|need|check|try|let)\b|\?"
+)
+_STATES = re.compile(
+    r"\b(?:is|are|was|were|equals?|gives?|get|obtain|find|found|have|has|becomes?|totals?|costs?|makes?"
+    r"|earns?|needs?|sells?|spends?|pays?|remains?|left)\b|="
+)
+_MAX_SENTENCE_CHARS = 400
+
+
+def _conclusion(text: str, lower: str) -> Hit | None:
+    body = text.rstrip()
+    if not body.endswith((".", "!", ".$", ".**")):
+        return None  # a conclusion is a finished sentence; a cut-off one states nothing
+    window_start = max(0, len(body) - _MAX_SENTENCE_CHARS)
+    start = window_start
+    for m in _SENTENCE_BREAK.finditer(body, window_start, len(body) - 1):
+        start = m.end()
+    if start == window_start and window_start > 0:
+        return None  # a sentence longer than the window is not a plain conclusion
+    low = lower[start : len(body)]
+    if not _CONCLUDES.match(low):
+        # "We add 5 and 7, therefore 12.": a last clause that is only the result
+        clauses = list(_CLAUSE_OPENER.finditer(low))
+        clause = clauses[-1] if clauses else None
+        if clause is None or not _ONLY_RESULT.match(low, clause.end()):
+            return None
+        start += clause.start(1)
+        low = low[clause.start(1) :]
+    sentence = body[start:]
+    plain = _INLINE_MATH.sub(" $ ", low)  # hedge words inside math (\text{or}) do not count
+    if _HEDGE.search(plain):
+        return None
+    opener = _CONCLUDES.match(plain)
+    states = _STATES.search(plain)  # a verb outside math ("is"), else a relation inside it ("$x = 5$")
+    if states is not None:
+        stated = plain[states.end() :]
+    elif _STATES.search(low) is not None and "$" in plain:
+        stated = plain[plain.find("$") :]
+    elif opener is not None and _ONLY_RESULT.match(plain, opener.end()):
+        stated = plain[opener.end() :]  # "therefore 12.", "so $x = 5$."
+    else:
+        return None
+    if " and " in stated:
+        return None  # two things stated: "$x = 2$ and $y = 3$"
+    found = _last_math(sentence)
+    if found is None:
+        return None
+    answer, stop = found
+    arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
+    if arithmetic:
+        answer = arithmetic.group(1)
+    return Hit(start + stop, answer, start + stop)
+
+
+# a concluding clause after a comma or semicolon: ", therefore 12."
+_CLAUSE_OPENER = re.compile(r"[,;]\s*((?:therefore|thus|hence|so)\b,?)")
+# after the opener, nothing but the result: "therefore 12.", "thus, $\\frac12$."
+_ONLY_RESULT = re.compile(r"[\s,]*(?:\$[^$]*\$|\$|\\\(.+?\\\)|-?\d[\d,]*(?:\.\d+)?%?)[\s.!*]*$")
+# a chain of arithmetic on numbers ending in its result: "16 - 3 - 4 = 9"
+_ARITHMETIC = re.compile(r"^(?:[\d\s.,+\-*/(){}^]|\\[A-Za-z]+)*?=\s*([^=]+?)\s*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole text as a bare answer
+
+# a bare (marker-less) response is taken as the answer only up to this many characters, on one line
+BARE_MAX_CHARS = 80
+# ... or up to this many when the line is all math: no word of three or more letters outside LaTeX commands
+BARE_MATH_MAX_CHARS = 400
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _WHOLE_MATH = re.compile(
     r"^\s*(?:\$\$?((?:\\\$|[^$])+?)\$\$?|\\\[(.+?)\\\]|\\\((.+?)\\\))\s*\.?\s*$", re.DOTALL
 )
 
 
-def extract_answer(text: str, *, max_chars: int = 100_000) -> Extraction | None:
-    """The final answer of a model response, or None when it states none. Looks at the last max_chars."""
+def _bare(text: str, lower: str) -> Hit | None:
+    stripped = text.strip()
+    if not stripped:
+        return None
+    m = _WHOLE_MATH.match(stripped) if len(stripped) <= _WINDOW else None
+    if m:
+        return Hit(len(text), next(g for g in m.groups() if g is not None), len(text))
+    if "\n" not in stripped and (
+        (len(stripped) <= BARE_MAX_CHARS and not is_prose(stripped))
+        or (len(stripped) <= BARE_MATH_MAX_CHARS and not _PROSE_WORD.search(stripped))
+    ):
+        return Hit(len(text), stripped, len(text))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the table
+
+RECOGNIZERS: tuple[Recognizer, ...] = (
+    Recognizer("boxed", 0, _boxed, "so the total is $\\boxed{7}$."),
+    Recognizer("minerva", 1, _minerva, "Final Answer: The final answer is $7$. I hope it is correct."),
+    Recognizer("final_answer", 1, _final_answer, "**Final Answer**\n\n$7$"),
+    Recognizer("choice", 1, _choice, "Of 5, 6, 7 and 8, the correct option is 7."),
+    Recognizer("answer_is", 1, _answer_is, "Therefore, the answer (arabic numerals) is 7."),
+    Recognizer("answer_label", 1, _answer_label, "Answer: $7$"),
+    Recognizer("answer_heading", 1, _answer_heading, "3 + 4 = 7.\n\n# Answer\n\n7"),
+    Recognizer("gsm8k", 1, _gsm8k, "3 + 4 = 7\n#### 7"),
+    Recognizer("json", 1, _json, '```json\n{"reasoning": "3 + 4", "answer": "7"}\n```'),
+    Recognizer("is_the_answer", 1, _is_the_answer, "So 7 is the answer."),
+    Recognizer("a_line", 1, _a_line, "Q: What is 3 + 4?\nA: 7"),
+    Recognizer("conclusion", 2, _conclusion, "We add 3 and 4. Therefore, the total is $7$."),
+    Recognizer("bare", 3, _bare, "$7$"),
+)
+CONVENTIONS: frozenset[str] = frozenset(r.name for r in RECOGNIZERS)
+
+
+# ---------------------------------------------------------------------------------------------
+# a response cut off where it states its answer
+
+# a text that stops inside math: an operator, an opening bracket or command, a dangling backslash
+_OPEN_END = re.compile(
+    r"(?:[+/=^_{(\[,\\]|\\(?:[dt]?frac|sqrt|left|boxed|text|mathrm|cdot|times|div|pm|le|ge|leq|geq))\s*$"
+)
+_CLOSING_PHRASE = re.compile(r"i\s+hope\s+(?:it|this)\s+is\s+correct|hope\s+(?:this|that|it)\s+helps")
+_ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|]\s*$")
+_TAIL_WORDS = re.compile(r"[A-Za-z]{2,}")
+
+
+def cut_off(text: str, answer_end: int) -> str | None:
+    """Why the response reads as cut off where it states its answer (ending at ``answer_end``), or None.
+
+    Cut off mid-expression: the text stops on an operator, an open bracket, an unclosed ``$`` or brace.
+    Cut off mid-sentence: after the answer, three words or more run to the end without punctuation.
+    Either counts only when the cut is in the answer's own paragraph (a box followed by a finished
+    paragraph and a cut-off check stays an answer).
+    """
+    body = text.rstrip()
+    paragraph = body.rfind("\n\n")
+    if answer_end <= paragraph:
+        return None
+    last = body[max(paragraph, 0) :]
+    if _OPEN_END.search(last) or _unclosed_math(last):
+        return "the response is cut off mid-expression"
+    tail = body[answer_end:]
+    if (
+        len(_TAIL_WORDS.findall(tail)) >= 3
+        and not _ENDS_A_SENTENCE.search(tail)
+        and not _CLOSING_PHRASE.search(tail.lower())
+    ):
+        return "the response is cut off mid-sentence"
+    return None
+
+
+# an opening "$" of math (not a price): followed by a command or a letter, never closed
+_OPEN_DOLLAR = re.compile(r"\$\s*(?:\\[A-Za-z]|[A-Za-z(])[^$]*$")
+
+
+def _unclosed_math(paragraph: str) -> bool:
+    dollars = paragraph.count("$") - paragraph.count("\\$")
+    if dollars % 2 and _OPEN_DOLLAR.search(paragraph):
+        return True
+    if paragraph.count("\\(") > paragraph.count("\\)") or paragraph.count("\\[") > paragraph.count("\\]"):
+        return True
+    opened = paragraph.count("{") - paragraph.count("\\{")
+    closed = paragraph.count("}") - paragraph.count("\\}")
+    return opened > closed
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :func:`find_answer` read: the answer, or why there is none."""
+
+    extraction: Extraction | None
+    reason: str  # why there is no answer ("" when there is one)
+    runon: str = ""  # what followed the response's first chat-turn token (see guards.split_turn)
+
+
+NO_STATEMENT = "the response states no final answer"
+
+
+def _lowercase(text: str) -> str:
+    lower = text.lower()
+    if len(lower) != len(text):  # a few characters lowercase to two ("İ"): keep offsets aligned
+        lower = "".join(ch.lower()[:1] or ch for ch in text)
+    return lower
+
+
+def response_text(text: str, *, max_chars: int = 100_000) -> tuple[str, str]:
+    """The part of a response that states its answer (its last ``max_chars``, after its last
+    ``</think>`` when anything follows, before its first chat-turn token), and the run-on from that
+    token on ("" when there is none)."""
     if len(text) > max_chars:
         text = text[-max_chars:]
     think_end = text.rfind("</think>")
     if think_end >= 0 and text[think_end + len("</think>") :].strip():
         # a reasoning model's answer follows its thinking; drafts inside the thinking do not count
         text = text[think_end + len("</think>") :]
-    boxed = _last_boxed(text)
-    if boxed is not None:
-        return Extraction(boxed, "boxed")
-    marked = _last_marker(text)
-    if marked is not None:
-        return Extraction(*marked)
-    stripped = text.strip()
-    if not stripped:
-        return None
-    m = _WHOLE_MATH.match(stripped) if len(stripped) <= _WINDOW else None
-    if m:
-        return Extraction(next(g for g in m.groups() if g is not None), "bare")
-    if "\n" not in stripped and (
-        (len(stripped) <= BARE_MAX_CHARS and not is_prose(stripped))
-        or (len(stripped) <= BARE_MATH_MAX_CHARS and not _PROSE_WORD.search(stripped))
-    ):
-        return Extraction(stripped, "bare")
-    return None
+    return split_turn(text)
 
+
+def find_answer(
+    text: str, *, max_chars: int = 100_000, conventions: Collection[str] | None = None
+) -> Reading:
+    """The final answer of a model response, by the first tier of :data:`RECOGNIZERS` that finds one,
+    or why there is none. ``conventions`` limits the recognizers to those names (strict mode)."""
+    text, runon = response_text(text, max_chars=max_chars)
+    if not text.strip():
+        return Reading(None, NO_STATEMENT, runon)
+    lower = _lowercase(text)
+    best: tuple[Recognizer, Hit] | None = None
+    for recognizer in RECOGNIZERS:
+        if best is not None and recognizer.tier > best[0].tier:
+            break
+        if conventions is not None and recognizer.name not in conventions:
+            continue
+        hit = recognizer.find(text, lower)
+        if hit is not None and (best is None or hit.end > best[1].end):
+            best = (recognizer, hit)
+    if best is None:
+        return Reading(None, NO_STATEMENT, runon)
+    recognizer, hit = best
+    why = cut_off(text, hit.answer_end)
+    if why is not None:
+        return Reading(None, why, runon)
+    return Reading(Extraction(hit.answer, recognizer.name), "", runon)
+
+
+def extract_answer(
+    text: str, *, max_chars: int = 100_000, conventions: Collection[str] | None = None
+) -> Extraction | None:
+    """The final answer of a model response, or None when it states none (see :func:`find_answer`)."""
+    return find_answer(text, max_chars=max_chars, conventions=conventions).extraction
+
+
+# ---------------------------------------------------------------------------------------------
+# prose
 
 # words of a sentence, outside LaTeX command names and $...$ spans; "I" is the one one-letter word
 _SENTENCE_WORD = re.compile(r"(?<![\\A-Za-z'])(?:[A-Za-z]{2,}(?:'[A-Za-z]+)?|I(?![A-Za-z']))")
@@ -246,16 +752,22 @@ def is_prose(line: str) -> bool:
     return len(words) >= _PROSE_MIN_WORDS and any(w in _SENTENCE_MARKERS for w in words)
 
 
+# ---------------------------------------------------------------------------------------------
+# references and multiple-choice options
+
+_REF_GSM8K = re.compile(r"^[ \t]*####[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+
+
 def extract_reference(ref: str, *, max_chars: int = 100_000) -> Extraction | None:
     r"""The reference answer: a boxed or ``####`` answer inside a worked solution, else the whole string."""
     if len(ref) > max_chars:
         ref = ref[-max_chars:]
     if not ref.strip():
         return None
-    boxed = _last_boxed(ref)
+    boxed = _boxed(ref, ref)
     if boxed is not None:
-        return Extraction(boxed, "boxed")
-    gsm = re.search(r"^[ \t]*####[ \t]*(.+?)[ \t]*$", ref, re.MULTILINE)
+        return Extraction(boxed.answer, "boxed")
+    gsm = _REF_GSM8K.search(ref) if "####" in ref else None
     if gsm:
         return Extraction(gsm.group(1), "gsm8k")
     return Extraction(ref.strip(), "reference")

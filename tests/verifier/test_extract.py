@@ -7,8 +7,12 @@ import pytest
 from verifier.extract import (
     BARE_MATH_MAX_CHARS,
     BARE_MAX_CHARS,
+    CONVENTIONS,
+    RECOGNIZERS,
+    Extraction,
     extract_answer,
     extract_reference,
+    find_answer,
     find_boxes,
     is_prose,
     question_options,
@@ -28,33 +32,141 @@ from verifier.extract import (
         ("$\\boxed{2}$, $\\boxed{3}$", "2, 3", "boxed"),
         ("$\\boxed{2}$ or $\\boxed{3}$", "2 or 3", "boxed"),
         ("\\boxed{2}. Later, after a long check, \\boxed{3}", "3", "boxed"),
+        ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}", "boxed"),
+        ("The answer is 6.\n\\boxed{5}", "5", "boxed"),
         ("work\n#### 72", "72", "gsm8k"),
-        ("The final answer is 18.", "18", "final_answer"),
-        ("The final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}", "final_answer"),
+        ("She makes 9 * 2 = 18 dollars. #### 18", "18", "gsm8k"),
+        ("The final answer is 18.", "18", "answer_is"),
+        ("The final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}", "answer_is"),
+        (
+            "Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.",
+            "\\frac{3}{4}",
+            "minerva",
+        ),
+        ("Final Answer: The largest $n$ is 34.", "34", "final_answer"),
         ("**Final Answer**\n\n$\\frac{5}{2}$", "\\frac{5}{2}", "final_answer"),
         ("**Final Answer:** 2016", "2016", "final_answer"),
-        ("Answer: 15", "15", "answer_marker"),
-        ("So the answer is 9.5.", "9.5", "answer_marker"),
-        ("The answer is 3, since 3 + 0 = 3.", "3", "answer_marker"),
-        ("So 5 is the answer.", "5", "answer_marker"),
-        ("The answer is 42!", "42", "answer_marker"),
-        ("The answer is $5!$.", "5!", "answer_marker"),
-        ("The correct answer is option **B**.", "B", "answer_marker"),
-        ("Therefore, the correct option is (A).", "(A)", "answer_marker"),
-        ("The best choice: C", "C", "answer_marker"),
-        ("**Answer:** $\\$40$", "\\$40", "answer_marker"),
-        ("Answer: 6\nredo\nAnswer: 5", "5", "answer_marker"),
+        ("Answer: 15", "15", "answer_label"),
+        ("Answer $9$", "9", "answer_label"),
+        ("Answer: \\( 9 \\)", " 9 ", "answer_label"),
+        ("**Answer:** $\\$40$", "\\$40", "answer_label"),
+        ("Answer: 6\nredo\nAnswer: 5", "5", "answer_label"),
+        ("So the answer is 9.5.", "9.5", "answer_is"),
+        ("Therefore, the answer (arabic numerals) is 45.", "45", "answer_is"),
+        ("The final answer to this problem is $12$.", "12", "answer_is"),
+        ("Therefore, among A through E, the answer is (D).", "(D)", "answer_is"),
+        ("The answer is 3, since 3 + 0 = 3.", "3", "answer_is"),
+        ("The answer is 42!", "42", "answer_is"),
+        ("The answer is $5!$.", "5!", "answer_is"),
+        ("The answer is twelve.", "12", "answer_is"),
+        ("The answer is one hundred fifty.", "150", "answer_is"),
+        ("The answer is negative three.", "-3", "answer_is"),
+        ("The correct answer is option **B**.", "B", "answer_is"),
+        ("Therefore, the correct option is (A).", "(A)", "choice"),
+        ("The best choice: C", "C", "choice"),
+        ("So 5 is the answer.", "5", "is_the_answer"),
+        ("We compute 40 + 2.\n\n# Answer\n\n42", "42", "answer_heading"),
+        ('```json\n{"reasoning": "3 + 4", "answer": "7"}\n```', "7", "json"),
+        ('{"answer": "\\\\frac{1}{2}"}', "\\frac{1}{2}", "json"),
+        ('{"answer": "\\frac{1}{2}"}', "\\frac{1}{2}", "json"),
+        ('{"final_answer": 49}', "49", "json"),
+        ('{"answer": "5"}\nWait, that is wrong.\n{"answer": "7"}', "7", "json"),
+        ("Q: What is 3 + 5?\nA: 8", "8", "a_line"),
+        ("Thus, the total is $45$.", "45", "conclusion"),
+        ("We find that $x \\lt 3$.", "x \\lt 3", "conclusion"),
+        ("Therefore, Janet sells 16 - 3 - 4 = 9 duck eggs a day.", "9", "conclusion"),
+        ("So the total is $3 + 4 = 7$.", "7", "conclusion"),
+        ("Hence $x = 5$.", "x = 5", "conclusion"),
         ("$\\frac{1}{2}$", "\\frac{1}{2}", "bare"),
         ("\\[ 12 \\]", " 12 ", "bare"),
         ("17", "17", "bare"),
-        ("<think>maybe \\boxed{3}</think>\nThe answer is 5.", "5", "answer_marker"),
+        ("<think>maybe \\boxed{3}</think>\nThe answer is 5.", "5", "answer_is"),
         ("<think>so \\boxed{3}</think>", "3", "boxed"),
+        ("So the total is 5 + 7, therefore 12. <|im_start|>user", "12", "conclusion"),
+        ("The answer is $\\boxed{27}$<|im_end|>\n<|im_start|>user\nNext: \\boxed{3}", "27", "boxed"),
+        ("<|im_start|>assistant\nThe answer is 5.<|im_end|>", "5", "answer_is"),
+        ("\\boxed{5}.\n\nLet me check: $5 + 3 = ", "5", "boxed"),
         ("\\frac{\\sqrt{6}}{3} + " * 8 + "1", "\\frac{\\sqrt{6}}{3} + " * 8 + "1", "bare"),
     ],
 )
 def test_extract_answer(text: str, answer: str, how: str) -> None:
     got = extract_answer(text)
-    assert got is not None and got.answer == answer and got.how == how
+    assert got is not None and (got.answer, got.how) == (answer, how)
+
+
+# near misses: text that looks like a recognizer's convention but states no final answer (or a
+# different one), each named by the recognizer it must not fool
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("answer_is", "The answer to part (a) is 4. For part (b) we double it."),
+        ("answer_is", "I check whether the answer is 12 by substitution; it fails for n = 3, so we go on"),
+        ("answer_is", "So the answer is probably $5$."),
+        ("answer_is", "We try cases.\nIf the answer is 6, then the sum would be odd, which it is not."),
+        ("answer_label", "Suppose the answer: 4 apples each. Then we would need more apples than we have"),
+        ("gsm8k", "#### Step 2: Find the width\nThe width is half the length"),
+        ("a_line", "Label the vertices.\nB: (2, 0)\nC: (0, 3)\nA: (0, 0)"),
+        ("a_line", "Q: How many apples?\nA: Let's think step by step. She has 3 and buys 5 more."),
+        ("conclusion", "So the answer might be $5$."),
+        ("conclusion", "Therefore, if $x = 3$, the sum is $9$."),
+        ("conclusion", "So we need $x > 3$."),
+        ("conclusion", "We solve the system.\nThus $a = 2$ and $b = 3$."),
+        ("conclusion", "Therefore the total is probably about 12."),
+        ("conclusion", "We add 3 and 4.\nSo we get 7, then multiply by the number of boxes, which is"),
+        ("answer_heading", "# Answer\n\nWe need to think about this more carefully before answering."),
+        ("json", '```json\n{"answer": null}\n```'),
+    ],
+)
+def test_near_misses_state_no_answer(name: str, text: str) -> None:
+    assert extract_answer(text) is None, name
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("The answer is $\\frac{1", "mid-expression"),
+        ("So the final answer is \\(2 +", "mid-expression"),
+        ("\\boxed{5}. Let me double-check: $5 + 3 =", "mid-expression"),
+        ("The answer is 5. Wait, actually let me reconsider the case where n is", "mid-sentence"),
+    ],
+)
+def test_a_response_cut_off_where_it_answers_has_no_answer(text: str, reason: str) -> None:
+    got = find_answer(text)
+    assert got.extraction is None and reason in got.reason
+
+
+def test_a_corrected_json_draft_is_not_the_answer() -> None:
+    text = 'Draft: {"answer": "5"}\nOn reflection the count is off by two.\n```json\n{"answer": "7"}\n```'
+    got = extract_answer(text)
+    assert got is not None and got.answer == "7"
+
+
+def test_every_recognizer_reads_its_own_example_and_only_it_in_strict_mode() -> None:
+    assert [r.tier for r in RECOGNIZERS] == sorted(r.tier for r in RECOGNIZERS)
+    assert len(CONVENTIONS) == len(RECOGNIZERS)
+    for recognizer in RECOGNIZERS:
+        got = extract_answer(recognizer.example)
+        assert got is not None and (got.answer, got.how) == ("7", recognizer.name), recognizer.name
+        strict = extract_answer(recognizer.example, conventions=(recognizer.name,))
+        assert strict is not None and strict.how == recognizer.name
+        others = tuple(CONVENTIONS - {recognizer.name})
+        if recognizer.name not in ("bare", "answer_is", "answer_label"):  # those overlap by design
+            other = extract_answer(recognizer.example, conventions=others)
+            assert other is None or other.how != recognizer.name
+
+
+def test_strict_mode_reads_only_the_conventions_named() -> None:
+    text = "We add 3 and 4.\nThe answer is 7."
+    assert extract_answer(text, conventions=("boxed",)) is None
+    assert extract_answer("so \\boxed{7}.", conventions=("boxed",)) == Extraction("7", "boxed")
+    assert extract_answer("7", conventions=("boxed",)) is None
+
+
+def test_a_lower_tier_wins_over_a_later_higher_tier() -> None:
+    text = "So $\\boxed{5}$.\nOn second thought the answer is 6."
+    assert extract_answer(text) == Extraction("5", "boxed")
+    text = "The answer is 6.\nTherefore, the total is $7$."
+    assert extract_answer(text) == Extraction("6", "answer_is")
 
 
 @pytest.mark.parametrize(
@@ -78,7 +190,7 @@ def test_no_answer(text: str) -> None:
         "I think it's 5.",
         "Let me compute. 2+3=5 so we get 5 apples.",
         "The value is 5.",
-        "So we have x = 5 here.",
+        "So we have x = 5 here, but we still need to find y first.",
         "Maybe it is 7!",
     ],
 )
