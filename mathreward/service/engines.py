@@ -35,26 +35,38 @@ log = logging.getLogger("mathreward.server")
 
 
 class _Admission:
-    """Counts the items admitted to one engine and refuses what would exceed the queue depth."""
+    """Counts the items admitted to one engine and refuses (or, for streams, holds back) what would
+    exceed the queue depth."""
 
     def __init__(self, engine: str, limits: ServiceLimits, metrics: Metrics) -> None:
         self._engine = engine
-        self._limit = limits.max_queue_depth
+        self.limit = limits.max_queue_depth
         self._gauge = metrics.queue_depth.labels(engine=engine)
+        self._room = asyncio.Event()
         self.depth = 0
 
     def admit(self, n: int) -> None:
-        if self.depth + n > self._limit:
+        if self.depth + n > self.limit:
             raise ResourceExhausted(
-                f"the {self._engine} queue is full ({self.depth} items waiting, limit {self._limit}, "
+                f"the {self._engine} queue is full ({self.depth} items waiting, limit {self.limit}, "
                 f"this call adds {n}); retry later"
             )
         self.depth += n
         self._gauge.set(self.depth)
 
+    async def wait_admit(self, n: int) -> None:
+        """Admit ``n`` items once there is room for them (backpressure for streams)."""
+        if n > self.limit:
+            raise ResourceExhausted(f"{n} items at once, over the {self._engine} queue depth of {self.limit}")
+        while self.depth + n > self.limit:
+            self._room.clear()
+            await self._room.wait()
+        self.admit(n)
+
     def release(self, n: int) -> None:
         self.depth -= n
         self._gauge.set(self.depth)
+        self._room.set()
 
 
 def _verify_chunk(
@@ -82,11 +94,19 @@ class VerifyEngine:
         await self._run([("\\frac{2}{4}", "1/2")], [None], config)
 
     async def verify(
-        self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None], config: VerifyConfig
+        self,
+        pairs: Sequence[tuple[str, str]],
+        questions: Sequence[str | None],
+        config: VerifyConfig,
+        *,
+        wait: bool = False,
     ) -> list[Verdict]:
-        """The verdicts of ``pairs`` in order. Cancel the awaiting task to drop the chunks not yet started."""
+        """The verdicts of ``pairs`` in order. Cancel the awaiting task to drop the chunks not yet started.
+
+        A full queue is RESOURCE_EXHAUSTED, or with ``wait`` a wait for room (what a stream does).
+        """
         out: list[Verdict | None] = [None] * len(pairs)
-        async for start, verdicts in self.verify_chunks(pairs, questions, config):
+        async for start, verdicts in self.verify_chunks(pairs, questions, config, wait=wait):
             out[start : start + len(verdicts)] = verdicts
         return [v for v in out if v is not None]
 
@@ -96,10 +116,16 @@ class VerifyEngine:
         questions: Sequence[str | None],
         config: VerifyConfig,
         chunk_items: int | None = None,
+        *,
+        wait: bool = False,
     ) -> AsyncIterator[tuple[int, list[Verdict]]]:
-        """(offset, verdicts) of each chunk as it finishes; admits all of ``pairs`` first (or refuses)."""
+        """(offset, verdicts) of each chunk as it finishes; admits all of ``pairs`` first (or refuses;
+        with ``wait``, waits for room)."""
         n = len(pairs)
-        self.admission.admit(n)
+        if wait:
+            await self.admission.wait_admit(n)
+        else:
+            self.admission.admit(n)
         size = chunk_items or self._chunk
         if n > size:  # spread the batch evenly over the chunks, so no chunk is a straggler
             chunks = -(-n // size)
