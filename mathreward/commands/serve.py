@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("mathreward.serve")
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from mathreward.service.config import (
@@ -55,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     net.add_argument(
         "--http-port",
         type=int,
-        default=None,
-        help="also serve the HTTP routes on this port (TLS with --tls-*; needs a token under mutual TLS)",
+        default=server("http_port"),
+        help="also serve the HTTP routes on this port (HTTPS with --tls-*; client certs under mutual TLS)",
     )
 
     eng = p.add_argument_group("engines")
@@ -218,9 +220,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _token(args: argparse.Namespace) -> str | None:
+    """The bearer token from --token-file or MATHREWARD_TOKEN; fails closed on an empty one."""
     if args.token_file is not None:
-        return str(args.token_file.read_text(encoding="utf-8").strip())
-    return os.environ.get("MATHREWARD_TOKEN") or None
+        path: Path = args.token_file
+        token = path.read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"--token-file {path} is empty: refusing to start with auth switched off")
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            log.warning(
+                "--token-file %s can be read by its group or others (mode %03o); chmod 600 it",
+                path,
+                mode & 0o777,
+            )
+        return token
+    env = os.environ.get("MATHREWARD_TOKEN")
+    if env is None:
+        return None
+    if not env.strip():
+        raise ValueError("MATHREWARD_TOKEN is set but empty: unset it to run without auth, or give a token")
+    return env.strip()
 
 
 def _judge(args: argparse.Namespace) -> Any:
@@ -282,6 +301,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         tls=tls,
         grace_s=args.grace,
         drain_delay_s=args.drain_delay,
+        http_port=args.http_port,
     )
 
 
@@ -297,43 +317,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"mathreward serve: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_main(config, args.http_port))
+        return asyncio.run(_main(config))
     except OSError as exc:  # the port is taken, a certificate file is unreadable
         print(f"mathreward serve: {exc}", file=sys.stderr)
         return 2
 
 
-async def _main(config: Any, http_port: int | None) -> int:
+async def _main(config: Any) -> int:
     from mathreward.server import MathRewardServer, serve
 
-    http_runner: Any = None
-
-    async def started(server: MathRewardServer) -> None:
-        nonlocal http_runner
-        bound_http = None
-        if http_port is not None:
-            http_runner, bound_http = await _start_http(server, http_port)
+    def started(server: MathRewardServer) -> None:
         line = {
             "event": "serving",
             "host": config.host,
             "port": server.port,
             "metrics_port": server.metrics_port,
-            "http_port": bound_http,
+            "http_port": server.http_port,
             "prm": server.state.prm.state.value,
         }
         print(json.dumps(line), flush=True)
 
-    try:
-        return await serve(config, on_started=started)
-    finally:
-        if http_runner is not None:
-            await http_runner.cleanup()
-
-
-async def _start_http(server: Any, port: int) -> tuple[Any, int]:
-    """The HTTP routes of :mod:`mathreward.http_routes` on ``port``, sharing ``server.state``."""
-    from mathreward import http_routes
-
-    app = http_routes.make_http_app(server.state)
-    runner, bound = await http_routes.start_http(app, server.config.host, port)
-    return runner, int(bound)
+    return await serve(config, on_started=started)

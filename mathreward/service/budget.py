@@ -10,7 +10,7 @@ cannot make others wait, only refused.
 
 from __future__ import annotations
 
-from mathreward.service.errors import ResourceExhausted
+from mathreward.service.errors import OverBudget
 from mathreward.service.metrics import Metrics
 
 
@@ -27,7 +27,7 @@ class ByteBudget:
         if n < 0:
             raise ValueError(f"cannot reserve {n} bytes")
         if self.used + n > self.limit:
-            raise ResourceExhausted(
+            raise OverBudget(
                 f"the server holds {self.used} bytes of requests in flight (limit {self.limit}) and this "
                 f"{what} adds {n}; retry later or on another replica"
             )

@@ -122,7 +122,8 @@ class ServerConfig:
     prm_device: str = "auto"
     prm_dtype: str = "auto"
     batcher: BatcherConfig = field(default_factory=BatcherConfig)
-    token: str | None = None  # bearer token every call but health checks must carry; None: no auth
+    # bearer token every call but health checks must carry (printable ASCII, no spaces); None: no auth
+    token: str | None = None
     tls: TLSConfig | None = None  # None: plaintext
     http_timeouts: HttpTimeouts = field(default_factory=HttpTimeouts)  # for ``serve --http-port``
     # on SIGTERM, how long in-flight calls (both protocols) may take to finish, seconds; past it each
@@ -131,6 +132,29 @@ class ServerConfig:
     # on SIGTERM, how long health reads NOT_SERVING and new calls get a clean UNAVAILABLE before the
     # listener closes (balancers and clients notice and move on), seconds
     drain_delay_s: float = 1.0
+    # also serve the HTTP routes (mathreward.http_routes) on this port, sharing limits, auth, budget and
+    # engines; None: no HTTP; 0: a free port. With ``tls`` it serves HTTPS with the same certificate
+    # (and requires client certificates under mutual TLS)
+    http_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.token is not None:
+            problem = token_problem(self.token)
+            if problem is not None:
+                raise ValueError(problem)
+        if self.grace_s < 0 or self.drain_delay_s < 0:
+            raise ValueError(
+                f"grace_s and drain_delay_s must be >= 0, got {self.grace_s}, {self.drain_delay_s}"
+            )
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a bearer token (None when it can): empty, or not printable ASCII."""
+    if not token.strip():
+        return "the bearer token is empty (or only whitespace): refusing to run with auth switched off"
+    if not all(33 <= ord(c) < 127 for c in token):
+        return "the bearer token must be printable ASCII without spaces (it travels in a header)"
+    return None
 
 
 def default_of(cls: type, name: str) -> Any:

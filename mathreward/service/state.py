@@ -39,7 +39,7 @@ class ServerState:
     def __post_init__(self) -> None:
         self.verify = VerifyEngine(self.config, self.metrics)
         self.prm = PRMEngine(self.config, self.metrics)
-        self.token = TokenChecker(self.config.token) if self.config.token else None
+        self.token = TokenChecker(self.config.token) if self.config.token is not None else None
         self.budget = ByteBudget(self.config.limits.max_inflight_bytes, self.metrics)
 
     def check_accepting(self) -> None:
