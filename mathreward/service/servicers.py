@@ -22,7 +22,7 @@ from mathreward._proto import (
     verify_pb2,
     verify_pb2_grpc,
 )
-from mathreward.service.budget import StreamHold
+from mathreward.service.budget import ByteBudget, StreamHold
 from mathreward.service.convert import (
     AGGREGATIONS,
     SPLIT_MODES,
@@ -32,7 +32,7 @@ from mathreward.service.convert import (
     verdict_to_pb,
 )
 from mathreward.service.engines import PRMState
-from mathreward.service.errors import InvalidArgument, ServiceError, item_error, status_for
+from mathreward.service.errors import InvalidArgument, OverBudget, ServiceError, item_error, status_for
 from mathreward.service.state import ServerState
 from verifier.verdict import Verdict
 
@@ -55,8 +55,26 @@ class Undecodable:
         return InvalidArgument(f"not a valid {self.message_type} message: {self.error}", field=field)
 
 
-def _lenient(message_class: Any) -> Callable[[bytes], Any]:
+@dataclass(frozen=True)
+class OverBudgetRequest:
+    """What a request's bytes became when the server's in-flight byte budget had no room for them: they
+    are not even parsed, and the handler answers RESOURCE_EXHAUSTED."""
+
+    size: int  # the request's bytes
+
+    def error(self, budget: ByteBudget) -> OverBudget:
+        try:
+            budget.reserve(self.size)
+        except OverBudget as exc:
+            return exc
+        budget.release(self.size)  # room was made meanwhile; still refused, it was never parsed
+        return OverBudget(f"the server had no room for this request's {self.size} bytes; retry")
+
+
+def _lenient(message_class: Any, budget: ByteBudget | None = None) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
+        if budget is not None and len(data) > budget.limit - budget.used:
+            return OverBudgetRequest(len(data))
         try:
             return message_class.FromString(data)
         except Exception as exc:  # DecodeError, or a string field that is not UTF-8
@@ -67,7 +85,9 @@ def _lenient(message_class: Any) -> Callable[[bytes], Any]:
 
 def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: Any) -> None:
     """Register ``servicer`` for ``service`` (a ServiceDescriptor of ``module``), as the generated
-    ``add_*Servicer_to_server`` does, but with request parsing that never fails the call opaquely."""
+    ``add_*Servicer_to_server`` does, but with request parsing that never fails the call opaquely and
+    that does not parse a request the server's byte budget has no room for."""
+    budget = servicer.state.budget
     handlers = {}
     for method in service.methods:
         request_class = getattr(module, method.input_type.name)
@@ -80,7 +100,7 @@ def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: An
         }[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = kind(
             getattr(servicer, method.name),
-            request_deserializer=_lenient(request_class),
+            request_deserializer=_lenient(request_class, budget),
             response_serializer=response_class.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
@@ -124,6 +144,8 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
                 state.check_accepting()
                 if isinstance(request, Undecodable):
                     raise request.invalid()
+                if isinstance(request, OverBudgetRequest):
+                    raise request.error(state.budget)
                 held = state.budget.reserve(request.ByteSize(), "request")  # type: ignore[attr-defined]
                 remaining = context.time_remaining()
                 if remaining is None:
@@ -315,6 +337,8 @@ class _VerifyStream:
         async for number, request in _enumerate(requests):
             if isinstance(request, Undecodable):
                 raise request.invalid(f"message {number}")
+            if isinstance(request, OverBudgetRequest):
+                raise request.error(state.budget)
             if config is None:
                 config = state.verify_config_for(verify_overrides(request.options), "options")
             elif request.HasField("options"):
