@@ -17,8 +17,10 @@ import concurrent.futures
 import enum
 import functools
 import logging
+import queue
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,65 @@ if TYPE_CHECKING:
     from prm import ProcessRewardModel, StepScores
 
 log = logging.getLogger("mathreward.server")
+
+
+class DaemonExecutor(concurrent.futures.Executor):
+    """A fixed set of daemon threads running submitted calls in order.
+
+    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, a server whose grace
+    has run out can exit while a thread still waits on a long verify_batch chunk (its sandbox workers
+    are stopped at exit): shutdown is bounded by the grace, not by the slowest chunk.
+    """
+
+    def __init__(self, threads: int, name: str) -> None:
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-{k}", daemon=True)
+            for k in range(max(1, threads))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._pending.add(future)
+        self._work.put((future, functools.partial(fn, *args, **kwargs)))
+        return future
+
+    def _loop(self) -> None:
+        while (job := self._work.get()) is not None:
+            future, call = job
+            with self._lock:
+                self._pending.discard(future)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:  # the caller gets it from the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            pending, self._pending = self._pending, set()
+        if cancel_futures:
+            for future in pending:
+                future.cancel()
+        for _ in self._threads:
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 class _Admission:
@@ -84,9 +145,7 @@ class VerifyEngine:
         self._workers = config.verify_workers
         self._chunk = max(1, config.verify_chunk_items)
         self._metrics = metrics
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, config.verify_threads), thread_name_prefix="mathreward-verify"
-        )
+        self._executor = DaemonExecutor(config.verify_threads, "mathreward-verify")
         self.admission = _Admission("verify", config.limits, metrics)
 
     async def warm_up(self, config: VerifyConfig) -> None:
