@@ -10,8 +10,9 @@ metrics, and a graceful drain.
     await server.drain()          # health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish
 
 ``server.state`` (:class:`ServerState`) holds what other front ends in the same process share with the
-gRPC services: limits, auth, metrics, the engines and the draining flag (``mathreward serve --http-port``
-hands it to ``mathreward.http_routes.make_http_app``).
+gRPC services: limits, auth, the byte budget, metrics, the engines and the draining flag. With
+``ServerConfig.http_port`` the server also serves the HTTP routes (``mathreward.http_routes``) on it,
+over TLS when ``tls`` is set, and drains them with the gRPC calls within the same grace.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import functools
 import logging
 import signal
+import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -69,6 +71,8 @@ class MathRewardServer:
         self.state = ServerState(config)
         self.port = 0  # the bound port, once started
         self.metrics_port: int | None = None  # the /metrics port, once started (None: not exposed)
+        self.http_port: int | None = None  # the HTTP routes' port, once started (None: not served)
+        self._http_runner: Any = None
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._background: set[asyncio.Task[None]] = set()
@@ -116,6 +120,8 @@ class MathRewardServer:
         await self._set_health()
         await server.start()
         self._server = server
+        if config.http_port is not None:
+            await self._start_http(config.http_port)
         if config.metrics_port is not None:
             self.metrics_port = self.state.metrics.serve(
                 config.metrics_port, config.metrics_host or config.host
@@ -123,6 +129,20 @@ class MathRewardServer:
         self._spawn(self._load_prm())
         self._spawn(self._warm_up())
         log.info("serving on %s:%d", config.host, self.port)
+
+    async def _start_http(self, port: int) -> None:
+        from mathreward import http_routes
+
+        config = self.config
+        context = server_ssl_context(config.tls) if config.tls is not None else None
+        app = http_routes.make_http_app(self.state)
+        try:
+            self._http_runner, self.http_port = await http_routes.start_http(
+                app, config.host, port, timeouts=config.http_timeouts, ssl_context=context
+            )
+        except OSError:
+            await self.stop()
+            raise
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -149,18 +169,30 @@ class MathRewardServer:
             log.exception("verifier warm-up failed")
 
     async def drain(self, grace_s: float | None = None) -> None:
-        """Stop gracefully: health NOT_SERVING, new calls UNAVAILABLE, in-flight calls get ``grace_s``."""
+        """Stop gracefully: health NOT_SERVING, new calls UNAVAILABLE (HTTP 503), in-flight calls of both
+        protocols get ``grace_s`` to finish; then gRPC calls are cancelled and HTTP calls answered 503."""
         if self._drain_started:
             await self._stopped.wait()
             return
         self._drain_started = True
         self.state.draining = True
+        grace = self.config.grace_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()
         if self.config.drain_delay_s > 0:
             await asyncio.sleep(self.config.drain_delay_s)
-        if self._server is not None:
-            await self._server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await asyncio.gather(self._stop_grpc(grace), self._stop_http(grace))
         await self._close()
+
+    async def _stop_grpc(self, grace: float | None) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+
+    async def _stop_http(self, grace: float) -> None:
+        if self._http_runner is not None:
+            from mathreward.http_routes import drain_http
+
+            runner, self._http_runner = self._http_runner, None
+            await drain_http(runner, grace)
 
     def request_drain(self) -> None:
         """Start :meth:`drain` in the background (what SIGTERM does); a second request is a no-op."""
@@ -170,8 +202,7 @@ class MathRewardServer:
     async def stop(self) -> None:
         """Stop now: in-flight calls are cancelled."""
         self.state.draining = True
-        if self._server is not None:
-            await self._server.stop(None)
+        await asyncio.gather(self._stop_grpc(None), self._stop_http(0))
         await self._close()
 
     async def _close(self) -> None:
@@ -190,6 +221,16 @@ class MathRewardServer:
 def build_server(config: ServerConfig | None = None) -> MathRewardServer:
     """A server for ``config`` (defaults when None); nothing is bound until ``await server.start()``."""
     return MathRewardServer(config or ServerConfig())
+
+
+def server_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+    """The HTTP routes' TLS: the gRPC port's certificate, and its client CA (certificates required)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.client_ca_file is not None:
+        context.load_verify_locations(cafile=tls.client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def _server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:

@@ -11,69 +11,190 @@ import sys
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("mathreward.serve")
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from mathreward.service.config import (
+        BatcherConfig,
+        HttpTimeouts,
+        ServerConfig,
+        ServiceLimits,
+        default_of,
+    )
+    from verifier.config import VerifyConfig
+    from verifier.judge import JudgeConfig
+
+    def server(name: str) -> Any:
+        return default_of(ServerConfig, name)
+
+    def limit(name: str) -> Any:
+        return default_of(ServiceLimits, name)
+
     p = subparsers.add_parser(
         "serve",
         help="run the gRPC service (verify, step scores, rewards)",
         description="Run the gRPC server: VerifyService, ProcessRewardService, RewardService, health, "
-        "reflection. SIGTERM drains it (health NOT_SERVING, in-flight calls finish, exit 0). Prints one JSON "
-        "line to stdout when listening.",
+        "reflection. SIGTERM drains it (health NOT_SERVING, in-flight calls finish within --grace, exit 0). "
+        "Prints one JSON line to stdout when listening. Every limit and what a client sees past it: "
+        "docs/serving.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     net = p.add_argument_group("listening")
-    net.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 or [::] for all)")
-    net.add_argument("--port", type=int, default=50051, help="gRPC port; 0 picks a free one")
     net.add_argument(
-        "--metrics-port", type=int, default=None, help="Prometheus /metrics port (0: a free one)"
+        "--host", default=server("host"), help="interface to listen on (0.0.0.0 or [::] for all)"
     )
-    net.add_argument("--metrics-host", default=None, help="interface for /metrics (default: --host)")
-    net.add_argument("--http-port", type=int, default=None, help="also serve the HTTP routes on this port")
+    net.add_argument("--port", type=int, default=server("port"), help="gRPC port; 0 picks a free one")
+    net.add_argument(
+        "--metrics-port",
+        type=int,
+        default=server("metrics_port"),
+        help="Prometheus /metrics port (0: a free one)",
+    )
+    net.add_argument(
+        "--metrics-host", default=server("metrics_host"), help="interface for /metrics (default: --host)"
+    )
+    net.add_argument(
+        "--http-port",
+        type=int,
+        default=server("http_port"),
+        help="also serve the HTTP routes on this port (HTTPS with --tls-*; client certs under mutual TLS)",
+    )
 
     eng = p.add_argument_group("engines")
     eng.add_argument(
-        "--workers", type=int, default=None, help="verifier sandbox workers (default: all cores)"
+        "--workers",
+        type=int,
+        default=server("verify_workers"),
+        help="verifier sandbox workers (default: all cores)",
     )
     eng.add_argument(
-        "--chunk-items", type=int, default=64, help="items per verify_batch call (cancellation granularity)"
+        "--chunk-items",
+        type=int,
+        default=server("verify_chunk_items"),
+        help="items per verify_batch call (cancellation granularity)",
     )
-    eng.add_argument("--timeout", type=float, default=3.0, help="symbolic time limit per item, seconds")
     eng.add_argument(
-        "--memory-mb", type=int, default=1024, help="address-space limit per sandbox worker, MiB"
+        "--timeout",
+        type=float,
+        default=default_of(VerifyConfig, "timeout_s"),
+        help="symbolic time limit per item, seconds",
+    )
+    eng.add_argument(
+        "--memory-mb",
+        type=int,
+        default=default_of(VerifyConfig, "memory_mb"),
+        help="address-space limit per sandbox worker, MiB",
     )
     eng.add_argument(
         "--judge-url", default=None, help="LLM second opinion: an OpenAI-compatible endpoint (e.g. .../v1)"
     )
-    eng.add_argument("--judge-model", default="", help="LLM second opinion: the model name to send")
-    eng.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="env variable holding the API key")
-    eng.add_argument("--judge-timeout", type=float, default=10.0, help="limit on one second opinion, seconds")
     eng.add_argument(
-        "--prm-model", type=Path, default=None, help="PRM weights directory (loaded in the background)"
+        "--judge-model",
+        default=default_of(JudgeConfig, "model"),
+        help="LLM second opinion: the model name to send",
     )
     eng.add_argument(
-        "--prm-format", default="auto", help="math-shepherd | qwen2.5-math-prm | token-classification"
+        "--judge-api-key-env",
+        default=default_of(JudgeConfig, "api_key_env"),
+        help="env variable holding the API key",
     )
-    eng.add_argument("--prm-device", default="auto", help="cuda, cpu, cuda:1, ...")
-    eng.add_argument("--prm-dtype", default="auto", help="bfloat16, float16, float32")
     eng.add_argument(
-        "--max-batch-tokens", type=int, default=16_384, help="PRM batcher: est. tokens per batch"
+        "--judge-timeout",
+        type=float,
+        default=default_of(JudgeConfig, "timeout_s"),
+        help="limit on one second opinion, seconds",
     )
-    eng.add_argument("--max-batch-items", type=int, default=64, help="PRM batcher: solutions per batch")
-    eng.add_argument("--max-wait-ms", type=float, default=5.0, help="PRM batcher: wait for company, ms")
+    eng.add_argument(
+        "--prm-model",
+        type=Path,
+        default=server("prm_model"),
+        help="PRM weights directory (loaded in the background)",
+    )
+    eng.add_argument(
+        "--prm-format",
+        default=server("prm_format"),
+        help="math-shepherd | qwen2.5-math-prm | token-classification",
+    )
+    eng.add_argument("--prm-device", default=server("prm_device"), help="cuda, cpu, cuda:1, ...")
+    eng.add_argument("--prm-dtype", default=server("prm_dtype"), help="bfloat16, float16, float32")
+    eng.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=default_of(BatcherConfig, "max_batch_tokens"),
+        help="PRM batcher: est. tokens per batch",
+    )
+    eng.add_argument(
+        "--max-batch-items",
+        type=int,
+        default=default_of(BatcherConfig, "max_batch_items"),
+        help="PRM batcher: solutions per batch",
+    )
+    eng.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=default_of(BatcherConfig, "max_wait_ms"),
+        help="PRM batcher: wait for company, ms",
+    )
 
-    lim = p.add_argument_group("limits")
-    lim.add_argument("--max-message-bytes", type=int, default=32 * 1024 * 1024, help="largest message, bytes")
-    lim.add_argument("--max-items", type=int, default=4096, help="items per request")
-    lim.add_argument("--max-item-chars", type=int, default=200_000, help="characters per item")
-    lim.add_argument("--max-queue-depth", type=int, default=16_384, help="items waiting per engine")
-    lim.add_argument("--max-item-timeout", type=float, default=60.0, help="largest per-request timeout_s")
+    lim = p.add_argument_group("limits (docs/serving.md: what a client sees past each)")
+    lim.add_argument(
+        "--max-message-bytes", type=int, default=limit("max_message_bytes"), help="largest message, bytes"
+    )
+    lim.add_argument("--max-items", type=int, default=limit("max_items"), help="items per request")
+    lim.add_argument(
+        "--max-item-chars",
+        type=int,
+        default=limit("max_item_chars"),
+        help="characters per item (all its text)",
+    )
+    lim.add_argument(
+        "--max-queue-depth", type=int, default=limit("max_queue_depth"), help="items waiting per engine"
+    )
+    lim.add_argument(
+        "--max-item-timeout",
+        type=float,
+        default=limit("max_item_timeout_s"),
+        help="largest per-request timeout_s",
+    )
+    lim.add_argument(
+        "--max-stream-in-flight",
+        type=int,
+        default=limit("max_stream_in_flight"),
+        help="items of one VerifyStream read and not yet sent back; the stream reads no further until one is",
+    )
+    lim.add_argument(
+        "--max-inflight-bytes",
+        type=int,
+        default=limit("max_inflight_bytes"),
+        help="request bytes held by all calls in flight (both protocols); beyond: RESOURCE_EXHAUSTED / 503",
+    )
+    lim.add_argument(
+        "--http-header-timeout",
+        type=float,
+        default=default_of(HttpTimeouts, "header_s"),
+        help="HTTP: seconds to receive a request's line and headers",
+    )
+    lim.add_argument(
+        "--http-body-timeout",
+        type=float,
+        default=default_of(HttpTimeouts, "body_s"),
+        help="HTTP: seconds to receive a request's body (408 past it)",
+    )
+    lim.add_argument(
+        "--http-keepalive-timeout",
+        type=float,
+        default=default_of(HttpTimeouts, "keepalive_s"),
+        help="HTTP: seconds an idle keep-alive connection stays open",
+    )
 
     sec = p.add_argument_group("security")
     sec.add_argument(
         "--token-file",
         type=Path,
         default=None,
-        help="require 'authorization: Bearer <token>' with the token in this file (or set MATHREWARD_TOKEN)",
+        help="require 'authorization: Bearer <token>' with the token in this file (or set MATHREWARD_TOKEN); "
+        "an empty file is an error, a file others can read a warning",
     )
     sec.add_argument("--tls-cert", type=Path, default=None, help="server certificate chain (PEM)")
     sec.add_argument("--tls-key", type=Path, default=None, help="server private key (PEM)")
@@ -83,19 +204,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     life = p.add_argument_group("shutdown")
     life.add_argument(
-        "--grace", type=float, default=30.0, help="on SIGTERM, seconds in-flight calls may take"
+        "--grace",
+        type=float,
+        default=server("grace_s"),
+        help="on SIGTERM, seconds in-flight calls (both protocols) may take; then they are cut and it exits",
     )
     life.add_argument(
-        "--drain-delay", type=float, default=1.0, help="on SIGTERM, seconds of NOT_SERVING first"
+        "--drain-delay",
+        type=float,
+        default=server("drain_delay_s"),
+        help="on SIGTERM, seconds of NOT_SERVING first",
     )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     p.set_defaults(func=run)
 
 
 def _token(args: argparse.Namespace) -> str | None:
+    """The bearer token from --token-file or MATHREWARD_TOKEN; fails closed on an empty one."""
     if args.token_file is not None:
-        return str(args.token_file.read_text(encoding="utf-8").strip())
-    return os.environ.get("MATHREWARD_TOKEN") or None
+        path: Path = args.token_file
+        token = path.read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"--token-file {path} is empty: refusing to start with auth switched off")
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            log.warning(
+                "--token-file %s can be read by its group or others (mode %03o); chmod 600 it",
+                path,
+                mode & 0o777,
+            )
+        return token
+    env = os.environ.get("MATHREWARD_TOKEN")
+    if env is None:
+        return None
+    if not env.strip():
+        raise ValueError("MATHREWARD_TOKEN is set but empty: unset it to run without auth, or give a token")
+    return env.strip()
 
 
 def _judge(args: argparse.Namespace) -> Any:
@@ -112,7 +256,7 @@ def _judge(args: argparse.Namespace) -> Any:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from mathreward.server import BatcherConfig, ServerConfig, ServiceLimits, TLSConfig
+    from mathreward.service.config import BatcherConfig, HttpTimeouts, ServerConfig, ServiceLimits, TLSConfig
     from verifier.config import VerifyConfig
 
     tls = None
@@ -133,6 +277,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
             max_item_chars=args.max_item_chars,
             max_queue_depth=args.max_queue_depth,
             max_item_timeout_s=args.max_item_timeout,
+            max_stream_in_flight=args.max_stream_in_flight,
+            max_inflight_bytes=args.max_inflight_bytes,
+        ),
+        http_timeouts=HttpTimeouts(
+            header_s=args.http_header_timeout,
+            body_s=args.http_body_timeout,
+            keepalive_s=args.http_keepalive_timeout,
         ),
         verify_config=VerifyConfig(timeout_s=args.timeout, memory_mb=args.memory_mb, judge=_judge(args)),
         verify_workers=args.workers,
@@ -150,6 +301,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         tls=tls,
         grace_s=args.grace,
         drain_delay_s=args.drain_delay,
+        http_port=args.http_port,
     )
 
 
@@ -165,43 +317,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"mathreward serve: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_main(config, args.http_port))
+        return asyncio.run(_main(config))
     except OSError as exc:  # the port is taken, a certificate file is unreadable
         print(f"mathreward serve: {exc}", file=sys.stderr)
         return 2
 
 
-async def _main(config: Any, http_port: int | None) -> int:
+async def _main(config: Any) -> int:
     from mathreward.server import MathRewardServer, serve
 
-    http_runner: Any = None
-
-    async def started(server: MathRewardServer) -> None:
-        nonlocal http_runner
-        bound_http = None
-        if http_port is not None:
-            http_runner, bound_http = await _start_http(server, http_port)
+    def started(server: MathRewardServer) -> None:
         line = {
             "event": "serving",
             "host": config.host,
             "port": server.port,
             "metrics_port": server.metrics_port,
-            "http_port": bound_http,
+            "http_port": server.http_port,
             "prm": server.state.prm.state.value,
         }
         print(json.dumps(line), flush=True)
 
-    try:
-        return await serve(config, on_started=started)
-    finally:
-        if http_runner is not None:
-            await http_runner.cleanup()
-
-
-async def _start_http(server: Any, port: int) -> tuple[Any, int]:
-    """The HTTP routes of :mod:`mathreward.http_routes` on ``port``, sharing ``server.state``."""
-    from mathreward import http_routes
-
-    app = http_routes.make_http_app(server.state)
-    runner, bound = await http_routes.start_http(app, server.config.host, port)
-    return runner, int(bound)
+    return await serve(config, on_started=started)

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from mathreward.service.config import token_problem
 from mathreward.service.metrics import Metrics
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -20,14 +21,22 @@ class TokenChecker:
     """Checks an ``authorization`` header value against the configured token, in constant time."""
 
     def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("the bearer token must not be empty")
+        problem = token_problem(token)
+        if problem is not None:
+            raise ValueError(problem)
         self._expected = f"Bearer {token}".encode()
 
     def check(self, header: str | bytes | None) -> bool:
+        """Whether ``header`` is ``Bearer <token>``; a header that is not ASCII is simply not it."""
         if header is None:
             return False
-        value = header.encode() if isinstance(header, str) else header
+        if isinstance(header, str):
+            try:
+                value = header.encode("ascii")
+            except UnicodeEncodeError:
+                return False
+        else:
+            value = header
         return hmac.compare_digest(value, self._expected)
 
 
@@ -59,7 +68,9 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:  # an unknown method: let gRPC answer UNIMPLEMENTED
             return handler
         self._metrics.auth_failures.inc()
-        self._metrics.requests.labels(method=method, code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
+        # the label the servicers count under: the method's name, not its full path
+        name = method.rsplit("/", 1)[-1]
+        self._metrics.requests.labels(method=name, code=grpc.StatusCode.UNAUTHENTICATED.name).inc()
         return _refusing(handler)
 
 

@@ -17,8 +17,10 @@ import concurrent.futures
 import enum
 import functools
 import logging
+import queue
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,27 +36,98 @@ if TYPE_CHECKING:
 log = logging.getLogger("mathreward.server")
 
 
+class DaemonExecutor(concurrent.futures.Executor):
+    """A fixed set of daemon threads running submitted calls in order.
+
+    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, a server whose grace
+    has run out can exit while a thread still waits on a long verify_batch chunk (its sandbox workers
+    are stopped at exit): shutdown is bounded by the grace, not by the slowest chunk.
+    """
+
+    def __init__(self, threads: int, name: str) -> None:
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-{k}", daemon=True)
+            for k in range(max(1, threads))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._pending.add(future)
+        self._work.put((future, functools.partial(fn, *args, **kwargs)))
+        return future
+
+    def _loop(self) -> None:
+        while (job := self._work.get()) is not None:
+            future, call = job
+            with self._lock:
+                self._pending.discard(future)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:  # the caller gets it from the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            pending, self._pending = self._pending, set()
+        if cancel_futures:
+            for future in pending:
+                future.cancel()
+        for _ in self._threads:
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class _Admission:
-    """Counts the items admitted to one engine and refuses what would exceed the queue depth."""
+    """Counts the items admitted to one engine and refuses (or, for streams, holds back) what would
+    exceed the queue depth."""
 
     def __init__(self, engine: str, limits: ServiceLimits, metrics: Metrics) -> None:
         self._engine = engine
-        self._limit = limits.max_queue_depth
+        self.limit = limits.max_queue_depth
         self._gauge = metrics.queue_depth.labels(engine=engine)
+        self._room = asyncio.Event()
         self.depth = 0
 
     def admit(self, n: int) -> None:
-        if self.depth + n > self._limit:
+        if self.depth + n > self.limit:
             raise ResourceExhausted(
-                f"the {self._engine} queue is full ({self.depth} items waiting, limit {self._limit}, "
+                f"the {self._engine} queue is full ({self.depth} items waiting, limit {self.limit}, "
                 f"this call adds {n}); retry later"
             )
         self.depth += n
         self._gauge.set(self.depth)
 
+    async def wait_admit(self, n: int) -> None:
+        """Admit ``n`` items once there is room for them (backpressure for streams)."""
+        if n > self.limit:
+            raise ResourceExhausted(f"{n} items at once, over the {self._engine} queue depth of {self.limit}")
+        while self.depth + n > self.limit:
+            self._room.clear()
+            await self._room.wait()
+        self.admit(n)
+
     def release(self, n: int) -> None:
         self.depth -= n
         self._gauge.set(self.depth)
+        self._room.set()
 
 
 def _verify_chunk(
@@ -72,9 +145,7 @@ class VerifyEngine:
         self._workers = config.verify_workers
         self._chunk = max(1, config.verify_chunk_items)
         self._metrics = metrics
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, config.verify_threads), thread_name_prefix="mathreward-verify"
-        )
+        self._executor = DaemonExecutor(config.verify_threads, "mathreward-verify")
         self.admission = _Admission("verify", config.limits, metrics)
 
     async def warm_up(self, config: VerifyConfig) -> None:
@@ -82,11 +153,19 @@ class VerifyEngine:
         await self._run([("\\frac{2}{4}", "1/2")], [None], config)
 
     async def verify(
-        self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None], config: VerifyConfig
+        self,
+        pairs: Sequence[tuple[str, str]],
+        questions: Sequence[str | None],
+        config: VerifyConfig,
+        *,
+        wait: bool = False,
     ) -> list[Verdict]:
-        """The verdicts of ``pairs`` in order. Cancel the awaiting task to drop the chunks not yet started."""
+        """The verdicts of ``pairs`` in order. Cancel the awaiting task to drop the chunks not yet started.
+
+        A full queue is RESOURCE_EXHAUSTED, or with ``wait`` a wait for room (what a stream does).
+        """
         out: list[Verdict | None] = [None] * len(pairs)
-        async for start, verdicts in self.verify_chunks(pairs, questions, config):
+        async for start, verdicts in self.verify_chunks(pairs, questions, config, wait=wait):
             out[start : start + len(verdicts)] = verdicts
         return [v for v in out if v is not None]
 
@@ -96,10 +175,16 @@ class VerifyEngine:
         questions: Sequence[str | None],
         config: VerifyConfig,
         chunk_items: int | None = None,
+        *,
+        wait: bool = False,
     ) -> AsyncIterator[tuple[int, list[Verdict]]]:
-        """(offset, verdicts) of each chunk as it finishes; admits all of ``pairs`` first (or refuses)."""
+        """(offset, verdicts) of each chunk as it finishes; admits all of ``pairs`` first (or refuses;
+        with ``wait``, waits for room)."""
         n = len(pairs)
-        self.admission.admit(n)
+        if wait:
+            await self.admission.wait_admit(n)
+        else:
+            self.admission.admit(n)
         size = chunk_items or self._chunk
         if n > size:  # spread the batch evenly over the chunks, so no chunk is a straggler
             chunks = -(-n // size)

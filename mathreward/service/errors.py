@@ -3,6 +3,7 @@
     ServiceError                 a call-level failure with a status code and a message
     ├── InvalidArgument          a malformed request; the message names the field
     ├── ResourceExhausted        a request over a limit, or a full queue
+    │   └── OverBudget           the server's in-flight request bytes are at their limit (HTTP: 503)
     ├── Unavailable              the server is draining, or an engine is still loading
     ├── FailedPrecondition       the engine a call needs is not configured or failed to load
     └── DeadlineExceeded         the call's deadline passed before its work was done
@@ -39,6 +40,10 @@ class InvalidArgument(ServiceError):
 
 class ResourceExhausted(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class OverBudget(ResourceExhausted):
+    """The server already holds ``max_inflight_bytes`` of requests; this replica is full for now."""
 
 
 class Unavailable(ServiceError):

@@ -85,6 +85,11 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.inflight_bytes = Gauge(
+            "mathreward_inflight_request_bytes",
+            "Request bytes held by calls in flight, both protocols (limit: ServiceLimits.max_inflight_bytes)",
+            registry=r,
+        )
         self.auth_failures = Counter(
             "mathreward_auth_failures", "Calls refused for a missing or wrong bearer token", registry=r
         )

@@ -22,6 +22,7 @@ from mathreward._proto import (
     verify_pb2,
     verify_pb2_grpc,
 )
+from mathreward.service.budget import ByteBudget, StreamHold
 from mathreward.service.convert import (
     AGGREGATIONS,
     SPLIT_MODES,
@@ -31,7 +32,7 @@ from mathreward.service.convert import (
     verdict_to_pb,
 )
 from mathreward.service.engines import PRMState
-from mathreward.service.errors import InvalidArgument, ServiceError, item_error, status_for
+from mathreward.service.errors import InvalidArgument, OverBudget, ServiceError, item_error, status_for
 from mathreward.service.state import ServerState
 from verifier.verdict import Verdict
 
@@ -54,8 +55,26 @@ class Undecodable:
         return InvalidArgument(f"not a valid {self.message_type} message: {self.error}", field=field)
 
 
-def _lenient(message_class: Any) -> Callable[[bytes], Any]:
+@dataclass(frozen=True)
+class OverBudgetRequest:
+    """What a request's bytes became when the server's in-flight byte budget had no room for them: they
+    are not even parsed, and the handler answers RESOURCE_EXHAUSTED."""
+
+    size: int  # the request's bytes
+
+    def error(self, budget: ByteBudget) -> OverBudget:
+        try:
+            budget.reserve(self.size)
+        except OverBudget as exc:
+            return exc
+        budget.release(self.size)  # room was made meanwhile; still refused, it was never parsed
+        return OverBudget(f"the server had no room for this request's {self.size} bytes; retry")
+
+
+def _lenient(message_class: Any, budget: ByteBudget | None = None) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
+        if budget is not None and len(data) > budget.limit - budget.used:
+            return OverBudgetRequest(len(data))
         try:
             return message_class.FromString(data)
         except Exception as exc:  # DecodeError, or a string field that is not UTF-8
@@ -66,7 +85,9 @@ def _lenient(message_class: Any) -> Callable[[bytes], Any]:
 
 def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: Any) -> None:
     """Register ``servicer`` for ``service`` (a ServiceDescriptor of ``module``), as the generated
-    ``add_*Servicer_to_server`` does, but with request parsing that never fails the call opaquely."""
+    ``add_*Servicer_to_server`` does, but with request parsing that never fails the call opaquely and
+    that does not parse a request the server's byte budget has no room for."""
+    budget = servicer.state.budget
     handlers = {}
     for method in service.methods:
         request_class = getattr(module, method.input_type.name)
@@ -79,7 +100,7 @@ def add_service(server: grpc.aio.Server, servicer: Any, service: Any, module: An
         }[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = kind(
             getattr(servicer, method.name),
-            request_deserializer=_lenient(request_class),
+            request_deserializer=_lenient(request_class, budget),
             response_serializer=response_class.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
@@ -118,10 +139,14 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
             metrics = state.metrics
             code = grpc.StatusCode.OK
             call = _CallMetrics(state, method)
+            held = 0
             try:
                 state.check_accepting()
                 if isinstance(request, Undecodable):
                     raise request.invalid()
+                if isinstance(request, OverBudgetRequest):
+                    raise request.error(state.budget)
+                held = state.budget.reserve(request.ByteSize(), "request")  # type: ignore[attr-defined]
                 remaining = context.time_remaining()
                 if remaining is None:
                     return await fn(self, request, context)
@@ -137,6 +162,7 @@ def _rpc(method: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
                 await context.abort(code, message)
                 raise  # unreachable: abort raises
             finally:
+                state.budget.release(held)
                 call.done(code)
 
         return handler
@@ -161,7 +187,7 @@ def verify_overrides(options: verify_pb2.VerifyOptions) -> dict[str, Any]:
 def _verify_item_error(state: ServerState, item: verify_pb2.VerifyItem, where: str) -> ServiceError | None:
     if not item.reference.strip():
         return InvalidArgument("is empty; a reference answer is required", field=f"{where}.reference")
-    chars = len(item.prediction) + len(item.reference) + len(item.question)
+    chars = len(item.id) + len(item.prediction) + len(item.reference) + len(item.question)
     return state.item_chars_error(chars, where)
 
 
@@ -229,7 +255,7 @@ class VerifyServicer(verify_pb2_grpc.VerifyServiceServicer):
 
 
 class _Window:
-    """How many items of one stream may be in flight; the reader waits for room (backpressure)."""
+    """Items of one stream read and not yet sent; the reader waits for room (backpressure)."""
 
     def __init__(self, size: int) -> None:
         self.free = size
@@ -249,17 +275,36 @@ class _Window:
 _DONE = object()
 
 
+@dataclass
+class _Failed:
+    """A chunk's error, carried to the sending side so the call ends with its status."""
+
+    error: BaseException
+
+
 class _VerifyStream:
-    """One VerifyStream call: a reader task admits chunks as room allows, results go out as they finish."""
+    """One VerifyStream call: a reader task admits items as the window allows, results go out as they
+    finish, and every item read is either sent back or the call ends with a status.
+
+    The window counts an item from the moment it is read until its result has been handed to gRPC
+    (errors included), so a client that never reads stops the reader after ``max_stream_in_flight``
+    items; each message's bytes are held on the server's budget until its last item is sent. Chunks
+    wait for room in the engine queue instead of failing (the stream slows down, it loses nothing).
+    """
 
     CHUNK = 16  # items per verify_batch call in a stream: small, so results flow out early
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        limits = state.config.limits
         self.out: asyncio.Queue[Any] = asyncio.Queue()
-        self.window = _Window(state.config.limits.max_stream_in_flight)
+        self.window = _Window(limits.max_stream_in_flight)
+        self.chunk = max(1, min(self.CHUNK, limits.max_stream_in_flight, limits.max_queue_depth))
         self.tasks: set[asyncio.Task[None]] = set()
+        self.holds: set[StreamHold] = set()
         self.reader: asyncio.Task[None] | None = None
+        self.read = 0  # items read
+        self.sent = 0  # items whose result was handed to gRPC
 
     async def run(
         self, requests: AsyncIterator[verify_pb2.VerifyStreamRequest]
@@ -267,19 +312,33 @@ class _VerifyStream:
         self.reader = asyncio.ensure_future(self._read(requests))
         self.reader.add_done_callback(lambda _t: self.out.put_nowait(_DONE))
         while True:
-            item = await self.out.get()
-            if item is _DONE:
+            entry = await self.out.get()
+            if entry is _DONE:
                 self.reader.result()  # re-raises the reader's error, if any
+                if self.sent != self.read:  # never end short in silence
+                    raise ServiceError(f"the stream answered {self.sent} of the {self.read} items it read")
                 return
-            yield item
+            if isinstance(entry, _Failed):
+                raise entry.error
+            response, hold = entry
+            yield response
+            self.sent += 1
+            self.window.release(1)
+            hold.done()
+            if hold.finished:
+                self.holds.discard(hold)
+
+    def _put(self, index: int, result: verify_pb2.VerifyResult, hold: StreamHold) -> None:
+        self.out.put_nowait((verify_pb2.VerifyStreamResponse(index=index, result=result), hold))
 
     async def _read(self, requests: AsyncIterator[verify_pb2.VerifyStreamRequest]) -> None:
         state = self.state
-        index = 0
         config = None
         async for number, request in _enumerate(requests):
             if isinstance(request, Undecodable):
                 raise request.invalid(f"message {number}")
+            if isinstance(request, OverBudgetRequest):
+                raise request.error(state.budget)
             if config is None:
                 config = state.verify_config_for(verify_overrides(request.options), "options")
             elif request.HasField("options"):
@@ -288,44 +347,64 @@ class _VerifyStream:
                 )
             if len(request.items) > state.config.limits.max_items:
                 state.check_items(len(request.items), f"message {number}: items")
-            good: list[tuple[int, verify_pb2.VerifyItem]] = []
+            hold = StreamHold(state.budget, request.ByteSize())
+            self.holds.add(hold)
+            chunk: list[tuple[int, verify_pb2.VerifyItem]] = []
             for item in request.items:
+                await self.window.acquire(1)
+                index = self.read
+                self.read += 1
+                hold.add()
                 err = _verify_item_error(state, item, f"items[{index}]")
                 if err is not None:
-                    result = error_result(item.id, item_error(err, f"items[{index}]"))
-                    self.out.put_nowait(verify_pb2.VerifyStreamResponse(index=index, result=result))
+                    self._put(index, error_result(item.id, item_error(err, f"items[{index}]")), hold)
                     state.metrics.items.labels(method="VerifyStream", outcome="invalid").inc()
-                else:
-                    good.append((index, item))
-                index += 1
-            for start in range(0, len(good), self.CHUNK):
-                chunk = good[start : start + self.CHUNK]
-                await self.window.acquire(len(chunk))
-                task = asyncio.ensure_future(self._verify(chunk, config))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-        if self.tasks:
+                    continue
+                chunk.append((index, item))
+                if len(chunk) == self.chunk:
+                    self._launch(chunk, config, hold)
+                    chunk = []
+            if chunk:
+                self._launch(chunk, config, hold)
+            hold.read_all()
+            if hold.finished:
+                self.holds.discard(hold)
+            del request  # the message lives on only as long as its items do
+        while self.tasks:
             await asyncio.gather(*self.tasks)
 
-    async def _verify(self, chunk: list[tuple[int, verify_pb2.VerifyItem]], config: Any) -> None:
+    def _launch(self, chunk: list[tuple[int, verify_pb2.VerifyItem]], config: Any, hold: StreamHold) -> None:
+        task = asyncio.ensure_future(self._verify(chunk, config, hold))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _verify(
+        self, chunk: list[tuple[int, verify_pb2.VerifyItem]], config: Any, hold: StreamHold
+    ) -> None:
         try:
             verdicts = await self.state.verify.verify(
                 [(item.prediction, item.reference) for _, item in chunk],
                 [item.question if item.HasField("question") else None for _, item in chunk],
                 config,
+                wait=True,
             )
-            for (index, item), verdict in zip(chunk, verdicts, strict=True):
-                result = verdict_to_pb(verdict, item.id)
-                self.out.put_nowait(verify_pb2.VerifyStreamResponse(index=index, result=result))
-                self.state.metrics.items.labels(method="VerifyStream", outcome=_outcome(verdict)).inc()
-        finally:
-            self.window.release(len(chunk))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the call ends with this error's status (never a silent gap)
+            self.out.put_nowait(_Failed(exc))
+            return
+        for (index, item), verdict in zip(chunk, verdicts, strict=True):
+            self._put(index, verdict_to_pb(verdict, item.id), hold)
+            self.state.metrics.items.labels(method="VerifyStream", outcome=_outcome(verdict)).inc()
 
     async def close(self) -> None:
-        pending = [t for t in (self.reader, *self.tasks) if t is not None and not t.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        tasks = [t for t in (self.reader, *self.tasks) if t is not None]
+        for task in tasks:
+            task.cancel()  # a no-op for those done
+        await asyncio.gather(*tasks, return_exceptions=True)  # retrieves every task's error
+        for hold in self.holds:
+            hold.release_all()
+        self.holds.clear()
 
 
 async def _enumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
@@ -384,7 +463,7 @@ class ProcessRewardServicer(process_reward_pb2_grpc.ProcessRewardServiceServicer
         todo: list[tuple[int, str, list[str]]] = []
         for i, item in enumerate(request.items):
             where = f"items[{i}]"
-            chars = len(item.question) + len(item.text) + sum(len(s) for s in item.steps.steps)
+            chars = len(item.id) + len(item.question) + len(item.text) + sum(len(s) for s in item.steps.steps)
             try:
                 too_big = state.item_chars_error(chars, where)
                 if too_big is not None:
@@ -440,7 +519,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 err = InvalidArgument("is empty; a reference answer is required", field=f"{where}.reference")
             else:
                 err = state.item_chars_error(
-                    len(item.prompt) + len(item.response) + len(item.reference), where
+                    len(item.id) + len(item.prompt) + len(item.response) + len(item.reference), where
                 )
             if err is not None:
                 error = item_error(err, where)

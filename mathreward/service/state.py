@@ -4,7 +4,8 @@ The gRPC servicers use it, and so can the HTTP routes started in the same proces
 (``mathreward serve --http-port``): validate with :meth:`ServerState.check_items` and
 :meth:`ServerState.item_chars_error`, build per-request verifier settings with
 :meth:`ServerState.verify_config_for`, call ``state.verify.verify(...)`` / ``state.prm.score(...)``,
-refuse new work while ``state.draining``, check tokens with ``state.token``, and count on ``state.metrics``.
+refuse new work while ``state.draining``, check tokens with ``state.token``, hold request bytes on
+``state.budget``, and count on ``state.metrics``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mathreward.service.auth import TokenChecker
+from mathreward.service.budget import ByteBudget
 from mathreward.service.config import ServerConfig
 from mathreward.service.engines import PRMEngine, VerifyEngine
 from mathreward.service.errors import InvalidArgument, ResourceExhausted, Unavailable
@@ -31,12 +33,14 @@ class ServerState:
     verify: VerifyEngine = field(init=False)
     prm: PRMEngine = field(init=False)
     token: TokenChecker | None = field(init=False)
+    budget: ByteBudget = field(init=False)  # request bytes held by calls in flight, both protocols
     draining: bool = False  # set on SIGTERM: new calls are UNAVAILABLE, in-flight ones finish
 
     def __post_init__(self) -> None:
         self.verify = VerifyEngine(self.config, self.metrics)
         self.prm = PRMEngine(self.config, self.metrics)
-        self.token = TokenChecker(self.config.token) if self.config.token else None
+        self.token = TokenChecker(self.config.token) if self.config.token is not None else None
+        self.budget = ByteBudget(self.config.limits.max_inflight_bytes, self.metrics)
 
     def check_accepting(self) -> None:
         if self.draining:
