@@ -373,7 +373,7 @@ class ProcessRewardModel:
                     bb = backbone if i == len(devices) - 1 else copy.deepcopy(backbone)
                     replicas.append(_Replica(bb.to(dev), head.to(dev), dev))
         except PRMFormatError as exc:
-            raise PRMFormatError(f"{exc}{suggestion(config)}") from exc
+            raise PRMFormatError(f"{exc}{suggestion(config, fmt.name)}") from exc
         max_length = int(config.get("max_position_embeddings") or 0) or 1 << 30
         pad_id = tokenizer.pad_token_id
         if pad_id is None:

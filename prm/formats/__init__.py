@@ -91,10 +91,12 @@ def detect(config: dict[str, Any]) -> str:
     )
 
 
-def suggestion(config: dict[str, Any]) -> str:
+def suggestion(config: dict[str, Any], asked: str | None = None) -> str:
+    """A hint at the format config.json points to (nothing when it is ``asked``)."""
     archs = _archs(config)
     try:
-        return f"; it looks like format={detect(config)!r}"
+        found = detect(config)
+        return "" if found == asked else f"; it looks like format={found!r}"
     except PRMFormatError:
         pass
     if StepTag.matches_architecture(archs):
@@ -142,6 +144,6 @@ def resolve(
     if archs and not cls.matches_architecture(archs):
         raise PRMFormatError(
             f"format {format!r} reads {cls.architectures}, but config.json names architectures={archs}"
-            f"{suggestion(config)}"
+            f"{suggestion(config, format)}"
         )
     return cls, options, how

@@ -29,10 +29,11 @@ class MathShepherd(StepTag):
         if len(candidates) != 2:
             raise PRMFormatError(f"the tokenizer encodes '+ -' as {candidates}, not two tokens")
         tag = tok.encode(self.STEP_TAG, add_special_tokens=False)
-        if not tag or tag[-1] == tok.unk_token_id:
+        if len(tag) != 1 or tag[0] == tok.unk_token_id:
             raise PRMFormatError(
-                "the tokenizer has no 'ки' token: not a Math-Shepherd checkpoint; for another tag use "
-                "format='step-tag' with step_tag_id= and returned_token_ids="
+                f"the tokenizer has no 'ки' token (it reads 'ки' as {tok.convert_ids_to_tokens(tag)}): not a "
+                "Math-Shepherd checkpoint; for another tag use format='step-tag' with step_tag_id= and "
+                "returned_token_ids="
             )
         return int(tag[-1]), [int(c) for c in candidates]
 
