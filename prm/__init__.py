@@ -15,6 +15,8 @@ from prm.errors import (
     PRMFormatError,
     PRMInputError,
     PRMPathError,
+    PRMPlacementError,
+    PRMScoringError,
     PRMTooLongError,
 )
 from prm.formats import FORMATS
@@ -29,6 +31,8 @@ __all__ = [
     "PRMFormatError",
     "PRMInputError",
     "PRMPathError",
+    "PRMPlacementError",
+    "PRMScoringError",
     "PRMTooLongError",
     "ProcessRewardModel",
     "Selection",

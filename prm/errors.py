@@ -3,8 +3,11 @@
     PRMError
      ├── PRMDependencyError   torch/transformers missing (also an ImportError); says what to install
      ├── PRMPathError         the checkpoint directory is missing or lacks config.json / tokenizer
-     ├── PRMFormatError       unknown format name, or a checkpoint whose format cannot be told
-     └── PRMInputError        a bad (question, steps) item: empty step list, non-str step, ...
+     ├── PRMFormatError       unknown format name, a checkpoint whose format cannot be confirmed, or
+     │                        whose tensors or head do not match the format (names them)
+     ├── PRMPlacementError    the model does not fit the GPUs (prm.placement; says by how much)
+     ├── PRMScoringError      one item's forward failed (in its slot with return_errors=True)
+     └── PRMInputError        a bad (question, steps) item: empty step list, non-str step, bad text, ...
           └── PRMTooLongError the question (or the whole solution) has more tokens than the model takes
 
 Input errors carry ``index``: the item's position in the batch (None for a single ``score`` call).
@@ -27,11 +30,24 @@ class PRMDependencyError(PRMError, ImportError):
 
 
 class PRMPathError(PRMError):
-    """The checkpoint path is not a usable model directory."""
+    """The checkpoint path is not a usable model directory (no config, no weights, unreadable files)."""
 
 
 class PRMFormatError(PRMError):
-    """Unknown format name, or the checkpoint's format cannot be detected."""
+    """Unknown format name; a format auto cannot confirm; tensors or head that do not fit the format."""
+
+
+class PRMPlacementError(PRMError):
+    """The model does not fit the GPUs given (says by how much)."""
+
+
+class PRMScoringError(PRMError):
+    """The forward pass failed for one item (scored alone after its batch failed)."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        where = f"item {index}: " if index is not None else ""
+        super().__init__(where + message)
+        self.index = index
 
 
 class PRMInputError(PRMError, ValueError):

@@ -20,11 +20,18 @@ class StepScores:
     ``scores[i]`` is the PRM's probability that step ``i`` is correct; ``spans[i]`` is the
     ``[start, end)`` character span of step ``i`` in ``solution`` (the steps joined by ``"\\n\\n"``),
     so ``solution[start:end]`` is the step's text exactly as it was given.
+
+    ``kind="outcome"`` (an outcome reward model): one raw reward in ``scores``, spanning the whole
+    solution. ``token_ids``/``token_scores`` (when asked for): the response's tokens and the head
+    read at each of them.
     """
 
     scores: tuple[float, ...]
     spans: tuple[tuple[int, int], ...]
     solution: str
+    kind: Literal["process", "outcome"] = "process"
+    token_ids: tuple[int, ...] | None = None
+    token_scores: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.scores) != len(self.spans):
@@ -32,10 +39,14 @@ class StepScores:
         for start, end in self.spans:
             if not 0 <= start <= end <= len(self.solution):
                 raise ValueError(f"span ({start}, {end}) outside a solution of {len(self.solution)} chars")
+        if (self.token_ids is None) != (self.token_scores is None) or (
+            self.token_ids is not None and len(self.token_ids) != len(self.token_scores or ())
+        ):
+            raise ValueError("token_ids and token_scores go together, one score per token")
 
     @classmethod
-    def from_steps(cls, steps: Sequence[str], scores: Sequence[float]) -> StepScores:
-        """Join ``steps`` with ``"\\n\\n"`` and record where each one lands."""
+    def from_steps(cls, steps: Sequence[str], scores: Sequence[float], **extra: Any) -> StepScores:
+        """Join ``steps`` with ``"\\n\\n"`` and record where each one lands (``extra``: the other fields)."""
         if len(steps) != len(scores):
             raise ValueError(f"{len(steps)} steps but {len(scores)} scores")
         spans = []
@@ -45,7 +56,7 @@ class StepScores:
                 pos += len(STEP_JOINER)
             spans.append((pos, pos + len(step)))
             pos += len(step)
-        return cls(tuple(float(s) for s in scores), tuple(spans), STEP_JOINER.join(steps))
+        return cls(tuple(float(s) for s in scores), tuple(spans), STEP_JOINER.join(steps), **extra)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -78,8 +89,14 @@ class StepScores:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {
+        out: dict[str, Any] = {
             "scores": list(self.scores),
             "spans": [list(s) for s in self.spans],
             "solution": self.solution,
         }
+        if self.kind != "process":
+            out["kind"] = self.kind
+        if self.token_ids is not None:
+            out["token_ids"] = list(self.token_ids)
+            out["token_scores"] = list(self.token_scores or ())
+        return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
 
+@functools.cache
 def load_builder() -> ModuleType:
     spec = importlib.util.spec_from_file_location("make_tiny_models", FIXTURES / "make_tiny_models.py")
     assert spec is not None and spec.loader is not None
@@ -22,17 +24,23 @@ def load_builder() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def tiny_models() -> dict[str, Path]:
-    """format name -> directory of its tiny model (cached in fixtures/models/, keyed by the script's hash)."""
+    """model name -> directory of its tiny model (cached in fixtures/models/, keyed by the script's hash).
+
+    A model's name is its format's, with ``-bpe`` for the byte-level-tokenizer variants.
+    """
     pytest.importorskip("torch")
     return load_builder().ensure_built()
 
 
-@pytest.fixture(scope="session")
-def loaded(tiny_models):
-    """format name -> ProcessRewardModel on the CPU in float32 (loaded once)."""
+def load_tiny(name: str, path: Path, **kwargs):
+    """A tiny model loaded as its format (with the step-tag model's configuration), CPU, float32."""
     from prm import ProcessRewardModel
 
-    return {
-        name: ProcessRewardModel.from_pretrained(path, device="cpu", dtype="float32")
-        for name, path in tiny_models.items()
-    }
+    options = {"device": "cpu", "dtype": "float32", **load_builder().load_options(name, path), **kwargs}
+    return ProcessRewardModel.from_pretrained(path, **options)
+
+
+@pytest.fixture(scope="session")
+def loaded(tiny_models):
+    """model name -> ProcessRewardModel on the CPU in float32 (loaded once)."""
+    return {name: load_tiny(name, path) for name, path in tiny_models.items()}

@@ -188,8 +188,85 @@ def token_classification_reference(path: Path, items: list[tuple[str, list[str]]
     return out
 
 
+def step_tag_reference(path: Path, items: list[tuple[str, list[str]]]) -> list[list[float]]:
+    """vLLM's step pooler on the Math-Shepherd layout: the fixture's tag ``<|step|>``, labels ``+``/``-``.
+
+    The text is built as the card builds it, with this model's tag; the probabilities are the
+    softmax over the ``returned_token_ids`` logits at every position holding ``step_tag_id``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    step_tag = "<|step|>"
+    step_tag_id = tokenizer.convert_tokens_to_ids(step_tag)
+    returned_token_ids = [tokenizer.convert_tokens_to_ids("+"), tokenizer.convert_tokens_to_ids("-")]
+    out = []
+    for question, steps in items:
+        text = f"{question} " + "\n".join(f"{s} {step_tag}" for s in steps)
+        input_id = torch.tensor([tokenizer.encode(text)])
+        with torch.no_grad():
+            logits = model(input_id).logits[:, :, returned_token_ids]
+        probs = logits.softmax(dim=-1)[input_id == step_tag_id]
+        out.append(probs[:, 0].tolist())
+    return out
+
+
+class QwenRMReference(QwenPRMReference):
+    """The remote code's ``Qwen2ForRewardModel``: the same backbone, a 1-output head read at the last token."""
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.score[2] = torch.nn.Linear(config.hidden_size, 1)
+        self.pad_token_id = config.pad_token_id
+
+    def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor]:
+        logits = super().forward(input_ids)[0]
+        # the remote code's pooling: the token before the first pad, the last token when there is none
+        sequence_lengths = (torch.eq(input_ids, self.pad_token_id).int().argmax(-1) - 1) % input_ids.shape[-1]
+        return (logits[torch.arange(input_ids.shape[0]), sequence_lengths],)
+
+
+def qwen_rm_reference(path: Path, items: list[tuple[str, list[str]]]) -> list[list[float]]:
+    """The Qwen2.5-Math-RM-72B model card: the response as the assistant turn, the reward at the end."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, Qwen2Config
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = QwenRMReference(Qwen2Config.from_pretrained(str(path)))
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    model.eval()
+    out = []
+    for question, steps in items:
+        chat = [
+            {"role": "system", "content": QWEN_SYSTEM},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": "\n\n".join(steps)},
+        ]
+        conversation_str = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+        input_ids = tokenizer.encode(conversation_str, return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            outputs = model(input_ids=input_ids)
+        out.append([outputs[0][0, 0].item()])
+    return out
+
+
 REFERENCES = {
     "math-shepherd": math_shepherd_reference,
     "qwen2.5-math-prm": qwen_prm_reference,
     "token-classification": token_classification_reference,
+    "step-tag": step_tag_reference,
+    "qwen2.5-math-rm": qwen_rm_reference,
 }
+
+# items whose pieces meet at boundaries where joined text and pieces tokenise differently: a first
+# step that starts with newlines (Qwen2's byte-level BPE merges them with the template's "\n"),
+# indents, spaces at the ends, an empty step, a question ending in a newline, an empty question
+BOUNDARY_ITEMS: list[tuple[str, list[str]]] = [
+    ("What is 1+1?", ["\n2", "so 2"]),
+    ("Find x.", ["\n\nx = 3", "\n  then 3", "  spaced  "]),
+    ("the sum of 12 and 7\n", ["\nis 19", "", "19"]),
+    ("", ["x = 3", "\n"]),
+    ("q ", [" leading space", "trailing space ", "\ttab"]),
+    ("unicode: é ü ∑ √ 中文 🙂", ["Привет in a step", "∑ = 3 🙂"]),
+]
