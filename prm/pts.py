@@ -17,6 +17,8 @@ two differ by at least ``threshold``.
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -130,6 +132,7 @@ def search(
                                 top_p=rc.params.top_p, max_tokens=1, seed=rc.params.seed)
     alt_texts: list[list[str]] = [[] for _ in pivots]
     reqs = [Request(heads[s] + toks[s].text(i), alt_params) for s, i in pivots]
+    t0 = time.perf_counter()
     for j, texts in generator.stream(reqs):
         own = (toks[pivots[j][0]].token_text(pivots[j][1]) or "").strip()
         seen: list[str] = []
@@ -137,6 +140,9 @@ def search(
             if t.strip() and t.strip() != own and t not in seen and len(seen) < config.max_alternatives:
                 seen.append(t)
         alt_texts[j] = seen
+        if on_request is not None:
+            on_request()
+    timing.generate_s += time.perf_counter() - t0
     timing.requests += len(reqs)
     alt_probes: list[Probe] = []
     for (s, i), alts in zip(pivots, alt_texts, strict=True):
