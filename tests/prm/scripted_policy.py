@@ -98,6 +98,8 @@ class ScriptedServer:
         self.per_sample_s = per_sample_s
         self.fail_left = fail_first
         self.failed = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests being answered at once
         self._lock = threading.Lock()
         server = self
 
@@ -136,8 +138,15 @@ class ScriptedServer:
                 except (KeyError, ValueError) as e:
                     self._reply(400, {"error": {"message": str(e)}})
                     return
-                if server.delay_s or server.per_sample_s:
-                    time.sleep(server.delay_s + server.per_sample_s * n)
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay_s or server.per_sample_s:
+                        time.sleep(server.delay_s + server.per_sample_s * n)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
                 self._reply(200, {"object": "text_completion", "model": body.get("model"), "choices": choices})
 
