@@ -201,12 +201,12 @@ def annotate(
     for (si, k), c in zip(owner, counts, strict=True):
         right[si][k - 1] = c
     out: list[StepLabels] = []
-    for s, r, final in zip(solutions, right, finals, strict=True):
+    for r, final in zip(right, finals, strict=True):
         out.append(StepLabels(
             labels=[c > 0 for c in r] + [final],
             soft_labels=[c / n for c in r] + [1.0 if final else 0.0],
             rollouts=[n] * len(r) + [0],
-            correct_rollouts=r + [1 if final else 0],
+            correct_rollouts=[*r, 1 if final else 0],
         ))
     return out
 

@@ -18,7 +18,6 @@ two differ by at least ``threshold``.
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -97,8 +96,8 @@ def search(
     finals = _verify(verify_batch, [(it.solution, it.reference) for it in items],
                      [it.question for it in items], timing)
     p: dict[tuple[int, int], float] = {}
-    for s, (t, ok) in enumerate(zip(toks, finals, strict=True)):
-        p[(s, len(t.ids))] = 1.0 if ok else 0.0
+    for s, (tk, ok) in enumerate(zip(toks, finals, strict=True)):
+        p[(s, len(tk.ids))] = 1.0 if ok else 0.0
 
     def estimate(points: list[tuple[int, int]]) -> None:
         probes = [Probe(heads[s] + toks[s].text(i), toks[s].text(i), items[s].reference, items[s].question)

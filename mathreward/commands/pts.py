@@ -37,7 +37,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "pts",
         help="pivotal token search: DPO pairs at the tokens where the success probability jumps",
-        description="Estimate p(success | question, first i tokens) by rollouts, bisect each solution for the "
+        description="Estimate p(success | question, first i tokens) by rollouts, bisect each solution for "
+        "the "
         "tokens where it changes by at least --threshold, and write a DPO row for each.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

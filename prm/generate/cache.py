@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from prm.generate.base import Generator, GenerationError, Request
+from prm.generate.base import GenerationError, Generator, Request
 
 
 class RolloutCache:
@@ -45,7 +45,9 @@ class RolloutCache:
                 obj = json.loads(line)
                 key, texts = obj["key"], obj["texts"]
             except (ValueError, KeyError, TypeError) as e:
-                raise GenerationError(f"{path}: a malformed cache line ({e}); delete the file to start over")
+                raise GenerationError(
+                    f"{path}: a malformed cache line ({e}); delete the file to start over"
+                ) from e
             self._data[key] = [str(t) for t in texts]
 
     def __len__(self) -> int:

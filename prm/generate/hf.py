@@ -30,7 +30,8 @@ class TransformersGenerator:
             torch_dtype = getattr(torch, dtype)
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
-            self.lm: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(device).eval()
+            lm: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+            self.lm: Any = lm.to(device).eval()
         except (OSError, ValueError) as e:
             raise GenerationError(f"cannot load a causal LM from {path}: {e}") from e
         self.device = device

@@ -41,7 +41,7 @@ def expected_labels(question: str, reference: str, steps: list[str]) -> tuple[li
         prompt = render_prompt(RolloutConfig().template, question) + prefix_text(steps, k, "\n\n")
         soft.append(round(success_p(prompt) * N) / N)
     final = success_p(f"key={reference} " + " ".join(steps)) == 1.0
-    return [x > 0 for x in soft] + [final], soft + [float(final)]
+    return [x > 0 for x in soft] + [final], [*soft, float(final)]
 
 
 def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> None:
@@ -93,7 +93,8 @@ def test_annotate_output_loads_as_trl_stepwise_supervision(tmp_path: Path) -> No
 
 
 def _request_key(r: dict[str, Any]) -> str:
-    params = SamplingParams(n=r["n"], temperature=r["temperature"], max_tokens=r["max_tokens"], seed=r["seed"])
+    params = SamplingParams(n=r["n"], temperature=r["temperature"], max_tokens=r["max_tokens"],
+                            seed=r["seed"])
     return Request(r["prompt"], params).key("scripted")
 
 
@@ -211,7 +212,8 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
     tok_dir = tmp_path / "policy"
     tok = tiny_policy(tok_dir)
     data = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": "a", "question": "Q key=17", "answer": "17", "solution": "step one sure then oops so \\boxed{18}"},
+        {"id": "a", "question": "Q key=17", "answer": "17",
+         "solution": "step one sure then oops so \\boxed{18}"},
         {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
         {"id": "c", "question": "Q key=4"},
     ])
@@ -254,7 +256,8 @@ def test_annotate_with_the_transformers_backend_on_a_tiny_model(tmp_path: Path, 
         {"id": 1, "question": "what is 2 and 3", "answer": "5", "steps": ["2 + 3", "so 5", "\\boxed{5}"]},
         {"id": 2, "question": "what is 2 and 2", "answer": "4", "steps": ["2 + 2", "\\boxed{5}"]},
     ])
-    args = ["--generator", "transformers", "--model", tiny_prm, "--device", "cpu", "--n", 2, "--max-tokens", 6,
+    args = ["--generator", "transformers", "--model", tiny_prm, "--device", "cpu", "--n", 2,
+            "--max-tokens", 6,
             "--workers", 1]
     out = tmp_path / "out.jsonl"
     proc = mathreward("annotate", data, "-o", out, *args, "--json", timeout=300)

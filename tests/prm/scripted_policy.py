@@ -70,6 +70,9 @@ def sample(prompt: str, n: int, seed: int, max_tokens: int) -> list[str]:
     return texts[shift:] + texts[:shift]
 
 
+FIELDS = ("prompt", "n", "seed", "max_tokens", "temperature")  # what the log keeps of each request
+
+
 @dataclass
 class ServerLog:
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -77,11 +80,11 @@ class ServerLog:
 
     def add(self, body: dict[str, Any]) -> None:
         with self.lock:
-            self.requests.append({k: body.get(k) for k in ("prompt", "n", "seed", "max_tokens", "temperature")})
+            self.requests.append({k: body.get(k) for k in FIELDS})
 
     def keys(self) -> list[tuple[Any, ...]]:
         with self.lock:
-            return [(r["prompt"], r["n"], r["seed"], r["max_tokens"], r["temperature"]) for r in self.requests]
+            return [tuple(r[k] for k in FIELDS) for r in self.requests]
 
 
 class _Server(ThreadingHTTPServer):
@@ -148,7 +151,8 @@ class ScriptedServer:
                     with server._lock:
                         server.in_flight -= 1
                 choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
-                self._reply(200, {"object": "text_completion", "model": body.get("model"), "choices": choices})
+                reply = {"object": "text_completion", "model": body.get("model"), "choices": choices}
+                self._reply(200, reply)
 
         self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -180,6 +184,7 @@ def build_word_tokenizer(out: Any) -> Any:
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with one space
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>",
+                                   pad_token="<eos>")
     fast.save_pretrained(str(out))
     return fast

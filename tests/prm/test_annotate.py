@@ -39,7 +39,7 @@ def truth(s: Solution) -> tuple[list[bool], list[float]]:
         prompt = render_prompt(CONFIG.template, s.question) + prefix_text(s.steps, k, CONFIG.step_sep)
         soft.append(round(success_p(prompt) * N) / N)
     final = success_p(" ".join([f"key={s.reference}", *s.steps])) == 1.0
-    return [x > 0 for x in soft] + [final], soft + [1.0 if final else 0.0]
+    return [x > 0 for x in soft] + [final], [*soft, 1.0 if final else 0.0]
 
 
 def test_labels_equal_the_scripted_truth_and_no_prefix_is_asked_twice() -> None:

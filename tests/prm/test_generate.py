@@ -87,7 +87,7 @@ def test_retries_spent_fail_the_request() -> None:
     with ScriptedServer(fail_first=10) as srv:
         gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=1, backoff_s=0.01))
         try:
-            with pytest.raises(GenerationError, match="HTTP 503.*2 tries"):
+            with pytest.raises(GenerationError, match=r"HTTP 503.*2 tries"):
                 generate(gen, [Request("Q key=1", PARAMS)])
         finally:
             gen.close()
