@@ -68,12 +68,13 @@ class Timing:
 
     generate_s: float = 0.0  # waiting for rollouts (what the generator did not overlap with verifying)
     verify_s: float = 0.0  # inside the verifier
-    rollouts: int = 0  # samples verified (cached ones included)
+    rollouts: int = 0  # samples graded (cached ones included)
+    verified: int = 0  # distinct (rollout, reference) pairs sent to the verifier for them
     requests: int = 0  # requests asked of the generator (cached and de-duplicated ones included)
     verify_failures: int = 0  # rollouts whose verdict was ERROR or TIMEOUT (counted as wrong)
 
     def add(self, other: Timing) -> None:
-        for name in ("generate_s", "verify_s", "rollouts", "requests", "verify_failures"):
+        for name in ("generate_s", "verify_s", "rollouts", "verified", "requests", "verify_failures"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -119,11 +120,18 @@ def success_counts(
     def flush() -> None:
         if not pending:
             return
-        pairs = [(probes[i].prefix + text, probes[i].reference) for i, text in pending]
-        questions = [probes[i].question for i, _ in pending]
-        for (i, _), ok in zip(pending, _verify(verify_batch, pairs, questions, timing), strict=True):
-            right[i] += ok
+        # identical rollouts of one probe (greedy, or a short last step) are verified once
+        unique: dict[tuple[str, str, str | None], int] = {}
+        slots = []
+        for i, text in pending:
+            item = (probes[i].prefix + text, probes[i].reference, probes[i].question)
+            slots.append(unique.setdefault(item, len(unique)))
+        items = list(unique)
+        verdicts = _verify(verify_batch, [(a, b) for a, b, _ in items], [q for _, _, q in items], timing)
+        for (i, _), slot in zip(pending, slots, strict=True):
+            right[i] += verdicts[slot]
         timing.rollouts += len(pending)
+        timing.verified += len(items)
         pending.clear()
 
     stream = generator.stream([Request(p.prompt, params) for p in probes])

@@ -174,6 +174,12 @@ def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from verifier import VerifyConfig
 
     config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
+    # the sandbox pool starts while the generator loads and the first rollouts are generated
+    import threading
+
+    from verifier.sandbox import warm_up
+
+    threading.Thread(target=warm_up, args=(config.memory_mb,), name="verifier-warm-up", daemon=True).start()
     return LocalVerifier(config, workers=args.workers), {"verify": "local", "timeout_s": config.timeout_s}
 
 
@@ -387,7 +393,7 @@ def run_command(
 
 def timing_counts(timing: Any, gen: Any, sent_before: int, reused_before: int) -> dict[str, Any]:
     return {"generate_s": timing.generate_s, "verify_s": timing.verify_s, "rollouts": timing.rollouts,
-            "requests": timing.requests, "requests_sent": gen.sent - sent_before,
+            "verified": timing.verified, "requests": timing.requests, "requests_sent": gen.sent - sent_before,
             "requests_reused": gen.reused - reused_before, "verify_failures": timing.verify_failures}
 
 
@@ -396,8 +402,8 @@ def format_timing(t: dict[str, Any]) -> list[str]:
     return [
         f"  requests       {t.get('requests', 0)} ({t.get('requests_sent', 0)} sent, "
         f"{t.get('requests_reused', 0)} from the cache or shared)",
-        f"  rollouts       {t.get('rollouts', 0)} verified ({t.get('verify_failures', 0)} verifier "
-        "errors or timeouts, counted wrong)",
+        f"  rollouts       {t.get('rollouts', 0)} graded ({t.get('verified', 0)} distinct verified; "
+        f"{t.get('verify_failures', 0)} verifier errors or timeouts, counted wrong)",
         f"  time           {wall:.1f} s: waiting on generation {t.get('generate_s', 0.0):.1f} s, "
         f"verifying {t.get('verify_s', 0.0):.1f} s ({100 * t.get('verify_s', 0.0) / wall:.1f}% of the time)",
     ]

@@ -10,7 +10,8 @@ The reference answer is the question's ``key=K`` word. Asked for ``n`` samples o
 the server returns exactly ``round(p * n)`` right continuations (`` so \\boxed{K}``) and the rest wrong
 (`` so \\boxed{K+1}``), in an order drawn from the request's seed, so a share estimated from them is
 exactly ``p`` whenever ``p * n`` is whole. Asked for one token (``max_tokens == 1``), it returns
-alternative next words, one of ``ALTERNATIVES`` each, cycling from a seed-drawn start.
+alternative next words, one of ``ALTERNATIVES`` each, cycling from a seed-drawn start. With
+``distinct=True`` every sample's text differs (a word naming it), as a real policy's rollouts do.
 
 Every request is logged (prompt, n, seed, max_tokens, temperature). Options: a fixed delay per request
 and per sample (to stand in for generation time in the benchmark), and a number of first requests
@@ -59,13 +60,15 @@ def _draw(seed: int, prompt: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}|{prompt}".encode()).digest()[:4], "big")
 
 
-def sample(prompt: str, n: int, seed: int, max_tokens: int) -> list[str]:
+def sample(prompt: str, n: int, seed: int, max_tokens: int, distinct: bool = False) -> list[str]:
+    """The scripted samples; ``distinct`` makes every sample's text different (a word per sample)."""
     start = _draw(seed, prompt)
     if max_tokens == 1:
         return [" " + ALTERNATIVES[(start + i) % len(ALTERNATIVES)] for i in range(n)]
     key = key_of(prompt)
     right = round(success_p(prompt) * n)
-    texts = [f" so \\boxed{{{key}}}" if i < right else f" so \\boxed{{{key + 1}}}" for i in range(n)]
+    tag = [f" s{seed}x{i}" if distinct else "" for i in range(n)]
+    texts = [f"{tag[i]} so \\boxed{{{key if i < right else key + 1}}}" for i in range(n)]
     shift = start % n
     return texts[shift:] + texts[:shift]
 
@@ -95,8 +98,11 @@ class _Server(ThreadingHTTPServer):
 class ScriptedServer:
     """``with ScriptedServer() as s: s.base_url`` -> ``http://127.0.0.1:PORT/v1``."""
 
-    def __init__(self, *, delay_s: float = 0.0, per_sample_s: float = 0.0, fail_first: int = 0) -> None:
+    def __init__(
+        self, *, delay_s: float = 0.0, per_sample_s: float = 0.0, fail_first: int = 0, distinct: bool = False
+    ) -> None:
         self.log = ServerLog()
+        self.distinct = distinct
         self.delay_s = delay_s
         self.per_sample_s = per_sample_s
         self.fail_left = fail_first
@@ -137,7 +143,8 @@ class ScriptedServer:
                 server.log.add(body)
                 n = int(body.get("n", 1))
                 try:
-                    texts = sample(body["prompt"], n, int(body.get("seed") or 0), int(body["max_tokens"]))
+                    texts = sample(body["prompt"], n, int(body.get("seed") or 0), int(body["max_tokens"]),
+                                   server.distinct)
                 except (KeyError, ValueError) as e:
                     self._reply(400, {"error": {"message": str(e)}})
                     return
