@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in (("pipelined", ours), ("naive", naive)):
             r["rollouts_per_s"] = r["rollouts"] / r["wall_s"]
             r["verify_share"] = r["verify_s"] / r["wall_s"]
-            print(f"{f'{per_req:g} s, {per_sample:g} s; {concurrency}':>26} | {name:>9} | {r['rollouts']:8d} | "
-                  f"{r['requests']:8d} | {r['wall_s']:7.2f} | {r['rollouts_per_s']:10.1f} | "
+            setting = f"{per_req:g} s, {per_sample:g} s; {concurrency}"
+            print(f"{setting:>26} | {name:>9} | {r['rollouts']:8d} | {r['requests']:8d} | "
+                  f"{r['wall_s']:7.2f} | {r['rollouts_per_s']:10.1f} | "
                   f"{r['verify_s']:8.2f} | {100 * r['verify_share']:11.1f}%")
         speedup = ours["rollouts_per_s"] / naive["rollouts_per_s"]
         print(f"{'':>26} | {'ratio':>9} | pipelined/naive rollouts per second: {speedup:.1f}x; "

@@ -44,7 +44,9 @@ examples:
 
 
 def _template(text: str) -> str:
-    if text.startswith("@"):
+    if not text.startswith("@"):
+        text = _unescape(text)
+    else:
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as e:
@@ -55,7 +57,8 @@ def _template(text: str) -> str:
 
 
 def _unescape(text: str) -> str:
-    return text.encode("utf-8").decode("unicode_escape") if "\\" in text else text
+    """``\\n`` and ``\\t`` typed on a command line as the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:

@@ -266,3 +266,19 @@ def test_annotate_with_the_transformers_backend_on_a_tiny_model(tmp_path: Path, 
     assert rows[0]["rollouts"] == [2, 2, 0] and rows[1]["rollouts"] == [2, 0]
     summary = json.loads(proc.stdout)
     assert summary["requests_sent"] == 3 and summary["rollouts"] == 6
+
+
+def test_template_and_step_separator_as_typed_on_a_command_line(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [ROWS[0]])
+    tpl = tmp_path / "tpl.txt"
+    tpl.write_text("<q>{question}</q>\n", encoding="utf-8")
+    with ScriptedServer() as srv:
+        mathreward("annotate", data, "-o", tmp_path / "a.jsonl", "--generator", srv.base_url, "--model", "m",
+                   "--n", 2, "--workers", 1, "--template", "Q: {question}\\nA:", "--step-sep", "\\n")
+        typed = sorted(r["prompt"] for r in srv.log.requests)
+        srv.log.requests.clear()
+        mathreward("annotate", data, "-o", tmp_path / "b.jsonl", "--generator", srv.base_url, "--model", "m",
+                   "--n", 2, "--workers", 1, "--template", f"@{tpl}")
+        from_file = sorted(r["prompt"] for r in srv.log.requests)
+    assert typed[0] == "Q: What is it? key=17\nA:we start\n"
+    assert from_file[0] == "<q>What is it? key=17</q>\nwe start\n\n"

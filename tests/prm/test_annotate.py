@@ -62,7 +62,7 @@ def test_labels_equal_the_scripted_truth_and_no_prefix_is_asked_twice() -> None:
     assert timing.rollouts == 6 * N + 2 * N and timing.requests == 8  # 8 asked, 6 sent
     # each probe's rollouts are one right and one wrong text: identical ones are verified once
     def distinct(counts: list[int]) -> int:
-        return sum((0 < c) + (c < N) for c in counts)
+        return sum((c > 0) + (c < N) for c in counts)
 
     shared = distinct(results[3].correct_rollouts[:2])  # the same texts as the first solution's
     assert timing.verified == sum(distinct(r.correct_rollouts[:-1]) for r in results) - shared
