@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from prm.annotate import Probe, RolloutConfig, Timing, VerifyBatch, _verify, render_prompt, success_counts
+from prm.annotate import (
+    Probe,
+    RolloutConfig,
+    Timing,
+    VerifyBatch,
+    _verify,
+    local_verify_batch,
+    render_prompt,
+    success_counts,
+)
 from prm.generate import Generator, Request, SamplingParams
 
 
@@ -84,7 +93,7 @@ def search(
     tokenizer: Any,
     generator: Generator,
     config: PTSConfig,
-    verify_batch: VerifyBatch,
+    verify_batch: VerifyBatch = local_verify_batch,
     timing: Timing | None = None,
     on_request: Callable[[], None] | None = None,
 ) -> list[list[PivotalToken]]:
