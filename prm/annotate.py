@@ -89,9 +89,10 @@ class Probe:
     question: str | None = None
 
 
-def _verify(
+def verify_counted(
     verify_batch: VerifyBatch, pairs: list[tuple[str, str]], questions: list[str | None], timing: Timing
 ) -> list[bool]:
+    """Each pair's verdict as a bool (ERROR and TIMEOUT are wrong, and counted), timed into ``timing``."""
     from verifier import Status
 
     t0 = time.perf_counter()
@@ -127,7 +128,8 @@ def success_counts(
             item = (probes[i].prefix + text, probes[i].reference, probes[i].question)
             slots.append(unique.setdefault(item, len(unique)))
         items = list(unique)
-        verdicts = _verify(verify_batch, [(a, b) for a, b, _ in items], [q for _, _, q in items], timing)
+        pairs = [(text, ref) for text, ref, _ in items]
+        verdicts = verify_counted(verify_batch, pairs, [q for _, _, q in items], timing)
         for (i, _), slot in zip(pending, slots, strict=True):
             right[i] += verdicts[slot]
         timing.rollouts += len(pending)
@@ -196,7 +198,7 @@ def annotate(
             prefix = prefix_text(s.steps, k, config.step_sep)
             probes.append(Probe(head + prefix, prefix, s.reference, s.question))
             owner.append((si, k))
-    finals = _verify(
+    finals = verify_counted(
         verify_batch,
         [(config.step_sep.join(s.steps), s.reference) for s in solutions],
         [s.question for s in solutions],

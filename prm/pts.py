@@ -28,10 +28,10 @@ from prm.annotate import (
     RolloutConfig,
     Timing,
     VerifyBatch,
-    _verify,
     local_verify_batch,
     render_prompt,
     success_counts,
+    verify_counted,
 )
 from prm.generate import Generator, Request, SamplingParams
 
@@ -102,7 +102,7 @@ def search(
     rc = config.rollout
     heads = [render_prompt(rc.template, it.question) for it in items]
     toks = [_Tokens(tokenizer, it.solution) for it in items]
-    finals = _verify(verify_batch, [(it.solution, it.reference) for it in items],
+    finals = verify_counted(verify_batch, [(it.solution, it.reference) for it in items],
                      [it.question for it in items], timing)
     p: dict[tuple[int, int], float] = {}
     for s, (tk, ok) in enumerate(zip(toks, finals, strict=True)):

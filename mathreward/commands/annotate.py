@@ -316,7 +316,11 @@ def run_job(
 
         if not rows:
             raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
-        schema = pa.Table.from_pylist(rows).schema
+        names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+        try:
+            schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
         writer = rio.OutputWriter(args.output, "parquet", schema)
     else:
         writer = rio.OutputWriter(args.output, "jsonl")

@@ -90,6 +90,16 @@ def test_annotate_output_loads_as_trl_stepwise_supervision(tmp_path: Path) -> No
 
     assert not is_conversational(ds[0])  # standard (not chat) rows
     assert ds[0]["labels"] == [True, True, False, False]
+    # columns of any row are kept (the second row's solution, absent from the first)
+    assert ds[0]["solution"] is None and ds[1]["solution"].startswith("Step 1")
+
+
+def test_rows_that_do_not_fit_one_parquet_schema_get_a_clear_error(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [ROWS[0], {**ROWS[4], "answer": 8, "id": 5}])
+    with ScriptedServer() as srv:
+        proc = mathreward("annotate", data, "-o", tmp_path / "out.parquet", "--generator", srv.base_url,
+                          "--model", "scripted", "--n", N, "--workers", 1, check=False)
+    assert proc.returncode == 2 and "name the output .jsonl" in proc.stderr
 
 
 def _request_key(r: dict[str, Any]) -> str:
