@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # module names under mathreward.commands, in the order `mathreward --help` lists them
-COMMANDS: tuple[str, ...] = ("verify", "serve", "rescore", "metrics", "adapters")
+COMMANDS: tuple[str, ...] = ("verify", "serve", "rescore", "annotate", "pts", "metrics", "adapters")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,142 @@
+r"""Benchmark: Math-Shepherd annotation throughput, pipelined vs a naive loop, and the verifier's share.
+
+Anchor: the naive annotation loop (as first written in most Math-Shepherd reproductions): for each
+prefix, for each of the n rollouts, one completions request with n=1, then ``verify`` on that one
+rollout, all in sequence. Ours (``prm.annotate.annotate``, what ``mathreward annotate`` runs): every
+prefix of every solution in flight at once (``--concurrency``), n samples per request, rollouts verified
+in batches through the verifier's process pool (``LocalVerifier``, as the CLI does) while the other
+requests are still generating.
+
+The policy is the scripted one of the tests (tests/prm/scripted_policy.py) on a loopback HTTP server,
+with a fixed latency per request and per sample standing in for the GPU (printed with the results),
+and every rollout's text distinct (as a sampling policy's are: no verdict is shared between them).
+The scripted policy answers a quota of right rollouts per request, so the naive loop (n=1 requests)
+gets other labels: this benchmark compares time, not labels (the tests check the labels).
+
+    .venv/bin/python bench/annotate.py [--solutions 40] [--steps 6] [--n 8] [--naive-solutions 4]
+
+Writes bench/out/annotate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# first, ahead of bench/ itself, whose prm.py would shadow the prm package
+sys.path.insert(0, str(ROOT))
+
+from mathreward.rescore.engines import LocalVerifier  # noqa: E402
+from prm.annotate import RolloutConfig, Solution, Timing, annotate, prefix_text, render_prompt  # noqa: E402
+from prm.generate import HTTPOptions, OpenAICompletions, Request, SamplingParams, open_generator  # noqa: E402
+from tests.prm.scripted_policy import STATES, ScriptedServer  # noqa: E402
+from verifier import VerifyConfig, verify  # noqa: E402
+from verifier.sandbox import warm_up  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "annotate.json"
+
+
+def make_solutions(count: int, steps: int, seed: int = 0) -> list[Solution]:
+    rng = random.Random(seed)
+    words = [*STATES, "so", "then", "we", "have"]
+    out = []
+    for i in range(count):
+        key = rng.randint(1, 999)
+        body = [" ".join(rng.choice(words) for _ in range(6)) for _ in range(steps - 1)]
+        final = f"so \\boxed{{{key if rng.random() < 0.5 else key + 1}}}"
+        out.append(Solution(f"Problem {i}: compute it. key={key}", str(key), (*body, final)))
+    return out
+
+
+def run_pipelined(url: str, sols: list[Solution], n: int, concurrency: int) -> dict[str, Any]:
+    config = RolloutConfig(SamplingParams(n=n, max_tokens=256, seed=1))
+    gen = open_generator(url, "scripted", http=HTTPOptions(concurrency=concurrency))
+    engine = LocalVerifier(VerifyConfig())
+    timing = Timing()
+    t0 = time.perf_counter()
+    annotate(sols, gen, config, engine.verify_batch, timing)
+    wall = time.perf_counter() - t0
+    gen.close()
+    return {"wall_s": wall, "rollouts": timing.rollouts, "requests": gen.sent, "verify_s": timing.verify_s,
+            "generate_wait_s": timing.generate_s}
+
+
+def run_naive(url: str, sols: list[Solution], n: int) -> dict[str, Any]:
+    """One request per rollout (n=1), each rollout verified on its own, in sequence."""
+    config = RolloutConfig(SamplingParams(n=1, max_tokens=256, seed=1))
+    gen = OpenAICompletions(url, "scripted", HTTPOptions(concurrency=1))
+    verify_s = 0.0
+    rollouts = 0
+    t0 = time.perf_counter()
+    for s in sols:
+        head = render_prompt(config.template, s.question)
+        for k in range(1, len(s.steps)):
+            prefix = prefix_text(s.steps, k, config.step_sep)
+            for j in range(n):
+                params = SamplingParams(n=1, max_tokens=256, seed=j)
+                (_, texts), = list(gen.stream([Request(head + prefix, params)]))
+                v0 = time.perf_counter()
+                verify(prefix + texts[0], s.reference, question=s.question)
+                verify_s += time.perf_counter() - v0
+                rollouts += 1
+        verify(config.step_sep.join(s.steps), s.reference, question=s.question)
+    wall = time.perf_counter() - t0
+    gen.close()
+    return {"wall_s": wall, "rollouts": rollouts, "requests": rollouts, "verify_s": verify_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--solutions", type=int, default=40)
+    ap.add_argument("--naive-solutions", type=int, default=4, help="the naive loop runs on the first few")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--settings", type=str, default="0.05,0.005,64;1.0,0.05,16",
+                    help="'per_request_s,per_sample_s,concurrency' of the stand-in server, ';'-separated")
+    args = ap.parse_args(argv)
+
+    warm_up(VerifyConfig().memory_mb)  # the pool starts once per process; not part of either side
+    sols = make_solutions(args.solutions, args.steps)
+    results = []
+    print(f"annotate benchmark: {args.solutions} solutions x {args.steps} steps, n={args.n}; naive loop on "
+          f"the first {args.naive_solutions}; {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}")
+    header = (f"{'latency req, sample; conc.':>26} | {'method':>9} | {'rollouts':>8} | {'requests':>8} | "
+              f"{'wall s':>7} | {'rollouts/s':>10} | {'verify s':>8} | {'verify share':>12}")
+    print(header)
+    print("-" * len(header))
+    for spec in args.settings.split(";"):
+        a, b, c = spec.split(",")
+        per_req, per_sample, concurrency = float(a), float(b), int(c)
+        with ScriptedServer(delay_s=per_req, per_sample_s=per_sample, distinct=True) as srv:
+            ours = run_pipelined(srv.base_url, sols, args.n, concurrency)
+            naive = run_naive(srv.base_url, sols[: args.naive_solutions], args.n)
+        for name, r in (("pipelined", ours), ("naive", naive)):
+            r["rollouts_per_s"] = r["rollouts"] / r["wall_s"]
+            r["verify_share"] = r["verify_s"] / r["wall_s"]
+            setting = f"{per_req:g} s, {per_sample:g} s; {concurrency}"
+            print(f"{setting:>26} | {name:>9} | {r['rollouts']:8d} | {r['requests']:8d} | "
+                  f"{r['wall_s']:7.2f} | {r['rollouts_per_s']:10.1f} | "
+                  f"{r['verify_s']:8.2f} | {100 * r['verify_share']:11.1f}%")
+        speedup = ours["rollouts_per_s"] / naive["rollouts_per_s"]
+        print(f"{'':>26} | {'ratio':>9} | pipelined/naive rollouts per second: {speedup:.1f}x; "
+              f"the verifier alone: {ours['rollouts'] / max(ours['verify_s'], 1e-9):.0f} rollouts/s")
+        results.append({"per_request_s": per_req, "per_sample_s": per_sample, "concurrency": concurrency,
+                        "pipelined": ours,
+                        "naive": naive, "speedup": speedup})
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"args": vars(args), "platform": platform.platform(), "cpus": os.cpu_count(),
+                               "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""``mathreward annotate IN -o OUT --generator URL --model NAME --n N``: Math-Shepherd step labels.
+
+Also the resumable job loop that ``mathreward pts`` shares: the input is read in chunks; each chunk's
+rows are processed (all their rollouts in flight at once), written to a part file in the state folder
+(``OUT.annotate-state/``) and the checkpoint replaced, both atomically (rescore's helpers). Every
+rollout the generator returns is appended to ``rollouts.jsonl`` in the same folder as it arrives, so
+``--resume`` after a kill asks the policy for nothing it already answered, and writes the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+STATE_VERSION = 1
+POSITION_CAP = 20  # labels by step position: positions past this are counted together
+
+EPILOG = """\
+input rows: question (or problem), answer (the reference), and steps (a list of strings) or solution
+(a string, cut into steps by --step-mode); dotted paths select nested fields (--question-col ...).
+
+output rows (TRL stepwise supervision, plus): prompt, completions, labels (hard estimation), soft_labels
+(share of right rollouts), rollouts, correct_rollouts, math_shepherd_input / math_shepherd_label (steps
+each followed by ки / by + or -); the input's other columns are kept.
+
+--generator: a completions base URL (http://host:8000/v1; --model is the served name), `transformers`
+(--model is a local folder, run in this process) or `vllm` (vLLM's offline engine, --model a path).
+
+examples:
+  mathreward annotate sols.jsonl -o labels.jsonl --generator http://localhost:8000/v1 \\
+      --model Qwen/Qwen2.5-Math-7B-Instruct --n 8 --temperature 0.7 --max-tokens 1024
+  mathreward annotate sols.jsonl -o labels.jsonl --generator transformers --model ./policy --resume
+"""
+
+
+# ------------------------------------------------------------------------------------------- options
+
+
+def _template(text: str) -> str:
+    if not text.startswith("@"):
+        text = _unescape(text)
+    else:
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as e:
+            raise argparse.ArgumentTypeError(f"cannot read the template file {text[1:]}: {e}") from e
+    if "{question}" not in text:
+        raise argparse.ArgumentTypeError("the prompt template must contain {question}")
+    return text
+
+
+def _unescape(text: str) -> str:
+    """``\\n`` and ``\\t`` typed on a command line as the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def add_generation_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("generation")
+    g.add_argument("--generator", required=True,
+                   help="completions base URL (http://host:8000/v1), 'transformers' or 'vllm'")
+    g.add_argument("--model", required=True, help="the served model name, or a local path")
+    g.add_argument("--n", type=int, default=8, help="rollouts per prefix (default: 8)")
+    g.add_argument("--temperature", type=float, default=0.7, help="(default: 0.7)")
+    g.add_argument("--top-p", type=float, default=1.0, help="(default: 1.0)")
+    g.add_argument("--max-tokens", type=int, default=1024, help="new tokens per rollout (default: 1024)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed, sent with every request (default: 0)")
+    g.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
+    g.add_argument("--template", type=_template, default="{question}\n\n",
+                   help="prompt template with {question}, or @FILE (default: the question and a blank line)")
+    g.add_argument("--step-sep", default="\\n\\n",
+                   help="text between steps and after a prefix's last step (default: \\n\\n)")
+    g.add_argument("--concurrency", type=int, default=64, help="requests in flight (default: 64)")
+    g.add_argument("--request-timeout", type=float, default=600.0,
+                   help="time limit per request, seconds (default: 600)")
+    g.add_argument("--retries", type=int, default=5, help="retries of a failed request (default: 5)")
+    g.add_argument("--device", default="auto", help="device of the transformers backend (default: auto)")
+
+    v = p.add_argument_group("verification")
+    v.add_argument("--server", metavar="HOST:PORT", help="verify through a running `mathreward serve`")
+    v.add_argument("--connect-timeout", type=float, default=30.0, help="seconds to wait for --server")
+    v.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
+    v.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
+
+    o = p.add_argument_group("run")
+    o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
+    o.add_argument("--chunk-size", type=int, default=16, help="rows per checkpointed chunk (default: 16)")
+    o.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    o.add_argument("--question-col", default=None, help="the question (default: question, else problem)")
+    o.add_argument("--ref-col", default="answer", help="the reference answer (default: answer)")
+    o.add_argument("--id-col", default="id", help="the row id, for the rejects file (default: id)")
+    o.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
+                   help="progress bar on a terminal, log lines otherwise (default: auto)")
+    o.add_argument("--log-every", type=float, default=10.0, help="seconds between log lines (default: 10)")
+    o.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    o.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "annotate",
+        help="label every step of every solution by rollouts (Math-Shepherd hard and soft estimation)",
+        description="From each step prefix of each solution, sample N continuations from a policy, verify "
+        "their final answers, and write TRL stepwise-supervision rows with hard and soft labels.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="JSONL, Parquet, or a datasets save_to_disk folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .jsonl or .parquet")
+    add_generation_options(p)
+    p.add_argument("--steps-col", default="steps", help="the steps, a list of strings (default: steps)")
+    p.add_argument("--solution-col", default="solution",
+                   help="the solution as one string, used when there is no steps column (default: solution)")
+    p.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
+                   help="how a solution string is cut into steps (default: auto)")
+    p.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------------------------ the job loop
+
+
+class JobError(Exception):
+    """A run that cannot start or continue; the message says why."""
+
+
+@dataclass
+class ChunkOut:
+    rows: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    counts: dict[str, Any] = field(default_factory=dict)  # summed into the checkpoint's "counts"
+
+
+def merge_counts(total: dict[str, Any], add: dict[str, Any]) -> dict[str, Any]:
+    """Sum numbers, and dicts of numbers or of lists of numbers, key by key."""
+    out = dict(total)
+    for k, v in add.items():
+        if isinstance(v, dict):
+            out[k] = merge_counts(out.get(k, {}), v)
+        elif isinstance(v, list):
+            old = out.get(k) or [0] * len(v)
+            out[k] = [a + b for a, b in zip(old, v, strict=True)]
+        else:
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def text_at(row: dict[str, Any], path: str) -> str | None:
+    from mathreward.rescore.io import MISSING, get_path
+
+    v = get_path(row, path)
+    if v is MISSING or v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return str(v)
+    return v if isinstance(v, str) and v.strip() else None
+
+
+def question_of(row: dict[str, Any], col: str | None) -> str | None:
+    if col is not None:
+        return text_at(row, col)
+    q = text_at(row, "question")
+    return q if q is not None else text_at(row, "problem")
+
+
+def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The verification engine (rescore's local or remote one) and its fingerprint."""
+    from mathreward.rescore.engines import LocalVerifier, RemoteVerifier
+
+    if args.server:
+        return RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout), {"verify": args.server}
+    from verifier import VerifyConfig
+
+    config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
+    # the sandbox pool starts while the generator loads and the first rollouts are generated
+    import threading
+
+    from verifier.sandbox import warm_up
+
+    threading.Thread(target=warm_up, args=(config.memory_mb,), name="verifier-warm-up", daemon=True).start()
+    return LocalVerifier(config, workers=args.workers), {"verify": "local", "timeout_s": config.timeout_s}
+
+
+def sampling_params(args: argparse.Namespace) -> Any:
+    from prm.generate import SamplingParams
+
+    return SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
+                          max_tokens=args.max_tokens, seed=args.seed, stop=tuple(args.stop))
+
+
+def check_common(args: argparse.Namespace, name: str) -> str | None:
+    """A one-line complaint about the shared options, or None."""
+    if args.chunk_size < 1:
+        return "--chunk-size must be >= 1"
+    if args.n < 1 or args.max_tokens < 1 or args.concurrency < 1:
+        return "--n, --max-tokens and --concurrency must be >= 1"
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be >= 1"
+    if args.server and (args.workers is not None or args.timeout_s is not None):
+        return "with --server, the time limit and workers are the server's settings"
+    if not args.input.exists():
+        return f"{args.input}: no such file or folder"
+    if args.output.resolve() == args.input.resolve():
+        return "the output must not be the input"
+    if not args.output.name.lower().endswith((".jsonl", ".parquet")):
+        return "name the output .jsonl or .parquet"
+    try:
+        from prm.generate import backend_of
+
+        backend_of(args.generator)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _progress(total: int, initial: int, args: argparse.Namespace, name: str, stream: TextIO) -> Any:
+    from mathreward.rescore.run import Progress, _fmt_eta
+
+    class JobProgress(Progress):
+        def line(self, now: float) -> str:
+            elapsed = max(now - self.t0, 1e-9)
+            rate = (self.done - self.start_done) / elapsed
+            eta = _fmt_eta((self.total - self.done) / rate) if rate > 0 else "?"
+            return (f"{name}: {self.done}/{self.total} rows, {self.responses} requests "
+                    f"({self.responses / elapsed:.1f}/s), ETA {eta}")
+
+    prog = JobProgress(total, initial, args.progress, args.log_every, stream)
+    if prog.bar is not None:
+        prog.bar.set_description(name)
+    return prog
+
+
+def run_job(
+    args: argparse.Namespace,
+    name: str,
+    fingerprint: dict[str, Any],
+    process: Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut],
+    generator_factory: Callable[[Path], Any],
+    stream: TextIO,
+) -> dict[str, Any]:
+    """The resumable chunk loop; ``process(raw_rows, generator, on_request)`` does one chunk.
+
+    Returns the checkpoint's totals (``counts``) with ``rows``, ``rejected`` and ``wall_s``.
+    """
+    from mathreward.rescore import io as rio
+    from mathreward.rescore.run import _file_fingerprint, _State, rejects_path_for
+
+    in_fmt = rio.detect_format(args.input)
+    state = _State(args.output.with_name(args.output.name + f".{name}-state"), "jsonl")
+    fp = {"version": STATE_VERSION, "command": name, "input": _file_fingerprint(args.input),
+          "limit": args.limit, **fingerprint}
+    cp = state.load() if state.root.exists() else None
+    if cp is not None and args.resume:
+        diff = sorted(k for k in set(fp) | set(cp["fingerprint"]) if fp.get(k) != cp["fingerprint"].get(k))
+        if diff:
+            raise JobError(f"cannot resume: {', '.join(diff)} changed since the interrupted run "
+                           f"(state in {state.root}); run without --resume to start over")
+        stream.write(f"{name}: resuming at row {cp['rows_done']} ({cp['chunks_done']} chunks done)\n")
+        state.drop_parts_from(cp["chunks_done"])
+    else:
+        if state.root.exists():
+            stream.write(f"{name}: discarding the unfinished run in {state.root} (no --resume)\n")
+            shutil.rmtree(state.root)
+        elif args.resume:
+            stream.write(f"{name}: nothing to resume; starting from the first row\n")
+        state.root.mkdir(parents=True)
+        cp = {"fingerprint": fp, "chunk_size": args.chunk_size, "chunks_done": 0, "rows_done": 0,
+              "rejected": 0, "wall_s": 0.0, "counts": {}, "input_done": False}
+        state.save(cp)
+
+    total = rio.count_rows(args.input, in_fmt)
+    if args.limit is not None:
+        total = min(total, args.limit)
+    if not cp["input_done"]:
+        gen = generator_factory(state.root / "rollouts.jsonl")
+        progress = _progress(total, cp["rows_done"], args, name, stream)
+        try:
+            for chunk in rio.iter_chunks(args.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
+                if args.limit is not None:
+                    chunk = [r for r in chunk if r.index < args.limit]
+                    if not chunk:
+                        break
+                t0 = time.perf_counter()
+                res = process(chunk, gen, lambda: progress.update(0, 1))
+                gen.cache.sync()
+                i = cp["chunks_done"]
+                rio.write_jsonl_part(state.part(i), res.rows)
+                if res.rejects:
+                    rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+                cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
+                      "rejected": cp["rejected"] + len(res.rejects),
+                      "wall_s": cp["wall_s"] + time.perf_counter() - t0,
+                      "counts": merge_counts(cp["counts"], res.counts)}
+                state.save(cp)
+                progress.update(len(chunk), 0)
+        finally:
+            progress.close()
+            gen.close()
+        cp = {**cp, "input_done": True}
+        state.save(cp)
+
+    # the output: the parts in order, into a temporary file moved into place
+    rows: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    for i in range(cp["chunks_done"]):
+        rows += rio.read_jsonl(state.part(i))
+        if state.rejects_part(i).exists():
+            rejects += rio.read_jsonl(state.rejects_part(i))
+    if args.output.name.lower().endswith(".parquet"):
+        import pyarrow as pa
+
+        if not rows:
+            raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
+        names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+        try:
+            schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
+        writer = rio.OutputWriter(args.output, "parquet", schema)
+    else:
+        writer = rio.OutputWriter(args.output, "jsonl")
+    try:
+        writer.write(rows)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    rejects_path = rejects_path_for(args.output)
+    if rejects or rejects_path.exists():
+        rio.write_jsonl_part(rejects_path, rejects)
+    shutil.rmtree(state.root, ignore_errors=True)
+    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": len(rows),
+            "wall_s": cp["wall_s"]}
+
+
+def run_command(
+    args: argparse.Namespace,
+    name: str,
+    fingerprint: dict[str, Any],
+    process_factory: Callable[[Any], Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut]],
+    format_summary: Callable[[dict[str, Any]], str],
+) -> int:
+    """Start the engines, run the job, print and write the summary; the exit status."""
+    from mathreward.rescore import io as rio
+    from mathreward.rescore.run import configure_logging, summary_path_for
+    from prm.generate import GenerationError, HTTPOptions, open_generator
+
+    configure_logging(args.verbose)
+    err = sys.stderr
+    problem = check_common(args, name)
+    if problem:
+        err.write(f"mathreward {name}: {problem}\n")
+        return 2
+    try:
+        params = sampling_params(args)
+        http = HTTPOptions(concurrency=args.concurrency, timeout_s=args.request_timeout, retries=args.retries)
+    except ValueError as e:
+        err.write(f"mathreward {name}: {e}\n")
+        return 2
+    try:
+        engine, verify_fp = make_verify_batch(args)
+    except Exception as e:  # an unreachable server: one clear line
+        err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
+        return 2
+    fp = {"generator": args.generator, "model": args.model, "params": [params.n, params.temperature,
+          params.top_p, params.max_tokens, params.seed, list(params.stop)], "template": args.template,
+          "step_sep": args.step_sep, **verify_fp, **fingerprint}
+
+    def factory(cache: Path) -> Any:
+        return open_generator(args.generator, args.model, cache_path=cache, http=http, device=args.device)
+
+    try:
+        process = process_factory(engine.verify_batch)
+        totals = run_job(args, name, fp, process, factory, err)
+    except (JobError, rio.DatasetError, ValueError) as e:
+        err.write(f"mathreward {name}: {e}\n")
+        return 2
+    except GenerationError as e:
+        err.write(f"mathreward {name}: generation failed: {e}\n"
+                  "the finished chunks and rollouts are kept: continue with the same command and --resume\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write(f"mathreward {name}: interrupted; continue with the same command and --resume\n")
+        return 130
+    finally:
+        engine.close()
+    totals["verifier_share"] = totals.get("verify_s", 0.0) / max(totals["wall_s"], 1e-9)
+    rio.atomic_write_text(summary_path_for(args.output), json.dumps(totals, indent=2, sort_keys=True) + "\n")
+    if args.json:
+        sys.stdout.write(json.dumps(totals, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(format_summary(totals) + "\n")
+    return 0
+
+
+def timing_counts(timing: Any, gen: Any, sent_before: int, reused_before: int) -> dict[str, Any]:
+    return {"generate_s": timing.generate_s, "verify_s": timing.verify_s, "rollouts": timing.rollouts,
+            "verified": timing.verified, "requests": timing.requests, "requests_sent": gen.sent - sent_before,
+            "requests_reused": gen.reused - reused_before, "verify_failures": timing.verify_failures}
+
+
+def format_timing(t: dict[str, Any]) -> list[str]:
+    wall = max(t.get("wall_s", 0.0), 1e-9)
+    return [
+        f"  requests       {t.get('requests', 0)} ({t.get('requests_sent', 0)} sent, "
+        f"{t.get('requests_reused', 0)} from the cache or shared)",
+        f"  rollouts       {t.get('rollouts', 0)} graded ({t.get('verified', 0)} distinct verified; "
+        f"{t.get('verify_failures', 0)} verifier errors or timeouts, counted wrong)",
+        f"  time           {wall:.1f} s: waiting on generation {t.get('generate_s', 0.0):.1f} s, "
+        f"verifying {t.get('verify_s', 0.0):.1f} s ({100 * t.get('verify_s', 0.0) / wall:.1f}% of the time)",
+    ]
+
+
+# -------------------------------------------------------------------------------------- annotate
+
+
+def _steps_of(row: dict[str, Any], args: argparse.Namespace) -> list[str] | str:
+    """The row's steps, or why it has none."""
+    from mathreward.rescore.io import MISSING, get_path
+    from prm.steps import split_steps
+
+    steps = get_path(row, args.steps_col)
+    if steps is not MISSING and steps is not None:
+        if not isinstance(steps, list | tuple) or not all(isinstance(s, str) for s in steps):
+            return f"{args.steps_col} must be a list of strings"
+        clean = [s.strip() for s in steps if s.strip()]
+        return clean or f"{args.steps_col} has no non-empty step"
+    solution = get_path(row, args.solution_col)
+    if solution is MISSING or solution is None:
+        return f"no {args.steps_col} and no {args.solution_col} column"
+    if not isinstance(solution, str):
+        return f"{args.solution_col} must be a string"
+    got = split_steps(solution, mode=args.step_mode)
+    return got or f"{args.solution_col} is empty"
+
+
+def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
+    from prm.annotate import RolloutConfig, Solution, Timing, annotate, stepwise_row
+
+    config = RolloutConfig(params=sampling_params(args), template=args.template,
+                           step_sep=_unescape(args.step_sep))
+
+    def process(raw_rows: Sequence[Any], gen: Any, on_request: Callable[[], None]) -> ChunkOut:
+        rejects: list[dict[str, Any]] = []
+        todo: list[tuple[dict[str, Any], Solution]] = []
+        for raw in raw_rows:
+            if raw.row is None:
+                rejects.append({"row": raw.index, "id": None, "reason": raw.error})
+                continue
+            rid = raw.row.get(args.id_col, raw.index) if isinstance(raw.row, dict) else raw.index
+            q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
+            steps = _steps_of(raw.row, args)
+            reason = ("no question (question or problem column)" if q is None
+                      else f"no reference ({args.ref_col} column)" if ref is None
+                      else steps if isinstance(steps, str) else None)
+            if reason is not None or q is None or ref is None or isinstance(steps, str):
+                rejects.append({"row": raw.index, "id": rid, "reason": reason})
+                continue
+            todo.append((raw.row, Solution(q, ref, tuple(steps))))
+        timing = Timing()
+        sent, reused = gen.sent, gen.reused
+        results = annotate([s for _, s in todo], gen, config, verify_batch, timing, on_request)
+        rows = []
+        positions = [[0, 0, 0.0] for _ in range(POSITION_CAP)]  # per position: steps, positive, soft sum
+        for (row, sol), res in zip(todo, results, strict=True):
+            rows.append({**row, **stepwise_row(sol, res)})
+            for k, (hard, soft) in enumerate(zip(res.labels, res.soft_labels, strict=True)):
+                slot = positions[min(k, POSITION_CAP - 1)]
+                slot[0] += 1
+                slot[1] += int(hard)
+                slot[2] += soft
+        counts = timing_counts(timing, gen, sent, reused)
+        counts["steps"] = sum(len(s.steps) for _, s in todo)
+        counts["positives"] = sum(sum(r.labels) for r in results)
+        counts["last_step_correct"] = sum(r.labels[-1] for r in results)
+        counts["by_position"] = {str(k + 1): v for k, v in enumerate(positions) if v[0]}
+        return ChunkOut(rows, rejects, counts)
+
+    return process
+
+
+def format_annotate(t: dict[str, Any]) -> str:
+    steps = max(t.get("steps", 0), 1)
+    lines = [
+        "annotate summary",
+        f"  rows           {t['rows']} read, {t['output_rows']} annotated, {t['rejected']} rejected",
+        f"  steps          {t.get('steps', 0)} ({100 * t.get('positives', 0) / steps:.1f}% labelled +); "
+        f"{t.get('last_step_correct', 0)} solutions with a right final answer",
+        *format_timing(t),
+        "  labels by step position (steps, + share, mean soft label):",
+    ]
+    for pos, (n, pos_n, soft) in sorted(t.get("by_position", {}).items(), key=lambda kv: int(kv[0])):
+        label = f"{pos}+" if int(pos) == POSITION_CAP else pos
+        lines.append(f"    step {label:>3}  {n:6d}  {pos_n / n:6.3f}  {soft / n:6.3f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    fp = {"steps_col": args.steps_col, "solution_col": args.solution_col, "step_mode": args.step_mode,
+          "question_col": args.question_col, "ref_col": args.ref_col}
+    return run_command(args, "annotate", fp, lambda vb: annotate_process(args, vb), format_annotate)

@@ -1,0 +1,197 @@
+"""The generator seam against a real loopback completions server (the scripted policy) and a tiny real
+causal LM in process: n samples per request, retries, time limits, the concurrency bound, the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prm.generate import (
+    CachedGenerator,
+    GenerationError,
+    HTTPOptions,
+    OpenAICompletions,
+    Request,
+    SamplingParams,
+    backend_of,
+    completions_url,
+    cut_at_stop,
+    generate,
+    open_generator,
+)
+from tests.prm.scripted_policy import ScriptedServer, sample
+
+PARAMS = SamplingParams(n=4, temperature=0.7, max_tokens=64, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("http://h:8000/v1", "http://h:8000/v1/completions"),
+        ("http://h:8000/v1/", "http://h:8000/v1/completions"),
+        ("http://h:8000", "http://h:8000/v1/completions"),
+        ("http://h/proxy/v1", "http://h/proxy/v1/completions"),
+        ("http://h:8000/v1/completions", "http://h:8000/v1/completions"),
+    ],
+)
+def test_completions_url_from_the_base_openai_clients_take(base: str, url: str) -> None:
+    assert completions_url(base) == url
+
+
+def test_backend_of() -> None:
+    assert backend_of("https://x/v1") == "openai"
+    assert backend_of("transformers") == "transformers"
+    assert backend_of("vllm") == "vllm"
+    with pytest.raises(ValueError, match="base URL"):
+        backend_of("localhost:8000")
+
+
+def test_cut_at_stop() -> None:
+    assert cut_at_stop("a\n\nb</s>c", ["</s>", "\n\n"]) == "a"
+    assert cut_at_stop("abc", []) == "abc"
+
+
+def test_sampling_params_reject_bad_values() -> None:
+    with pytest.raises(ValueError):
+        SamplingParams(n=0)
+    with pytest.raises(ValueError):
+        SamplingParams(top_p=0)
+
+
+def test_n_samples_in_one_request_with_the_seed() -> None:
+    prompts = [f"Q key={k} likely" for k in range(5)]
+    with ScriptedServer() as srv:
+        gen = OpenAICompletions(srv.base_url, "scripted")
+        try:
+            got = generate(gen, [Request(p, PARAMS) for p in prompts])
+        finally:
+            gen.close()
+        assert len(srv.log.requests) == 5  # one request per prompt, all 4 samples in it
+        assert {r["n"] for r in srv.log.requests} == {4}
+        assert {r["seed"] for r in srv.log.requests} == {3}
+    assert got == [sample(p, 4, 3, 64) for p in prompts]  # in request order, choices by index
+
+
+def test_transient_failures_are_retried_with_backoff() -> None:
+    with ScriptedServer(fail_first=2) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=3, backoff_s=0.01, concurrency=1))
+        try:
+            assert generate(gen, [Request("Q key=1", PARAMS)]) == [sample("Q key=1", 4, 3, 64)]
+        finally:
+            gen.close()
+        assert srv.failed == 2 and gen.tries == 3
+
+
+def test_retries_spent_fail_the_request() -> None:
+    with ScriptedServer(fail_first=10) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=1, backoff_s=0.01))
+        try:
+            with pytest.raises(GenerationError, match=r"HTTP 503.*2 tries"):
+                generate(gen, [Request("Q key=1", PARAMS)])
+        finally:
+            gen.close()
+
+
+def test_a_client_error_is_not_retried() -> None:
+    with ScriptedServer() as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=3, backoff_s=0.01))
+        try:  # the scripted policy answers 400 to a prompt without key=K
+            with pytest.raises(GenerationError, match="HTTP 400"):
+                generate(gen, [Request("no key here", PARAMS)])
+        finally:
+            gen.close()
+        assert gen.tries == 1
+
+
+def test_time_limit_per_request() -> None:
+    with ScriptedServer(delay_s=3.0) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(timeout_s=0.2, retries=1, backoff_s=0.01))
+        try:
+            with pytest.raises(GenerationError, match="timed out"):
+                generate(gen, [Request("Q key=1", PARAMS)])
+        finally:
+            gen.close()
+        assert gen.tries == 2
+
+
+def test_requests_in_flight_together_up_to_the_bound() -> None:
+    with ScriptedServer(delay_s=0.5) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(concurrency=3))
+        try:
+            generate(gen, [Request(f"Q key={k}", PARAMS) for k in range(9)])
+        finally:
+            gen.close()
+        assert 2 <= srv.max_in_flight <= 3
+
+
+def test_identical_requests_are_sent_once_and_the_cache_survives_a_restart(tmp_path: Path) -> None:
+    cache = tmp_path / "rollouts.jsonl"
+    prompts = ["Q key=1", "Q key=2", "Q key=1", "Q key=2 sure", "Q key=1"]
+    with ScriptedServer() as srv:
+        gen = open_generator(srv.base_url, "m", cache_path=cache)
+        first = generate(gen, [Request(p, PARAMS) for p in prompts])
+        gen.close()
+        assert len(srv.log.requests) == 3 and gen.sent == 3 and gen.reused == 2
+        # a cut-off last line (a process killed while appending) is dropped and cut off the file
+        with cache.open("a", encoding="utf-8") as f:
+            f.write('{"key": "abc", "tex')
+        gen = open_generator(srv.base_url, "m", cache_path=cache)
+        again = generate(gen, [Request(p, PARAMS) for p in [*prompts, "Q key=3"]])
+        gen.close()
+        assert again[:5] == first
+        assert len(srv.log.requests) == 4 and gen.sent == 1  # only the new prompt went out
+        assert cache.read_text(encoding="utf-8").count("\n") == 4
+        # another seed, another model name or other parameters are other requests
+        gen = open_generator(srv.base_url, "m", cache_path=cache)
+        generate(gen, [Request("Q key=1", SamplingParams(n=4, temperature=0.7, max_tokens=64, seed=4))])
+        gen.close()
+        assert len(srv.log.requests) == 5
+
+
+def test_a_malformed_cache_line_is_a_clear_error(tmp_path: Path) -> None:
+    cache = tmp_path / "rollouts.jsonl"
+    cache.write_text('{"nokey": 1}\n', encoding="utf-8")
+    with ScriptedServer() as srv, pytest.raises(GenerationError, match="malformed cache line"):
+        open_generator(srv.base_url, "m", cache_path=cache)
+
+
+def test_transformers_backend_matches_a_plain_generate_call(tmp_path: Path) -> None:
+    """The in-process backend on a tiny real causal LM: n samples per request, equal to a direct
+    ``model.generate`` seeded the same way, and the same samples whatever ran before."""
+    torch = pytest.importorskip("torch")
+    from tests.prm.conftest import load_builder
+
+    path = load_builder().ensure_built()["math-shepherd"]  # a MistralForCausalLM with its tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prm.generate import prompt_seed
+
+    params = SamplingParams(n=3, temperature=1.0, max_tokens=6, seed=7)
+    gen = open_generator("transformers", str(path), device="cpu", cache_path=tmp_path / "c.jsonl")
+    prompts = ["what is the sum of 2 and 3", "find x"]
+    got = generate(gen, [Request(p, params) for p in prompts])
+    alone = generate(CachedGenerator(gen.inner), [Request(prompts[1], params)])
+    gen.close()
+    assert alone[0] == got[1]
+
+    tok = AutoTokenizer.from_pretrained(path)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    for prompt, texts in zip(prompts, got, strict=True):
+        assert len(texts) == 3
+        enc = tok(prompt, return_tensors="pt")
+        torch.manual_seed(prompt_seed(7, prompt))
+        with torch.inference_mode():
+            out = lm.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=6,
+                              num_return_sequences=3, pad_token_id=tok.pad_token_id)
+        assert texts == tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_vllm_backend_says_how_to_install_when_absent() -> None:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(GenerationError, match="pip install vllm"):
+            open_generator("vllm", "some/model")
+    else:  # pragma: no cover - vLLM machines
+        pytest.skip("vLLM is installed: the GPU tests cover it")
