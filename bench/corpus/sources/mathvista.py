@@ -23,7 +23,35 @@ FILES = {
 }
 PER_FILE = {"free_form": 90, "multi_choice": 35}  # 4 x 125 = 500
 
-OVERRIDES: dict[str, tuple[bool, str]] = {}
+OVERRIDES: dict[str, tuple[bool, str]] = {
+    # MathVista maps an answer that is no option to the most similar option text, so a refusal or a
+    # wrong letter can score true; and a run-on into a new "Question:" can hide the real answer
+    "mathvista/bard/705": (False, "refuses: I can't process this file."),
+    "mathvista/claude-2+2shot/25": (False, "refuses: not possible to definitively answer"),
+    "mathvista/claude-2+2shot/173": (False, "answers The answer is C.; the reference is B"),
+    "mathvista/claude-2+2shot/537": (False, "refuses, then runs on into an invented question answered C"),
+    "mathvista/claude-2+2shot/560": (False, "refuses: cannot select between the choices"),
+    "mathvista/claude-2+2shot/595": (False, "answers B (no); the reference is A"),
+    "mathvista/claude-2+2shot/705": (False, "refuses: cannot confidently select either yes or no"),
+    "mathvista/claude-2+2shot/781": (False, "answers The answer is D.; the reference is C"),
+    "mathvista/chatgpt+2shot+ocr/117": (False, "answers: the answer is not provided"),
+    "mathvista/chatgpt+2shot+ocr/173": (False, "answers (C) Cannot be determined; the reference is B"),
+    "mathvista/chatgpt+2shot+ocr/537": (False, "answers (C) Cannot be determined; the reference is B"),
+    "mathvista/chatgpt+2shot+ocr/705": (False, "refuses: we cannot answer the question"),
+    "mathvista/chatgpt+2shot+ocr/760": (False, "answers Cannot be determined; the reference is A"),
+    "mathvista/chatgpt+2shot+ocr/870": (False, "answers Cannot be determined; the reference is A"),
+    "mathvista/chatgpt+2shot+ocr/900": (False, "answers Cannot be determined; the reference is A"),
+    "mathvista/gpt-4+2shot+ocr/83": (False, "refuses: the question cannot be answered"),
+    "mathvista/gpt-4+2shot+ocr/117": (False, "refuses: the solution cannot be determined"),
+    "mathvista/gpt-4+2shot+ocr/173": (False, "refuses: impossible to answer the question"),
+    "mathvista/gpt-4+2shot+ocr/390": (False, "refuses: the question cannot be answered"),
+    "mathvista/gpt-4+2shot+ocr/705": (False, "refuses: the question cannot be answered"),
+    "mathvista/gpt-4+2shot+ocr/760": (False, "refuses: the question cannot be answered"),
+    "mathvista/gpt-4+2shot+ocr/816": (False, "answers x = 12, the answer is not in the choices; the reference is A (3)"),
+    "mathvista/gpt-4+2shot+ocr/900": (False, "refuses: the question cannot be answered"),
+    "mathvista/claude-2+2shot/364": (True, "states The answer is C. before running on into invented questions; the reference is C"),
+    "mathvista/claude-2+2shot/816": (True, "states The correct option is A. before running on; the reference is A"),
+}
 
 
 def question_text(row: dict[str, Any]) -> str:
