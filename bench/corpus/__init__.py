@@ -22,6 +22,8 @@ def load(path: Path | None = None) -> list[dict[str, Any]]:
     """The built corpus, one dict per response; raises FileNotFoundError with the build command."""
     path = path or CORPUS
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: build it with `python -m bench.corpus.build` (docs/corpus.md)")
+        raise FileNotFoundError(
+            f"{path} is missing: build it with `python -m bench.corpus.build` (docs/corpus.md)"
+        )
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     conv = Counter(r.convention for r in records)
     print(f"total            {len(records):>5} responses -> {args.out}")
     print("conventions: " + ", ".join(f"{k} {v}" for k, v in conv.most_common()))
-    print(f"labels: {sum(r.label for r in records)} right, {sum(not r.label for r in records)} wrong; "
-          f"{sum(bool(r.override) for r in records)} overridden")
+    print(
+        f"labels: {sum(r.label for r in records)} right, {sum(not r.label for r in records)} wrong; "
+        f"{sum(bool(r.override) for r in records)} overridden"
+    )
     return 0
 
 

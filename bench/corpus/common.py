@@ -5,9 +5,10 @@ A source is a public GitHub repository pinned to one commit. The build reads it 
 directory (no network): either the snapshot the project's ``fetch`` tool leaves under
 ``/work/.mirror/<owner>+<name>/repo``, or a plain clone. Where to look, in order:
 
-1. ``$MATHREWARD_CORPUS_MIRRORS`` (or ``--mirrors``): a folder holding ``<owner>+<name>/repo``,
-   ``<owner>+<name>``, ``<name>.git`` or ``<name>`` (any of them a git directory or a clone);
-2. ``/work/.mirror`` (the fetch tool's folder).
+1. ``--mirrors DIR`` and ``$MATHREWARD_CORPUS_MIRRORS`` (folders, ``os.pathsep``-separated), each
+   holding ``<owner>+<name>/repo``, ``<owner>+<name>``, ``<name>.git`` or ``<name>`` (a git directory
+   or a clone);
+2. only when neither is given: ``/work/.mirror`` (the fetch tool's folder).
 
 A missing repository or commit raises :class:`SourceMissing` with the command that gets it.
 """
@@ -72,8 +73,7 @@ def mirror_roots(extra: Path | None = None) -> list[Path]:
     env = os.environ.get(ENV_MIRRORS)
     if env:
         roots.extend(Path(p) for p in env.split(os.pathsep) if p)
-    roots.append(DEFAULT_MIRRORS)
-    return roots
+    return roots or [DEFAULT_MIRRORS]
 
 
 def _is_git_dir(path: Path) -> bool:
@@ -85,7 +85,12 @@ def find_git_dir(pin: Pin, extra: Path | None = None) -> Path:
     owner, name = pin.repo.split("/")
     tried: list[Path] = []
     for root in mirror_roots(extra):
-        for cand in (root / f"{owner}+{name}" / "repo", root / f"{owner}+{name}", root / f"{name}.git", root / name):
+        for cand in (
+            root / f"{owner}+{name}" / "repo",
+            root / f"{owner}+{name}",
+            root / f"{name}.git",
+            root / name,
+        ):
             for gd in (cand, cand / ".git"):
                 if not _is_git_dir(gd):
                     continue
@@ -109,7 +114,9 @@ def read_at(pin: Pin, path: str, extra: Path | None = None) -> str:
         capture_output=True,
     )
     if out.returncode != 0:
-        raise SourceMissing(f"{pin.repo}@{pin.commit[:12]} has no {path}: {out.stderr.decode(errors='replace').strip()}")
+        raise SourceMissing(
+            f"{pin.repo}@{pin.commit[:12]} has no {path}: {out.stderr.decode(errors='replace').strip()}"
+        )
     return out.stdout.decode("utf-8")
 
 

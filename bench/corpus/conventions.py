@@ -11,12 +11,17 @@ import re
 TAIL = 600  # characters from the end that decide
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("json", re.compile(r"\{\s*\"(?:final_)?answer\"\s*:", re.I)),
+    ("json", re.compile(r"\"(?:final_)?answer\"\s*:\s*[\"\d\[{-]", re.I)),
     ("boxed", re.compile(r"\\(?:boxed|fbox)\s*\{")),
     ("minerva", re.compile(r"Final Answer\s*:", re.I)),
     ("# answer", re.compile(r"^#\s*Answer\s*$", re.M)),
     ("####", re.compile(r"####\s*\S")),
-    ("the answer is", re.compile(r"\banswer\b(?:\s*\([^)]{0,40}\))?(?:\s+to\s+[^.\n]{0,60})?\s+(?:is|will be|would be)\b", re.I)),
+    (
+        "the answer is",
+        re.compile(
+            r"\banswer\b(?:\s*\([^)]{0,40}\))?(?:\s+to\s+[^.\n]{0,60})?\s+(?:is|will be|would be)\b", re.I
+        ),
+    ),
     ("answer:", re.compile(r"(?:^|\n)\s*\**(?:final\s+)?answer\**\s*[:：]", re.I)),
     ("A: line", re.compile(r"(?:^|\n)A:\s*\S")),
     ("bold", re.compile(r"\*\*[^*\n]{1,40}\*\*[^\n*]{0,80}$")),

@@ -106,7 +106,8 @@ def _speed_child(which: str, corpus: Path, t0: float) -> None:
     else:
         import logging
 
-        from math_verify import parse, verify as mverify
+        from math_verify import parse
+        from math_verify import verify as mverify
 
         from bench.verifier import mv_gold
 
@@ -131,9 +132,21 @@ def _speed_child(which: str, corpus: Path, t0: float) -> None:
 def speed(which: str, corpus: Path) -> dict[str, float]:
     t0 = time.time()
     out = subprocess.run(
-        [sys.executable, "-m", "bench.corpus.measure", "--speed-child", which, "--corpus", str(corpus),
-         "--t0", repr(t0)],
-        capture_output=True, text=True, check=True, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "bench.corpus.measure",
+            "--speed-child",
+            which,
+            "--corpus",
+            str(corpus),
+            "--t0",
+            repr(t0),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
     )
     got: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return got
@@ -170,14 +183,23 @@ def main(argv: list[str] | None = None) -> int:
         label = bool(row["label"])
         for cell in (by_source[row["source"]], by_conv[row["convention"]], total):
             cell.add(label, o["correct"], m["correct"])
-        verdict_rows.append({"id": row["id"], "source": row["source"], "convention": row["convention"],
-                             "label": label, "ours": o, "mv": m})
+        verdict_rows.append(
+            {
+                "id": row["id"],
+                "source": row["source"],
+                "convention": row["convention"],
+                "label": label,
+                "ours": o,
+                "mv": m,
+            }
+        )
         if len({label, bool(row["source_label"]), o["correct"], m["correct"]}) > 1:
             disagreements.append(
                 f"--- {row['id']} [{row['convention']}] label={label} source={row['source_label']} "
                 f"ours={o['correct']} mv={m['correct']}"
                 + (f" override: {row['override']}" if row.get("override") else "")
-                + f"\n    ref: {row['reference']!r}\n    ours: {o['status']} pred={o['pred']!r} ({o['reason']})"
+                + f"\n    ref: {row['reference']!r}"
+                + f"\n    ours: {o['status']} pred={o['pred']!r} ({o['reason']})"
                 + f"\n    mv: pred={m['pred']!r}\n    tail: {tail(row['response'])!r}\n"
             )
 
@@ -199,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print(cell.row(name))
     print(total.row("**all**"))
     print()
-    print(f"disagreements (label, source label, ours, math-verify not all equal): {len(disagreements)} "
-          f"-> {DISAGREEMENTS}")
+    print(
+        f"disagreements (label, source label, ours, math-verify not all equal): {len(disagreements)} "
+        f"-> {DISAGREEMENTS}"
+    )
     if args.show_disagreements:
         print("".join(disagreements))
 
@@ -219,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             sp[which] = speed(which, args.corpus)
         for which, name in (("ours", "ours"), ("mv", "math-verify")):
             s = sp[which]
-            print(f"  {name:<12} cold {s['n'] / s['cold_s']:8.1f} pairs/s ({s['cold_s']:.2f} s)"
-                  f"   warm {s['n'] / s['warm_s']:8.1f} pairs/s ({s['warm_s']:.2f} s)")
+            print(
+                f"  {name:<12} cold {s['n'] / s['cold_s']:8.1f} pairs/s ({s['cold_s']:.2f} s)"
+                f"   warm {s['n'] / s['warm_s']:8.1f} pairs/s ({s['warm_s']:.2f} s)"
+            )
         cold_ratio = (sp["ours"]["n"] / sp["ours"]["cold_s"]) / (sp["mv"]["n"] / sp["mv"]["cold_s"])
         warm_ratio = (sp["ours"]["n"] / sp["ours"]["warm_s"]) / (sp["mv"]["n"] / sp["mv"]["warm_s"])
         print(f"  ratio ours/math-verify: cold {cold_ratio:.2f}x, warm {warm_ratio:.2f}x")

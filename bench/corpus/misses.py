@@ -26,9 +26,12 @@ EXAMPLES = 3
 TAIL = 260
 
 FAMILIES: list[tuple[str, Callable[[Row, Row], bool]]] = [
-    ("\"the answer is ...\" with an ellipsis read as an empty answer", lambda v, r: v["ours"]["reason"].startswith("the answer is empty")),
     (
-        "answer given as an option letter with its text (\"A (Yes)\", \"(D) Rs. 750\", \"**(B)**, No\")",
+        '"the answer is ..." with an ellipsis read as an empty answer',
+        lambda v, r: v["ours"]["reason"].startswith("the answer is empty"),
+    ),
+    (
+        'answer given as an option letter with its text ("A (Yes)", "(D) Rs. 750", "**(B)**, No")',
         lambda v, r: "choice" in v["ours"]["reason"] or "the text of options" in v["ours"]["reason"],
     ),
     (
@@ -37,22 +40,32 @@ FAMILIES: list[tuple[str, Callable[[Row, Row], bool]]] = [
     ),
     (
         "a percent for a fraction reference (23% vs 0.23)",
-        lambda v, r: "%" in r["response"][-80:] and not r["reference"].endswith("%")
-        and v["ours"]["status"] != "correct" and _is_fraction(r["reference"]),
-    ),
-    (
-        "marker followed by a whole sentence read as the answer (\"Answer:\\nJanet makes $18 every day...\", "
-        "\"the answer is that there are 20 ...\")",
-        lambda v, r: v["ours"]["status"] == "incorrect" and bool(
-            re.search(r"text is not a number|parts, the reference one|chain of equalities|relation is not", v["ours"]["reason"])
+        lambda v, r: (
+            "%" in r["response"][-80:]
+            and not r["reference"].endswith("%")
+            and v["ours"]["status"] != "correct"
+            and _is_fraction(r["reference"])
         ),
     ),
     (
-        "bold final answer in a sentence (\"... = **18 feet**.\")",
+        'marker followed by a whole sentence read as the answer ("Answer:\\nJanet makes $18 every day...", '
+        '"the answer is that there are 20 ...")',
+        lambda v, r: (
+            v["ours"]["status"] == "incorrect"
+            and bool(
+                re.search(
+                    r"text is not a number|parts, the reference one|chain of equalities|relation is not",
+                    v["ours"]["reason"],
+                )
+            )
+        ),
+    ),
+    (
+        'bold final answer in a sentence ("... = **18 feet**.")',
         lambda v, r: v["ours"]["status"] == "no_answer" and "**" in r["response"][-300:],
     ),
     (
-        "concluding sentence with no marker (\"Therefore, the total ... is $95,200.\")",
+        'concluding sentence with no marker ("Therefore, the total ... is $95,200.")',
         lambda v, r: v["ours"]["status"] == "no_answer",
     ),
     ("other", lambda v, r: True),
@@ -94,16 +107,22 @@ def render(verdicts: list[Row], rows: dict[str, Row], measured: Row | None) -> s
             f"Measured {measured['date']} with the verifier code at `{measured['verifier_code']}` "
             f"(`python -m bench.corpus.measure`): {t['right']} right answers of {t['n']}; ours reads "
             f"{t['ours_tp']} ({100 * t['ours_tp'] / t['right']:.1f}%), false positives {t['ours_fp']}; "
-            f"math-verify reads {t['mv_tp']} ({100 * t['mv_tp'] / t['right']:.1f}%), false positives {t['mv_fp']}."
+            f"math-verify reads {t['mv_tp']} ({100 * t['mv_tp'] / t['right']:.1f}%), "
+            f"false positives {t['mv_fp']}."
         )
         out.append("")
-    out.append("Regenerate: `python -m bench.corpus.measure --no-speed && python -m bench.corpus.misses --out <this file>`.")
+    out.append(
+        "Regenerate: `python -m bench.corpus.measure --no-speed && "
+        "python -m bench.corpus.misses --out <this file>`."
+    )
     out.append("Rows are corpus ids (`python -m bench.corpus.show ID` prints one whole). Tails are verbatim.")
     out.append("")
     out.append(f"## False positives (wrong answers accepted): {len(fps)}")
     for v, r in fps:
-        out.append(f"- `{v['id']}` ref `{r['reference']}`, ours read `{v['ours']['pred']}` ({v['ours']['reason']}); "
-                   f"why wrong: {r.get('override') or 'source label'}")
+        out.append(
+            f"- `{v['id']}` ref `{r['reference']}`, ours read `{v['ours']['pred']}` ({v['ours']['reason']}); "
+            f"why wrong: {r.get('override') or 'source label'}"
+        )
         out.append(f"  > {tail(r['response'])!r}")
     out.append("")
     total = sum(len(x) for fam in misses.values() for x in fam.values())
@@ -113,14 +132,16 @@ def render(verdicts: list[Row], rows: dict[str, Row], measured: Row | None) -> s
         out.append("")
         out.append(f"### convention `{conv}`: {n}")
         for fam, items in sorted(fams.items(), key=lambda kv: -len(kv[1])):
-            srcs = defaultdict(int)
+            srcs: dict[str, int] = defaultdict(int)
             for v, _ in items:
                 srcs[v["source"]] += 1
             out.append("")
             out.append(f"**{fam}**: {len(items)} ({', '.join(f'{k} {c}' for k, c in sorted(srcs.items()))})")
             for v, r in items[:EXAMPLES]:
-                out.append(f"- `{v['id']}` ref `{r['reference']}`; ours: {v['ours']['status']} "
-                           f"pred={v['ours']['pred']!r} ({v['ours']['reason']})")
+                out.append(
+                    f"- `{v['id']}` ref `{r['reference']}`; ours: {v['ours']['status']} "
+                    f"pred={v['ours']['pred']!r} ({v['ours']['reason']})"
+                )
                 out.append(f"  > {tail(r['response'])!r}")
     out.append("")
     return "\n".join(out)

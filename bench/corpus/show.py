@@ -1,6 +1,6 @@
 """Print whole corpus records by id (or id prefix), for adjudicating disagreements by hand.
 
-    python -m bench.corpus.show ID [ID ...] [--raw]
+python -m bench.corpus.show ID [ID ...] [--raw]
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     for want in args.ids:
         for row in rows:
             if row["id"] == want or (want.endswith("*") and row["id"].startswith(want[:-1])):
-                print(f"=== {row['id']} [{row['convention']}] label={row['label']} source={row['source_label']}")
+                print(
+                    f"=== {row['id']} [{row['convention']}] label={row['label']} source={row['source_label']}"
+                )
                 print(f"ref: {row['reference']!r}   meta: {json.dumps(row['meta'])}")
                 print(f"Q: {row['question']}\n--- response ---\n{row['response']}\n")
     return 0

@@ -28,7 +28,7 @@ def source_score(prediction: str, target: str) -> bool:
     marker = "the answer is "
     at = prediction.rfind(marker)
     if at >= 0:
-        answer = prediction[at + len(marker):]
+        answer = prediction[at + len(marker) :]
     answer = answer.strip()
     if answer.endswith("."):
         answer = answer[:-1].strip()
@@ -37,7 +37,7 @@ def source_score(prediction: str, target: str) -> bool:
 
 def question_of(prompt: str) -> str:
     """The last "Q: ..." of the few-shot prompt."""
-    q = prompt[prompt.rfind("\nQ: ") + 4:]
+    q = prompt[prompt.rfind("\nQ: ") + 4 :]
     return q.split("\nA:", 1)[0].strip()
 
 

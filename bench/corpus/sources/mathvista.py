@@ -47,10 +47,19 @@ OVERRIDES: dict[str, tuple[bool, str]] = {
     "mathvista/gpt-4+2shot+ocr/390": (False, "refuses: the question cannot be answered"),
     "mathvista/gpt-4+2shot+ocr/705": (False, "refuses: the question cannot be answered"),
     "mathvista/gpt-4+2shot+ocr/760": (False, "refuses: the question cannot be answered"),
-    "mathvista/gpt-4+2shot+ocr/816": (False, "answers x = 12, the answer is not in the choices; the reference is A (3)"),
+    "mathvista/gpt-4+2shot+ocr/816": (
+        False,
+        "answers x = 12, the answer is not in the choices; the reference is A (3)",
+    ),
     "mathvista/gpt-4+2shot+ocr/900": (False, "refuses: the question cannot be answered"),
-    "mathvista/claude-2+2shot/364": (True, "states The answer is C. before running on into invented questions; the reference is C"),
-    "mathvista/claude-2+2shot/816": (True, "states The correct option is A. before running on; the reference is A"),
+    "mathvista/claude-2+2shot/364": (
+        True,
+        "states The answer is C. before running on into invented questions; the reference is C",
+    ),
+    "mathvista/claude-2+2shot/816": (
+        True,
+        "states The correct option is A. before running on; the reference is A",
+    ),
 }
 
 
@@ -93,8 +102,13 @@ def build(extra: Path | None = None) -> list[Record]:
                         response=row["response"],
                         reference=reference(row),
                         source_label=bool(row["true_false"]),
-                        meta={"model": model, "dataset": "mathvista-testmini", "question_type": qtype,
-                              "answer_type": row["answer_type"], "precision": row.get("precision")},
+                        meta={
+                            "model": model,
+                            "dataset": "mathvista-testmini",
+                            "question_type": qtype,
+                            "answer_type": row["answer_type"],
+                            "precision": row.get("precision"),
+                        },
                     )
                 )
     return out

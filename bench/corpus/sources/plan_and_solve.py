@@ -25,13 +25,22 @@ FILES = {  # file -> (dataset, how many)
 OVERRIDES: dict[str, tuple[bool, str]] = {
     # the source's label is its second, answer-extraction prompt; where that prompt computed the answer
     # the response itself never states, the response is not right
-    "plan_and_solve/gsm8k/temp_65": (False, "asks the hours of TV and reading together (36); states only 24 and 12 apart"),
+    "plan_and_solve/gsm8k/temp_65": (
+        False,
+        "asks the hours of TV and reading together (36); states only 24 and 12 apart",
+    ),
     "plan_and_solve/gsm8k/temp_309": (False, "asks the new limbs (8); states only 5 arms and 3 legs apart"),
-    "plan_and_solve/gsm8k/temp_480": (False, "asks the tubes of paint Jasper has (11); states only 2 blue and 9 yellow apart"),
+    "plan_and_solve/gsm8k/temp_480": (
+        False,
+        "asks the tubes of paint Jasper has (11); states only 2 blue and 9 yellow apart",
+    ),
     "plan_and_solve/gsm8k/temp_691": (False, "the response is cut off mid-sentence before any answer"),
     "plan_and_solve/gsm8k/temp_1054": (False, "the response is cut off mid-sentence before any answer"),
     "plan_and_solve/aqua/temp_12": (False, "the response is cut off mid-word before any answer"),
-    "plan_and_solve/gsm8k/temp_375": (False, "cut off at 'Therefore' before stating the answer (48 is only an intermediate line)"),
+    "plan_and_solve/gsm8k/temp_375": (
+        False,
+        "cut off at 'Therefore' before stating the answer (48 is only an intermediate line)",
+    ),
     "plan_and_solve/gsm8k/temp_520": (False, "cut off at 'Therefore, Martha' before stating the answer"),
     "plan_and_solve/gsm8k/temp_1193": (False, "cut off at 'Answer' before stating the answer"),
     "plan_and_solve/aqua/temp_144": (False, "answers 3π:4r3, which is no option (the reference is (D) 6:π)"),

@@ -23,7 +23,10 @@ FILES = {  # file -> (prompt, how many)
 
 OVERRIDES: dict[str, tuple[bool, str]] = {
     # the source compares fractions after rounding both to 3 decimals
-    "tabmwp/solution+answer/5179": (False, "asks a fraction (48/103 = 0.46602); answers the decimal 0.4662, mis-rounded"),
+    "tabmwp/solution+answer/5179": (
+        False,
+        "asks a fraction (48/103 = 0.46602); answers the decimal 0.4662, mis-rounded",
+    ),
 }
 
 
@@ -36,7 +39,11 @@ def question_text(p: dict[str, Any]) -> str:
 def build(extra: Path | None = None) -> list[Record]:
     problems = read_json_at(PIN, PROBLEMS, extra)
     keep = sorted(
-        (pid for pid, p in problems.items() if p["ques_type"] == "free_text" and p["ans_type"] != "extractive_text"),
+        (
+            pid
+            for pid, p in problems.items()
+            if p["ques_type"] == "free_text" and p["ans_type"] != "extractive_text"
+        ),
         key=int,
     )
     out: list[Record] = []
@@ -53,8 +60,13 @@ def build(extra: Path | None = None) -> list[Record]:
                     response=r["output"],
                     reference=str(p["answer"]),
                     source_label=bool(r["true_false"]),
-                    meta={"model": "text-davinci-002", "prompt": prompt, "dataset": "tabmwp-test1k",
-                          "answer_type": p["ans_type"], "file": path},
+                    meta={
+                        "model": "text-davinci-002",
+                        "prompt": prompt,
+                        "dataset": "tabmwp-test1k",
+                        "answer_type": p["ans_type"],
+                        "file": path,
+                    },
                 )
             )
     return out
