@@ -1,14 +1,15 @@
 """This verifier and math-verify over the real-response corpus, against the adjudicated labels.
 
     python -m bench.corpus.measure [--corpus PATH] [--no-speed] [--show-disagreements]
-    PYTHONPATH=/work/wt/extract python -m bench.corpus.measure   # someone else's verifier, same corpus
+    python -m bench.corpus.measure --verifier-path ../other-checkout --tag other   # another verifier
 
 Prints, per source and per answer convention, the right answers (label true) read as correct
 (recall) and the wrong answers accepted (false positives) for both verifiers; every disagreement
 between the source's label, the adjudicated label, this verifier and math-verify (written in full to
 bench/corpus/data/disagreements.txt); then single-worker speed over the whole corpus for both: cold
 (a fresh process, interpreter start and imports included, one pass) and warm (a second pass in the
-same process), as pairs per second. Writes everything to bench/corpus/data/measure.json.
+same process), as pairs per second. Writes everything to bench/corpus/data/measure.json (with --tag T:
+to bench/corpus/data/T/).
 
 math-verify is called as bench/verifier.py calls it: ``verify(parse(gold), parse(response))`` with the
 gold wrapped in ``$...$``.
@@ -29,9 +30,34 @@ from typing import Any
 
 from bench.corpus import CORPUS, DATA_DIR, load
 
-DISAGREEMENTS = DATA_DIR / "disagreements.txt"
-VERDICTS = DATA_DIR / "verdicts.jsonl"
-RESULT = DATA_DIR / "measure.json"
+DISAGREEMENTS = "disagreements.txt"
+VERDICTS = "verdicts.jsonl"
+RESULT = "measure.json"
+
+
+def out_dir(tag: str | None) -> Path:
+    """Where a run writes: bench/corpus/data/, or bench/corpus/data/<tag>/ for a tagged run."""
+    return DATA_DIR / tag if tag else DATA_DIR
+
+
+def describe_code(root: str) -> str:
+    """The checkout holding the measured verifier: path, commit, and whether verifier/ has local edits."""
+    head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "-C", root, "status", "--porcelain", "--", "verifier"], capture_output=True, text=True
+    )
+    if head.returncode != 0:
+        return root
+    edits = " + uncommitted edits in verifier/" if dirty.stdout.strip() else ""
+    return f"{root} @ {head.stdout.strip()}{edits}"
+
+
+def use_verifier(path: str | None) -> None:
+    """Import ``verifier`` from ``path`` (another checkout) instead of the first one on sys.path."""
+    if path:
+        sys.path.insert(0, str(Path(path).resolve()))
+
+
 TAIL = 400
 
 
@@ -95,8 +121,9 @@ def tail(text: str, n: int = TAIL) -> str:
 
 
 # ----------------------------------------------------------------------------------------- speed
-def _speed_child(which: str, corpus: Path, t0: float) -> None:
+def _speed_child(which: str, corpus: Path, t0: float, verifier_path: str | None) -> None:
     """One worker over the whole corpus: first pass cold (timed from the parent's spawn), then warm."""
+    use_verifier(verifier_path)
     rows = load(corpus)
     if which == "ours":
         from verifier import verify
@@ -129,7 +156,8 @@ def _speed_child(which: str, corpus: Path, t0: float) -> None:
     print(json.dumps({"n": len(rows), "cold_s": cold_end - t0, "warm_s": warm_s}))
 
 
-def speed(which: str, corpus: Path) -> dict[str, float]:
+def speed(which: str, corpus: Path, verifier_path: str | None) -> dict[str, float]:
+    extra = ["--verifier-path", verifier_path] if verifier_path else []
     t0 = time.time()
     out = subprocess.run(
         [
@@ -142,6 +170,7 @@ def speed(which: str, corpus: Path) -> dict[str, float]:
             str(corpus),
             "--t0",
             repr(t0),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -158,20 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--show-disagreements", action="store_true", help="print them, not only write them")
+    ap.add_argument("--verifier-path", help="a checkout whose verifier package to measure")
+    ap.add_argument("--tag", help="write to bench/corpus/data/<tag>/ instead of bench/corpus/data/")
     ap.add_argument("--speed-child", choices=("ours", "mv"), help=argparse.SUPPRESS)
     ap.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.speed_child:
-        _speed_child(args.speed_child, args.corpus, args.t0)
+        _speed_child(args.speed_child, args.corpus, args.t0, args.verifier_path)
         return 0
 
     import logging
 
+    use_verifier(args.verifier_path)
     import verifier
 
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
     rows = load(args.corpus)
-    code = str(Path(verifier.__file__).resolve().parents[1])
+    code = describe_code(str(Path(verifier.__file__).resolve().parents[1]))
     by_source: dict[str, Cell] = defaultdict(Cell)
     by_conv: dict[str, Cell] = defaultdict(Cell)
     total = Cell()
@@ -203,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
                 + f"\n    mv: pred={m['pred']!r}\n    tail: {tail(row['response'])!r}\n"
             )
 
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    DISAGREEMENTS.write_text("".join(disagreements), encoding="utf-8")
-    with VERDICTS.open("w", encoding="utf-8") as f:
+    out = out_dir(args.tag)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DISAGREEMENTS).write_text("".join(disagreements), encoding="utf-8")
+    with (out / VERDICTS).open("w", encoding="utf-8") as f:
         for v in verdict_rows:
             f.write(json.dumps(v, ensure_ascii=False) + "\n")
 
@@ -223,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"disagreements (label, source label, ours, math-verify not all equal): {len(disagreements)} "
-        f"-> {DISAGREEMENTS}"
+        f"-> {out / DISAGREEMENTS}"
     )
     if args.show_disagreements:
         print("".join(disagreements))
@@ -240,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nspeed, one worker, whole corpus (cold: fresh process, start-up and imports included):")
         sp: dict[str, dict[str, float]] = {}
         for which in ("ours", "mv"):
-            sp[which] = speed(which, args.corpus)
+            sp[which] = speed(which, args.corpus, args.verifier_path)
         for which, name in (("ours", "ours"), ("mv", "math-verify")):
             s = sp[which]
             print(
@@ -252,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratio ours/math-verify: cold {cold_ratio:.2f}x, warm {warm_ratio:.2f}x")
         result["speed"] = sp
         result["speed_ratio"] = {"cold": cold_ratio, "warm": warm_ratio}
-    RESULT.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    (out / RESULT).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
 

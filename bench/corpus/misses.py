@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import DATA_DIR, load
-from bench.corpus.measure import RESULT, VERDICTS
+from bench.corpus.measure import RESULT, VERDICTS, out_dir
 
 Row = dict[str, Any]
 EXAMPLES = 3
@@ -112,8 +112,8 @@ def render(verdicts: list[Row], rows: dict[str, Row], measured: Row | None) -> s
         )
         out.append("")
     out.append(
-        "Regenerate: `python -m bench.corpus.measure --no-speed && "
-        "python -m bench.corpus.misses --out <this file>`."
+        "Regenerate (in the corpus checkout): `python -m bench.corpus.measure --no-speed "
+        "[--verifier-path DIR --tag T] && python -m bench.corpus.misses [--tag T] --out <this file>`."
     )
     out.append("Rows are corpus ids (`python -m bench.corpus.show ID` prints one whole). Tails are verbatim.")
     out.append("")
@@ -150,11 +150,14 @@ def render(verdicts: list[Row], rows: dict[str, Row], measured: Row | None) -> s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DATA_DIR / "misses.md")
+    ap.add_argument("--tag", help="read the run written with measure --tag")
     args = ap.parse_args(argv)
     rows = {r["id"]: r for r in load()}
-    with VERDICTS.open(encoding="utf-8") as f:
+    src = out_dir(args.tag)
+    with (src / VERDICTS).open(encoding="utf-8") as f:
         verdicts = [json.loads(line) for line in f if line.strip()]
-    measured = json.loads(RESULT.read_text(encoding="utf-8")) if RESULT.exists() else None
+    result = src / RESULT
+    measured = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
     args.out.write_text(render(verdicts, rows, measured), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
