@@ -10,6 +10,7 @@ letters, text and structure are decided without SymPy; a leaf pair that needs Sy
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,12 +25,14 @@ from verifier.parse import (
     Interval,
     Matrix,
     Number,
+    Ratio,
     Relation,
     SetA,
     Text,
     TupleA,
     Union,
     Unparseable,
+    label_name,
     parse_answer,
 )
 from verifier.verdict import Method, Status
@@ -125,7 +128,7 @@ def _leaves(a: Answer) -> list[Number | Expr]:
             stack.extend(cur.parts)
         elif isinstance(cur, Interval):
             stack.extend((cur.lo, cur.hi))
-        elif isinstance(cur, TupleA | SetA | Alternatives):
+        elif isinstance(cur, TupleA | SetA | Alternatives | Ratio):
             stack.extend(cur.items)
         elif isinstance(cur, Matrix):
             stack.extend(x for row in cur.rows for x in row)
@@ -191,7 +194,7 @@ def _kind(a: Answer) -> str:
     return {
         Number: "a number", Expr: "an expression", Relation: "a relation", Interval: "an interval",
         Union: "a union of intervals", TupleA: "a tuple", SetA: "a list", Matrix: "a matrix",
-        Choice: "a choice letter", Text: "text", Alternatives: "a list of alternatives",
+        Choice: "a choice letter", Text: "text", Alternatives: "a list of alternatives", Ratio: "a ratio",
     }[type(a)]  # fmt: skip
 
 
@@ -262,10 +265,21 @@ def _parse_option(text: str) -> Answer | None:
 
 
 def text_vs_text(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """The same words. Two words of one closed vocabulary (weekdays, months, yes/no, ...) are read, not
+    guessed: a different word of the vocabulary is a different answer (``Wednesday`` for ``Tuesday``)."""
     assert isinstance(pred, Text) and isinstance(ref, Text)
     if pred.text == ref.text:
         return Match(True, "same text")
+    if pred.vocab is not None and pred.vocab == ref.vocab:
+        return Match(False, f"{pred.text} is not {ref.text} ({pred.vocab.replace('_', '/')})")
     return Match(False, "different text")
+
+
+def ratio_vs_ratio(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """Ratios are compared as written, term by term in order: ``3 : 1`` is ``3:1``, not ``1:3`` or ``6:2``."""
+    assert isinstance(pred, Ratio) and isinstance(ref, Ratio)
+    m = _ordered(pred.items, ref.items, ctx)
+    return Match(m.ok, "the same ratio" if m.ok else f"different ratios ({m.why})")
 
 
 def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
@@ -302,7 +316,17 @@ def _infinity(a: Number | Expr) -> int | None:
 
 
 def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
-    """Exact rationals: 0.5 == 1/2 == 2/4, 0.333 != 1/3 (unless rounding is allowed), 25% == 25 == 0.25."""
+    r"""Exact rationals: 0.5 == 1/2 == 2/4, 0.333 != 1/3 (unless rounding is allowed), 25% == 25 == 0.25.
+
+    Two percentages compare their numbers only (``0.25\%`` is not ``25\%``), and a number written in
+    another base (``101_2``) by :func:`_based_equal`.
+    """
+    if pred.base is not None or ref.base is not None:
+        return _based_equal(pred, ref)
+    if pred.percent and ref.percent:
+        if pred.value == ref.value:
+            return Match(True, "equal percentages")
+        return Match(False, f"{pred.text} != {ref.text}")
     for p in _candidates(pred, ctx):
         for r in _candidates(ref, ctx):
             if p == r:
@@ -317,6 +341,29 @@ def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
                     if _rounds_to(o, d, dec.decimal_places):
                         return Match(True, f"equal when rounded to {dec.decimal_places} decimal places")
     return Match(False, f"{pred.text} != {ref.text}")
+
+
+def _based_equal(pred: Number, ref: Number) -> Match:
+    """Numbers with a base subscript. The reference's base is the base the question asked for: an answer
+    to ``1112112_3`` must write the same digits, with or without the subscript (``1112112``), and an
+    answer in another base is not accepted. An answer with a subscript against a plain reference is its
+    value (``101_2`` is 5)."""
+    if ref.base is None:
+        assert pred.base is not None
+        ok = not ref.percent and pred.value == ref.value
+        return Match(ok, f"{pred.text} is {pred.value} in base ten" + ("" if ok else f", not {ref.text}"))
+    if pred.base is not None and pred.base != ref.base:
+        return Match(False, f"an answer in base {pred.base} for a reference in base {ref.base}")
+    if pred.base is None:
+        digits = pred.text.strip()
+        if pred.percent or not re.fullmatch(r"[0-9A-Za-z]+", digits):
+            return Match(False, f"{pred.text} is not written in base {ref.base}")
+        try:
+            value = int(digits, ref.base)
+        except ValueError:
+            return Match(False, f"{pred.text} has digits that base {ref.base} does not have")
+        return Match(value == ref.value, f"the digits of {pred.text} in base {ref.base}")
+    return Match(pred.value == ref.value, f"the same number in base {ref.base}")
 
 
 def _candidates(n: Number, ctx: Context) -> list[Fraction]:
@@ -485,8 +532,12 @@ def _assigned_var(rel: Relation) -> str | None:
         return lhs.node.name
     if isinstance(lhs, Expr) and _LABEL.match(lhs.text.replace(" ", "")):
         return lhs.text.replace(" ", "")
-    if isinstance(lhs, Choice) and lhs.option is None:  # "A = 5": a capital letter read as a choice
-        return lhs.letter
+    name = label_name(lhs)  # "A = 5" (a capital read as a choice), "AB = 4", "\frac{NO}{BO} = ..."
+    if name is not None:
+        rhs = rel.parts[1]
+        if isinstance(rhs, Expr) and rhs.node is not None and _has_symbol(rhs.node):
+            return None  # "AB = 2CD": a relation between quantities, not a value
+        return name
     if isinstance(lhs, TupleA) and rel.ops == ("=",):  # "(x, y) = (1, 2)": a tuple of names
         names = [_symbol_name(it) or (it.letter if isinstance(it, Choice) else None) for it in lhs.items]
         if all(names):
@@ -536,6 +587,9 @@ def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
     """
     if rel.ops == ("\\in",):
         return _value_intervals(rel.parts[1])
+    around_abs = _abs_intervals(rel)
+    if around_abs is not None:
+        return around_abs
     rel2 = rel
     if len(rel.ops) == 1 and not _is_symbol(rel.parts[0]) and _is_symbol(rel.parts[1]):
         flipped = _flip(rel)
@@ -560,6 +614,61 @@ def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
             return (Interval(parts[0], parts[2], ops[0] == "\\le", ops[1] == "\\le"),)
         if all(op in (">", "\\ge") for op in ops):
             return (Interval(parts[2], parts[0], ops[1] == "\\ge", ops[0] == "\\ge"),)
+    return None
+
+
+def _abs_of_real(a: Answer) -> bool:
+    """``|x|`` of one real variable (``z`` is by convention complex: ``|z| \\le 1`` is a disc, not intervals)."""
+    if not isinstance(a, Expr) or a.node is None:
+        return False
+    node = a.node
+    return (
+        node.op == "func" and node.name == "abs" and node.args[0].op == "sym" and node.args[0].name != "z"
+    )
+
+
+def _plain_number(a: Answer) -> Fraction | None:
+    if isinstance(a, Number) and a.base is None and not a.percent:
+        return a.value
+    return None
+
+
+def _num(v: Fraction) -> Number:
+    return Number(v, str(v), None)
+
+
+def _abs_intervals(rel: Relation) -> tuple[Interval, ...] | None:
+    """``|x| \\le 3`` -> [-3, 3]; ``|x| > 2`` -> (-oo, -2) U (2, oo); ``1 \\le |x| < 2`` -> (-2, -1] U [1, 2).
+
+    Only for exact, non-negative bounds; None for anything else (compared as written).
+    """
+    parts, ops = rel.parts, rel.ops
+    if len(ops) == 1 and not _abs_of_real(parts[0]) and _abs_of_real(parts[1]):
+        flipped = _flip(rel)
+        if flipped is None:
+            return None
+        parts, ops = flipped.parts, flipped.ops
+    if len(ops) == 1 and _abs_of_real(parts[0]):
+        c = _plain_number(parts[1])
+        if c is None or c < 0 or ops[0] not in ("<", ">", "\\le", "\\ge"):
+            return None
+        closed = ops[0] in ("\\le", "\\ge")
+        if ops[0] in ("<", "\\le"):
+            return None if c == 0 and not closed else (Interval(_num(-c), _num(c), closed, closed),)
+        return (Interval(_NEG_INF, _num(-c), False, closed), Interval(_num(c), _POS_INF, closed, False))
+    if len(ops) == 2 and _abs_of_real(parts[1]):
+        if all(op in (">", "\\ge") for op in ops):
+            parts, ops = tuple(reversed(parts)), tuple(_FLIP[op] for op in reversed(ops))
+        if not all(op in ("<", "\\le") for op in ops):
+            return None
+        a, b = _plain_number(parts[0]), _plain_number(parts[2])
+        if a is None or b is None or a < 0 or b < a:
+            return None
+        lo_closed, hi_closed = ops[0] == "\\le", ops[1] == "\\le"
+        return (
+            Interval(_num(-b), _num(-a), hi_closed, lo_closed),
+            Interval(_num(a), _num(b), lo_closed, hi_closed),
+        )
     return None
 
 
@@ -590,7 +699,41 @@ def interval_vs_interval(pred: Answer, ref: Answer, ctx: Context) -> Match:
     return _union_equal(ip, ir, ctx)
 
 
+def _end_value(a: Answer) -> tuple[int, Fraction] | None:
+    """An interval end as a sortable (infinity sign, exact value), or None when it is not exact."""
+    inf = _infinity_end(a)
+    if inf is not None:
+        return (inf, Fraction(0))
+    value = _plain_number(a)
+    return None if value is None else (0, value)
+
+
+def merge_intervals(parts: tuple[Interval, ...]) -> tuple[Interval, ...]:
+    """A union of intervals with exact ends in one form: sorted, overlapping or touching intervals merged
+    (``[1,2) U [2,3]`` -> ``[1,3]``; ``(1,2) U (2,3)`` stays two). Unchanged when an end is not exact."""
+    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
+    if len(parts) < 2:
+        return parts
+    exact: list[tuple[tuple[int, Fraction], tuple[int, Fraction], Interval]] = []
+    for (lo, hi), interval in zip(ends, parts, strict=True):
+        if lo is None or hi is None:
+            return parts
+        exact.append((lo, hi, interval))
+    exact.sort(key=lambda e: (e[0], not e[2].lo_closed))
+    out: list[tuple[tuple[int, Fraction], tuple[int, Fraction], Interval]] = []
+    for lo, hi, cur in exact:
+        if out:
+            plo, phi, prev = out[-1]
+            if lo < phi or (lo == phi and (prev.hi_closed or cur.lo_closed)):
+                if hi > phi or (hi == phi and cur.hi_closed):
+                    out[-1] = (plo, hi, Interval(prev.lo, cur.hi, prev.lo_closed, cur.hi_closed))
+                continue
+        out.append((lo, hi, cur))
+    return tuple(i for _, _, i in out)
+
+
 def _union_equal(ps: tuple[Interval, ...], rs: tuple[Interval, ...], ctx: Context) -> Match:
+    ps, rs = merge_intervals(ps), merge_intervals(rs)
     if len(ps) != len(rs):
         return Match(False, f"{len(ps)} interval(s), expected {len(rs)}")
     used: set[int] = set()
@@ -708,7 +851,8 @@ def single_vs_multi(pred: Answer, ref: Answer, ctx: Context) -> Match:
 
 _VALUE = (Number, Expr)
 _INTERVALISH = (Interval, Union)
-_ANY = (Number, Expr, Relation, Interval, Union, TupleA, SetA, Matrix, Choice, Text)
+# every kind the parser makes, except Alternatives (rewritten by :func:`equal` before dispatch)
+_ANY: tuple[type, ...] = tuple(k for k in typing.get_args(Answer) if k is not Alternatives)
 
 # (pred kinds, ref kinds) -> strategy; the first row that fits decides
 _STRATEGIES: tuple[tuple[tuple[tuple[type, ...], tuple[type, ...]], Strategy], ...] = (
@@ -716,6 +860,7 @@ _STRATEGIES: tuple[tuple[tuple[tuple[type, ...], tuple[type, ...]], Strategy], .
     ((_ANY, (Choice,)), answer_vs_choice),
     (((Choice,), _ANY), choice_vs_answer),
     (((Text,), (Text,)), text_vs_text),
+    (((Ratio,), (Ratio,)), ratio_vs_ratio),
     (((Relation,), (Relation,)), relation_vs_relation),
     (((Relation,), _ANY), relation_vs_value),
     ((_ANY, (Relation,)), value_vs_relation),
