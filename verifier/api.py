@@ -14,6 +14,7 @@ from dataclasses import replace
 from verifier.compare import Context, NeedsSymbolic, Outcome, compare, symbolic_compare
 from verifier.config import VerifyConfig
 from verifier.extract import extract_answer, extract_reference, question_options
+from verifier.group import answer_key
 from verifier.guards import grader_injection
 from verifier.mathparse import TooCostly
 from verifier.normalize import normalize, unit_of
@@ -46,6 +47,7 @@ def verify(
     if bad is not None:
         return Verdict(Status.ERROR, Method.NONE, None, None, bad, time.perf_counter() - start)
     verdict = _verify_rules(pred, ref, question, config)
+    verdict = replace(verdict, answer_key=answer_key(verdict.pred_answer))
     if config.judge is not None:
         from verifier import judge
 

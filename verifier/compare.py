@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from verifier.config import VerifyConfig
-from verifier.mathparse import Node, TooCostly
+from verifier.mathparse import Node, TooCostly, exact_value
 from verifier.parse import (
     Alternatives,
     Answer,
@@ -507,7 +507,15 @@ def value_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
     var = _assigned_var(ref)
     if var is not None:
         return _sub(equal(pred, ref.parts[1], ctx), f"value of {var}")
+    chain = _chain(ref)  # "2+3 = 5", "x = 2+3 = 5": the value the reference's equalities state
+    if chain is not None and (len(ref.parts) > 2 or _is_numeric_chain(ref)) and not _is_identity(ref):
+        return _chain_equal(chain[0], chain[1], pred, ctx)
     return Match(False, f"the reference is a relation, the answer {_kind(pred)}")
+
+
+def _is_numeric_chain(rel: Relation) -> bool:
+    """Every side is a number: ``2+3 = 5`` computes a value (``x+y = 5`` is an equation)."""
+    return all(isinstance(p, Number) for p in rel.parts)
 
 
 # a name on the left of "=": f(x), f^{-1}(x), g(2), P(A), a_n, S_{10}, \det, f'(x)
@@ -802,9 +810,14 @@ def set_vs_set(pred: Answer, ref: Answer, ctx: Context) -> Match:
 
 
 def _dedupe(items: tuple[Answer, ...], ctx: Context) -> list[Answer]:
+    """The items without repeats: two items with one canonical key (:func:`key_of`) are one item, so
+    ``1, 1.0, 2`` is the two-part answer ``1, 2``."""
     out: list[Answer] = []
+    seen: set[str] = set()
     for it in items:
-        if not any(it == o for o in out):
+        key = key_of(it)
+        if key not in seen:
+            seen.add(key)
             out.append(it)
     return out
 
@@ -844,9 +857,10 @@ def multi_vs_single(pred: Answer, ref: Answer, ctx: Context) -> Match:
 def single_vs_multi(pred: Answer, ref: Answer, ctx: Context) -> Match:
     """A multi-part reference needs every part: "1728" is not "1331, 1728"."""
     assert isinstance(ref, SetA)
-    if len(ref.items) == 1:
-        return equal(pred, ref.items[0], ctx)
-    return Match(False, f"the reference has {len(ref.items)} parts, the answer gives one")
+    items = _dedupe(ref.items, ctx)  # "3, 3" is one part written twice
+    if len(items) == 1:
+        return equal(pred, items[0], ctx)
+    return Match(False, f"the reference has {len(items)} parts, the answer gives one")
 
 
 _VALUE = (Number, Expr)
@@ -875,3 +889,100 @@ _STRATEGIES: tuple[tuple[tuple[tuple[type, ...], tuple[type, ...]], Strategy], .
     (((SetA,), _ANY), multi_vs_single),
     ((_ANY, (SetA,)), single_vs_multi),
 )
+
+
+# ----------------------------------------------------------------------------------------------
+# canonical keys
+
+
+def key_of(a: Answer) -> str:
+    """A canonical key of a parsed answer, computed in process without SymPy.
+
+    Sound, not complete: two answers with one key are equal by :func:`equal` (in both directions), and
+    most answers the in-process strategies call equal share one (``1,027``/``1027``, ``\\frac12``/``0.5``,
+    ``x=3``/``3``, sets in any order, intervals merged). Answers only SymPy calls equal
+    (``\\sqrt{8}``/``2\\sqrt{2}``) may keep different keys.
+    """
+    if isinstance(a, Alternatives):
+        union = _alternatives_as_union(a)
+        return key_of(union) if isinstance(union, Union) else _set_key(a.items)
+    if isinstance(a, Number):
+        value = str(a.value)
+        return f"n:{value}_{a.base}" if a.base is not None else f"n:{value}"
+    if isinstance(a, Expr):
+        return f"e:{_node_key(a.node)}" if a.node is not None else "x:" + "".join(a.text.split())
+    if isinstance(a, Relation):
+        return _relation_key(a)
+    if isinstance(a, Interval | Union):
+        parts = merge_intervals(a.parts if isinstance(a, Union) else (a,))
+        return "u:" + "U".join(sorted(_interval_key(i) for i in parts))
+    if isinstance(a, TupleA):
+        return "t(" + ",".join(key_of(it) for it in a.items) + ")"
+    if isinstance(a, SetA):
+        return _set_key(a.items)
+    if isinstance(a, Matrix):
+        return "m[" + ";".join(",".join(key_of(x) for x in row) for row in a.rows) + "]"
+    if isinstance(a, Ratio):
+        return "r(" + ":".join(key_of(it) for it in a.items) + ")"
+    if isinstance(a, Choice):
+        return f"c:{a.letter}" + ("" if a.option is None else ":" + " ".join(a.option.lower().split()))
+    assert isinstance(a, Text)
+    return f"w:{a.text}"
+
+
+def _set_key(items: tuple[Answer, ...]) -> str:
+    keys = sorted({key_of(it) for it in items})
+    if len(keys) == 1:
+        return keys[0]  # "{3}", "3, 3" and "3 or 3" are 3
+    return "s{" + ",".join(keys) + "}"
+
+
+def _interval_key(i: Interval) -> str:
+    lo = "(" if _infinity_end(i.lo) is not None or not i.lo_closed else "["
+    hi = ")" if _infinity_end(i.hi) is not None or not i.hi_closed else "]"
+    return f"{lo}{key_of(i.lo)},{key_of(i.hi)}{hi}"
+
+
+def _relation_key(rel: Relation) -> str:
+    intervals = _as_intervals(rel)
+    if intervals is not None:
+        return key_of(Union(intervals))
+    var = _assigned_var(rel)
+    if var is not None and rel.ops == ("\\in",):
+        return key_of(rel.parts[1])  # "x \\in \\{1, 2\\}" is the set
+    chain = _chain(rel)
+    if chain is not None and not (chain[0] is None and _is_identity(rel)):
+        label, values = chain
+        keys = {key_of(v) for v in values}
+        # "x = 3", "x = 2+3 = 5", "2+3 = 5": the value they state (a chain that does not hold keeps its shape)
+        if len(keys) == 1 and (label is not None or len(values) > 1):
+            return keys.pop()
+    sides = [key_of(p) for p in rel.parts]
+    return "q(" + "".join(f"{k}{op}" for k, op in zip(sides, rel.ops, strict=False)) + sides[-1] + ")"
+
+
+def _node_key(node: Node) -> str:
+    """A canonical string of an expression tree: sums and products sorted, constant parts evaluated."""
+    if node.op not in ("num", "sym", "const"):
+        try:
+            value = exact_value(node)
+        except (TooCostly, ZeroDivisionError):
+            value = None
+        if value is not None:
+            return str(value)
+    if node.op == "num":
+        return str(node.value)
+    if node.op in ("sym", "const"):
+        return node.name
+    if node.op in ("add", "mul"):
+        flat: list[str] = []
+        stack = list(node.args)
+        while stack:
+            cur = stack.pop()
+            if cur.op == node.op:
+                stack.extend(cur.args)
+            else:
+                flat.append(_node_key(cur))
+        return node.op + "(" + ",".join(sorted(flat)) + ")"
+    name = f"{node.op}:{node.name}" if node.name else node.op
+    return name + "(" + ",".join(_node_key(a) for a in node.args) + ")"
