@@ -199,7 +199,7 @@ def _kind(a: Answer) -> str:
 
 
 def _is_eq_to_list(a: Answer) -> bool:
-    return isinstance(a, Relation) and a.ops == ("=",) and isinstance(a.parts[1], SetA)
+    return isinstance(a, Relation) and a.ops in (("=",), ("\\in",)) and isinstance(a.parts[1], SetA)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,14 +385,12 @@ def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
     ip, ir = _as_intervals(pred), _as_intervals(ref)
     if ip is not None and ir is not None:
         return _union_equal(ip, ir, ctx)
-    chain = _chain(pred)
-    if chain is not None and len(pred.parts) > 2 and ref.ops == ("=",):
-        label, values = chain
-        vr = _assigned_var(ref)
-        if label is not None and vr is not None:
-            if label != vr:
-                return Match(False, f"the answer is about {label}, the reference about {vr}")
-            return _chain_equal(label, values, ref.parts[1], ctx)
+    sp, sr = _stated(pred), _stated(ref)
+    if sp is not None and sr is not None:
+        (lp, values), (lr, ref_values) = sp, sr
+        if lp is not None and lr is not None and lp != lr:
+            return Match(False, f"the answer is about {lp}, the reference about {lr}")
+        return _chain_equal(lp, values, ref_values[-1], ctx)
     if pred.ops == ("=",) and ref.ops == ("=",):
         vp, vr = _assigned_var(pred), _assigned_var(ref)
         if vp is not None and vr is not None:
@@ -416,6 +414,21 @@ def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:
             ):
                 return Match(True, "the same relation")
     return Match(False, "different relations")
+
+
+def _stated(rel: Relation) -> tuple[str | None, tuple[Answer, ...]] | None:
+    """What a relation states as a value: ``x = 5``, ``x \\in \\{1, 2\\}``, ``x = 2+3 = 5``, ``2+3 = 5``
+    -> (its label or None, the values it states, the last one exact); None for anything else (an
+    equation such as ``x+y = 5``, an inequality, an identity such as ``0 = 0``)."""
+    var = _assigned_var(rel)
+    if var is not None:
+        return var, (rel.parts[1],)
+    chain = _chain(rel)
+    if chain is None or _is_identity(rel):
+        return None
+    if chain[0] is not None or _is_numeric_chain(rel):
+        return chain
+    return None
 
 
 def _sub(m: Match, what: str) -> Match:
@@ -932,8 +945,8 @@ def key_of(a: Answer) -> str:
 
 def _set_key(items: tuple[Answer, ...]) -> str:
     keys = sorted({key_of(it) for it in items})
-    if len(keys) == 1:
-        return keys[0]  # "{3}", "3, 3" and "3 or 3" are 3
+    if len(keys) == 1 and not isinstance(items[0], SetA):
+        return keys[0]  # "{3}", "3, 3" and "3 or 3" are 3 (but a set of sets stays one)
     return "s{" + ",".join(keys) + "}"
 
 
@@ -947,15 +960,12 @@ def _relation_key(rel: Relation) -> str:
     intervals = _as_intervals(rel)
     if intervals is not None:
         return key_of(Union(intervals))
-    var = _assigned_var(rel)
-    if var is not None and rel.ops == ("\\in",):
-        return key_of(rel.parts[1])  # "x \\in \\{1, 2\\}" is the set
-    chain = _chain(rel)
-    if chain is not None and not (chain[0] is None and _is_identity(rel)):
-        label, values = chain
-        keys = {key_of(v) for v in values}
-        # "x = 3", "x = 2+3 = 5", "2+3 = 5": the value they state (a chain that does not hold keeps its shape)
-        if len(keys) == 1 and (label is not None or len(values) > 1):
+    stated = _stated(rel)
+    if stated is not None:
+        keys = {key_of(v) for v in stated[1]}
+        # "x = 3", "x \\in \\{3\\}", "x = 2+3 = 5", "2+3 = 5": the value they state (a chain that
+        # does not hold keeps its shape)
+        if len(keys) == 1:
             return keys.pop()
     sides = [key_of(p) for p in rel.parts]
     return "q(" + "".join(f"{k}{op}" for k, op in zip(sides, rel.ops, strict=False)) + sides[-1] + ")"
