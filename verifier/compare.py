@@ -639,13 +639,11 @@ def _as_intervals(rel: Relation) -> tuple[Interval, ...] | None:
 
 
 def _abs_of_real(a: Answer) -> bool:
-    """``|x|`` of one real variable (``z`` is by convention complex: ``|z| \\le 1`` is a disc, not intervals)."""
+    """``|x|`` of one real variable (``z`` is by convention complex: ``|z| \\le 1`` is a disc)."""
     if not isinstance(a, Expr) or a.node is None:
         return False
     node = a.node
-    return (
-        node.op == "func" and node.name == "abs" and node.args[0].op == "sym" and node.args[0].name != "z"
-    )
+    return node.op == "func" and node.name == "abs" and node.args[0].op == "sym" and node.args[0].name != "z"
 
 
 def _plain_number(a: Answer) -> Fraction | None:

@@ -10,6 +10,7 @@ the leaves are numbers (evaluated exactly in process) or expressions (left for S
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -108,7 +109,18 @@ class Alternatives:
 
 
 Answer = (
-    Number | Expr | Relation | Interval | Union | TupleA | SetA | Matrix | Ratio | Choice | Text | Alternatives
+    Number
+    | Expr
+    | Relation
+    | Interval
+    | Union
+    | TupleA
+    | SetA
+    | Matrix
+    | Ratio
+    | Choice
+    | Text
+    | Alternatives
 )
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
@@ -435,7 +447,7 @@ def _reals_minus(s: str, level: int) -> Union | None:
         return None
     points = sorted({it.value for it in items if isinstance(it, Number)})
     ends: list[Answer] = [_NEG_INF_LEAF, *(Number(v, str(v), None) for v in points), _POS_INF_LEAF]
-    return Union(tuple(Interval(lo, hi, False, False) for lo, hi in zip(ends, ends[1:], strict=False)))
+    return Union(tuple(Interval(lo, hi, False, False) for lo, hi in itertools.pairwise(ends)))
 
 
 def _iter_top(s: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
@@ -604,7 +616,8 @@ def _matrix_answer(s: str, level: int) -> Matrix | None:
     literals = [_matrix(m.group(2), level) for m in found]
     values = []
     for mat in literals:
-        if not all(isinstance(x, Number) and x.base is None and not x.percent for row in mat.rows for x in row):
+        entries = [x for row in mat.rows for x in row]
+        if not all(isinstance(x, Number) and x.base is None and not x.percent for x in entries):
             raise Unparseable("arithmetic on matrices whose entries are not plain numbers")
         values.append(tuple(tuple(x.value for x in row if isinstance(x, Number)) for row in mat.rows))
     # each literal becomes the symbol M_k; the safe parser reads the arithmetic around them
@@ -716,7 +729,9 @@ _VOCABULARIES: dict[str, dict[str, str]] = {
     "primality": {"prime": "prime", "composite": "composite"},
     "finiteness": {"finite": "finite", "infinite": "infinite"},
 }  # fmt: skip
-_VOCABULARY_OF = {word: (vocab, canon) for vocab, words in _VOCABULARIES.items() for word, canon in words.items()}
+_VOCABULARY_OF = {
+    word: (vocab, canon) for vocab, words in _VOCABULARIES.items() for word, canon in words.items()
+}
 
 
 def _text(s: str) -> Text:

@@ -32,13 +32,14 @@ from mathreward.rescore.columns import ColumnError, Columns, Problem, parse_prob
 from mathreward.rescore.engines import StepResult, StepScorer, VerifyEngine
 from mathreward.rescore.filters import FilterOptions, keep_problem, select_responses
 from mathreward.rescore.metrics import Summary
+from verifier.group import group_answers
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger("mathreward.rescore")
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: answer groups by verifier.group_answers (canonical keys), not pairwise verify
 
 # per-response columns added to every row (lists when the row holds a list of responses)
 RESPONSE_COLUMNS: tuple[str, ...] = (
@@ -48,15 +49,12 @@ RESPONSE_COLUMNS: tuple[str, ...] = (
     "extracted_answer",  # the final answer found in the response (null: none)
     "verify_reason",  # the verifier's one-line reason
     "judge",  # the LLM second opinion's label when it was consulted (null: not consulted)
-    "answer_group",  # equal answers (grouped by verify) share an id within the row; null: no answer
+    "answer_group",  # equal answers (one verifier.answer_key, or both correct) share an id; null: no answer
 )
 PRM_COLUMNS: tuple[str, ...] = ("step_scores", "prm_score")  # list of P(step correct), and its aggregate
 
 # chunks graded at once: the next chunk keeps the verifier's workers busy while one finishes
 PIPELINE_DEPTH = 2
-
-# answers compared pairwise (with verify) per problem to group them for maj@k; beyond, exact strings
-MAX_GROUPED_ANSWERS = 32
 
 
 class RescoreError(Exception):
@@ -113,73 +111,6 @@ def default_ks(max_n: int) -> tuple[int, ...]:
         ks.add(k)
         k *= 2
     return tuple(sorted(ks))
-
-
-# ------------------------------------------------------------------------------------ answer grouping
-
-
-def _answer_key(answer: str | None) -> str | None:
-    if answer is None:
-        return None
-    key = answer.strip()
-    return key or None
-
-
-def plan_groups(
-    answers: Sequence[str | None], correct: Sequence[bool]
-) -> tuple[list[str], list[tuple[int, int]]]:
-    """The distinct wrong answers of one problem, and the index pairs among them to compare with verify.
-
-    Correct answers all equal the reference, so they form one group without any comparison.
-    """
-    uniques: list[str] = []
-    seen: set[str] = set()
-    for a, c in zip(answers, correct, strict=True):
-        key = _answer_key(a)
-        if c or key is None or key in seen:
-            continue
-        seen.add(key)
-        uniques.append(key)
-    m = min(len(uniques), MAX_GROUPED_ANSWERS)
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    return uniques, pairs
-
-
-def assign_groups(
-    answers: Sequence[str | None],
-    correct: Sequence[bool],
-    uniques: Sequence[str],
-    pairs: Sequence[tuple[int, int]],
-    same: Sequence[bool],
-) -> list[int | None]:
-    """Each response's answer group id (0, 1, ... in order of first appearance; None: no answer)."""
-    parent = list(range(len(uniques)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for (i, j), eq in zip(pairs, same, strict=True):
-        if eq:
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    unique_index = {u: i for i, u in enumerate(uniques)}
-    ids: dict[Any, int] = {}
-    out: list[int | None] = []
-    for a, c in zip(answers, correct, strict=True):
-        key = _answer_key(a)
-        if c:
-            root: Any = "correct"
-        elif key is None:
-            out.append(None)
-            continue
-        else:
-            root = find(unique_index[key])
-        out.append(ids.setdefault(root, len(ids)))
-    return out
 
 
 # ------------------------------------------------------------------------------------------- scoring
@@ -246,25 +177,15 @@ def score_chunk(
     if len(verdicts) != len(pairs):
         raise RescoreError(f"the verifier returned {len(verdicts)} verdicts for {len(pairs)} pairs")
 
-    # per problem: its slice of verdicts, then one verify batch for all the answer comparisons
+    # per problem: its slice of verdicts; answers grouped for maj@k by the verifier's one grouping
+    # (canonical answer keys, every correct answer in one group), as prm.select_best and verl group
     per_problem: list[dict[str, list[Any]]] = []
-    plans: list[tuple[list[str], list[tuple[int, int]]]] = []
-    same_pairs: list[tuple[str, str]] = []
     pos = 0
     for _, p in problems:
         vals = _response_values(verdicts[pos : pos + len(p.responses)])
         pos += len(p.responses)
+        vals["answer_group"] = group_answers(vals["extracted_answer"], correct=vals["correct"])
         per_problem.append(vals)
-        uniques, idx_pairs = plan_groups(vals["extracted_answer"], vals["correct"])
-        plans.append((uniques, idx_pairs))
-        same_pairs.extend((uniques[i], uniques[j]) for i, j in idx_pairs)
-    same = engine.same_answer_batch(same_pairs) if same_pairs else []
-    pos = 0
-    for vals, (uniques, idx_pairs) in zip(per_problem, plans, strict=True):
-        vals["answer_group"] = assign_groups(
-            vals["extracted_answer"], vals["correct"], uniques, idx_pairs, same[pos : pos + len(idx_pairs)]
-        )
-        pos += len(idx_pairs)
 
     prm_failures = 0
     if scorer is not None:
