@@ -553,11 +553,9 @@ def _assigned_var(rel: Relation) -> str | None:
         return lhs.node.name
     if isinstance(lhs, Expr) and _LABEL.match(lhs.text.replace(" ", "")):
         return lhs.text.replace(" ", "")
-    name = label_name(lhs)  # "A = 5" (a capital read as a choice), "AB = 4", "\frac{NO}{BO} = ..."
+    # "A = 5" (a capital read as a choice), "AB = 4", "\frac{NO}{BO} = ...", "S_{MBCN}:S = 7:32"
+    name = label_name(lhs)
     if name is not None:
-        rhs = rel.parts[1]
-        if isinstance(rhs, Expr) and rhs.node is not None and _has_symbol(rhs.node):
-            return None  # "AB = 2CD": a relation between quantities, not a value
         return name
     if isinstance(lhs, TupleA) and rel.ops == ("=",):  # "(x, y) = (1, 2)": a tuple of names
         names = [_symbol_name(it) or (it.letter if isinstance(it, Choice) else None) for it in lhs.items]
