@@ -3,10 +3,12 @@
 Two rules, both returned:
 
 - best-of-N: the candidate whose aggregated step score is highest;
-- PRM-weighted majority vote: candidates are grouped by final answer (two answers are the same
-  when ``verifier.verify`` says so), each group weighs the sum of its members' aggregated scores,
-  and the heaviest group's best-scored candidate wins. Candidates with no final answer do not
-  vote; when none has one, the vote falls back to best-of-N.
+- PRM-weighted majority vote: candidates are grouped by final answer with
+  :func:`verifier.group_answers` (answers with one canonical ``verifier.answer_key`` are one answer:
+  the same grouping as maj@k in ``mathreward rescore`` and the verl adapter's ``pred``), each group
+  weighs the sum of its members' aggregated scores, and the heaviest group's best-scored candidate
+  wins. Candidates with no final answer do not vote; when none has one, the vote falls back to
+  best-of-N.
 """
 
 from __future__ import annotations
@@ -53,22 +55,18 @@ def _final_answer(text: str) -> str | None:
     return None if found is None else found.answer
 
 
-def _group(texts: Sequence[str], answers: Sequence[str | None], order: Sequence[int]) -> list[list[int]]:
-    """Greedy grouping in ``order``: a candidate joins the first group whose answer it verifies against."""
-    from verifier import verify
+def _group(answers: Sequence[str | None], order: Sequence[int]) -> list[list[int]]:
+    """Candidates grouped by :func:`verifier.group_answers`, each group's members (and the groups, by
+    their first member) in ``order``; candidates with no answer are in none."""
+    from verifier import group_answers
 
-    groups: list[list[int]] = []
+    ids = group_answers(answers)
+    groups: dict[int, list[int]] = {}
     for i in order:
-        if answers[i] is None:
-            continue
-        for g in groups:
-            rep_answer = answers[g[0]]
-            if rep_answer is not None and verify(texts[i], rep_answer).correct:
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-    return groups
+        gid = ids[i]
+        if gid is not None:
+            groups.setdefault(gid, []).append(i)
+    return list(groups.values())
 
 
 def select_best(
@@ -102,7 +100,7 @@ def select_best(
     best = max(range(len(agg)), key=lambda i: (agg[i], -i))
     answers = [_final_answer(t) for t in texts]
     by_score = sorted(range(len(agg)), key=lambda i: (-agg[i], i))
-    groups = _group(texts, answers, by_score)
+    groups = _group(answers, by_score)
     weights = [sum(agg[i] for i in g) for g in groups]
     ranked = sorted(range(len(groups)), key=lambda k: (-weights[k], by_score.index(groups[k][0])))
     vote = groups[ranked[0]][0] if groups else best

@@ -11,6 +11,7 @@ from verifier.api import verify
 from verifier.batch import verify_batch
 from verifier.config import VerifyConfig
 from verifier.extract import extract_answer
+from verifier.group import answer_key, group_answers
 from verifier.verdict import JudgeInfo, Method, Status, Verdict
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "Status",
     "Verdict",
     "VerifyConfig",
+    "answer_key",
     "extract_answer",
+    "group_answers",
     "verify",
     "verify_batch",
 ]

@@ -21,6 +21,7 @@ from verifier.extract import (
     find_answer,
     question_options,
 )
+from verifier.group import answer_key
 from verifier.guards import CHAT_TURN, addresses_grader, grader_injection
 from verifier.mathparse import TooCostly
 from verifier.normalize import normalize, unit_of
@@ -53,6 +54,7 @@ def verify(
     if bad is not None:
         return Verdict(Status.ERROR, Method.NONE, None, None, bad, time.perf_counter() - start)
     verdict = _verify_rules(pred, ref, question, config)
+    verdict = replace(verdict, answer_key=answer_key(verdict.pred_answer))
     if config.judge is not None:
         from verifier import judge
 

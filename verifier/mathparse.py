@@ -554,3 +554,93 @@ def _safe_exact(node: Node) -> Fraction | None:
         return exact_value(node)
     except (TooCostly, ZeroDivisionError):
         return None
+
+
+# a matrix of exact entries, row by row
+MatrixValue = tuple[tuple[Fraction, ...], ...]
+# the largest power of a matrix evaluated exactly
+MAX_MATRIX_POWER = 64
+
+
+def evaluate_matrices(node: Node, matrices: list[MatrixValue]) -> Fraction | MatrixValue:
+    """Evaluate arithmetic on literal matrices exactly: the symbol ``M_k`` is ``matrices[k]``; sums,
+    differences, scalar multiples, products, division by a scalar and small integer powers.
+
+    Raises :class:`ParseError` for anything undefined (shapes that do not fit, a matrix divisor, another
+    symbol or function) and :class:`TooCostly` for powers past the guard.
+    """
+    op = node.op
+    if op == "num":
+        assert node.value is not None
+        return node.value
+    if op == "sym":
+        m = re.fullmatch(r"M_(\d+)", node.name)
+        if m is None or int(m.group(1)) >= len(matrices):
+            raise ParseError(f"unknown symbol {node.name!r} among matrices")
+        return matrices[int(m.group(1))]
+    args = [evaluate_matrices(a, matrices) for a in node.args]
+    if op == "neg":
+        return _scale(args[0], Fraction(-1))
+    if op == "add":
+        total = args[0]
+        for a in args[1:]:
+            total = _matrix_add(total, a)
+        return total
+    if op == "mul":
+        prod = args[0]
+        for a in args[1:]:
+            prod = _matrix_mul(prod, a)
+        return prod
+    if op == "div":
+        num, den = args
+        if isinstance(den, tuple):
+            raise ParseError("division by a matrix")
+        if den == 0:
+            raise ParseError("division by zero")
+        return _scale(num, 1 / den)
+    if op == "pow":
+        base, exp = args
+        if isinstance(exp, tuple) or exp.denominator != 1:
+            raise ParseError("a matrix power that is not an integer")
+        if not isinstance(base, tuple):
+            return _checked_pow(base, int(exp))
+        if not 0 <= exp <= MAX_MATRIX_POWER:
+            raise TooCostly(f"matrix power {exp} refused")
+        if len(base) != len(base[0]):
+            raise ParseError("a power of a matrix that is not square")
+        result: Fraction | MatrixValue = tuple(
+            tuple(Fraction(int(i == j)) for j in range(len(base))) for i in range(len(base))
+        )
+        for _ in range(int(exp)):
+            result = _matrix_mul(result, base)
+        return result
+    raise ParseError(f"{op!r} on matrices")
+
+
+def _scale(a: Fraction | MatrixValue, c: Fraction) -> Fraction | MatrixValue:
+    if isinstance(a, tuple):
+        return tuple(tuple(c * x for x in row) for row in a)
+    return c * a
+
+
+def _matrix_add(a: Fraction | MatrixValue, b: Fraction | MatrixValue) -> Fraction | MatrixValue:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        if len(a) != len(b) or len(a[0]) != len(b[0]):
+            raise ParseError("a sum of matrices of different shapes")
+        return tuple(tuple(x + y for x, y in zip(ra, rb, strict=True)) for ra, rb in zip(a, b, strict=True))
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        raise ParseError("a number added to a matrix")
+    return a + b
+
+
+def _matrix_mul(a: Fraction | MatrixValue, b: Fraction | MatrixValue) -> Fraction | MatrixValue:
+    if not isinstance(a, tuple):
+        return _scale(b, a)
+    if not isinstance(b, tuple):
+        return _scale(a, b)
+    if len(a[0]) != len(b):
+        raise ParseError("a product of matrices whose shapes do not fit")
+    return tuple(
+        tuple(sum((a[i][k] * b[k][j] for k in range(len(b))), Fraction(0)) for j in range(len(b[0])))
+        for i in range(len(a))
+    )

@@ -73,6 +73,15 @@ def _vulgar(m: re.Match[str]) -> str:
     return f" \\frac{{{num}}}{{{den}}}"
 
 
+# zero-width and invisible format characters: they render as nothing, so "1\u200b2" is 12
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def invisible_characters(s: str) -> str:
+    """Drop zero-width spaces and joiners, word joiners, soft hyphens and the BOM: ``1\u200b2`` -> ``12``."""
+    return _INVISIBLE.sub("", s)
+
+
 def unicode_symbols(s: str) -> str:
     """Full-width digits and letters to ASCII (NFKC); unicode minus, ×, ÷, π, √, ∞, ≤, ≥, ±, ° to LaTeX.
 
@@ -191,7 +200,7 @@ _ALIASES = (
     (re.compile(r"\\langle(?![A-Za-z])"), "("),
     (re.compile(r"\\rangle(?![A-Za-z])"), ")"),
     (
-        re.compile(r"\\(?:infin|infinity)(?![A-Za-z])|(?<![\\A-Za-z])(?:infinity|inf)(?![A-Za-z])"),
+        re.compile(r"\\(?:infin|infinity)(?![A-Za-z])|(?<![\\A-Za-z])(?:infinity|inf|oo)(?![A-Za-z])"),
         r"\\infty ",
     ),
     (re.compile(r"\\(?:ldots|cdots|dots[bc]?)(?![A-Za-z])|\.\.\."), r"\\dots "),
@@ -202,7 +211,7 @@ _ALIASES = (
         "{",
     ),
     (re.compile(r"\\mbox\s*\{"), r"\\text{"),
-    (re.compile(r"\\textup\s*\{"), r"\\text{"),
+    (re.compile(r"\\(?:textup|textnormal)\s*\{"), r"\\text{"),
     (re.compile(r"\\degree(?![A-Za-z])"), r"^\\circ "),
     (re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}|\u2205"), r"\\emptyset "),
 )
@@ -341,6 +350,22 @@ _UNIT_PLAIN = re.compile(
 )
 
 
+# a unit set in a font command: "5\textbf{ cm}", "5\mathrm{cm}", "5\,\mathrm{m}^2"
+_UNIT_IN_FONT = re.compile(
+    r"\\(?:mathrm|textrm|textbf|mathbf|textit|mathit|textsf|mathsf|texttt|textnormal|operatorname)"
+    r"\s*\{(?=\s*(?:" + _UNIT + "|" + _TEXT_ONLY_UNITS + r")\s*\})"
+)
+
+
+def unit_fonts(s: str) -> str:
+    r"""A unit inside a font command is a unit: ``5\textbf{ cm}``, ``5\mathrm{cm}`` -> ``5\text{ cm}``.
+
+    Only a known unit's whole argument is rewritten (``\mathrm{d}x`` and ``\mathbf{v}`` stay as they are),
+    so the ``units`` rule then reads it as it reads ``\text{ cm}``.
+    """
+    return _UNIT_IN_FONT.sub(r"\\text{", s)
+
+
 # any words after a number at the end are a label ("48 eggs", "9 \text{ sides}") unless one of them
 # joins or computes: "3 or 4", "5 and 6", "2 sin" must stay as written
 _NOT_LABELS = frozenset(
@@ -438,6 +463,48 @@ def edge_punctuation(s: str) -> str:
     return _LEADING.sub("", _TRAILING.sub("", s)) + tail
 
 
+def _brace_depths(s: str) -> tuple[int, int]:
+    """(final depth, lowest depth) of the plain braces in ``s``; ``\\{`` and ``\\}`` do not count."""
+    depth = low = 0
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\":
+            i += 2
+            continue
+        depth += (ch == "{") - (ch == "}")
+        low = min(low, depth)
+        i += 1
+    return depth, low
+
+
+_TRAILING_CLOSERS = re.compile(r"\}[\s}]*$")
+
+
+def unbalanced_braces(s: str) -> str:
+    r"""Close what was left open, drop what closes nothing at the end: ``\sqrt{2`` -> ``\sqrt{2}``,
+    ``\frac{1}{2}}}}`` -> ``\frac{1}{2}``.
+
+    Only when the fix is unambiguous: groups opened and never closed are closed at the end; closing
+    braces past the last open group are dropped only when they all stand at the very end after some
+    group (``yes}`` keeps its brace). Anything else (a ``}`` in the middle that closes nothing) is left
+    for the parser to refuse.
+    """
+    if "{" not in s and "}" not in s:
+        return s
+    depth, low = _brace_depths(s)
+    if low == 0 and depth > 0:
+        return s + "}" * depth
+    if depth < 0 and "{" in s:  # "yes}" is a cut-off sentence, not LaTeX with an extra brace
+        m = _TRAILING_CLOSERS.search(s)
+        if m is not None:
+            extra = m.group().count("}") + depth  # closers that do close a group
+            head = s[: m.start()] + "}" * extra
+            if _brace_depths(head) == (0, 0):
+                return head
+    return s
+
+
 _BOXED_WRAPPER = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.DOTALL)
 
 
@@ -496,16 +563,19 @@ def whitespace(s: str) -> str:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("invisible_characters", invisible_characters, "drop zero-width characters and soft hyphens"),
     Rule("unicode_symbols", unicode_symbols, "full-width and unicode math symbols to ASCII/LaTeX"),
     Rule("phantom", phantom, r"drop \phantom{..} with its argument (it renders blank)"),
     Rule("color_commands", color_commands, r"\color{red}{7} -> {7}: colours keep their content"),
     Rule("markdown_emphasis", markdown_emphasis, "**18** -> 18"),
     Rule("currency", currency, r"drop \$, €, £ signs"),
     Rule("math_delimiters", math_delimiters, r"drop $ \( \) \[ \]"),
+    Rule("unbalanced_braces", unbalanced_braces, r"\sqrt{2 -> \sqrt{2}; \frac{1}{2}}} -> \frac{1}{2}"),
     Rule("boxed_wrapper", boxed_wrapper, r"unwrap a whole-answer \boxed{}"),
     Rule("latex_spacing", latex_spacing, r"drop \, \! \; \quad ~ \displaystyle"),
     Rule("left_right", left_right, r"drop \left \right \big"),
     Rule("frac_variants", frac_variants, r"\dfrac \tfrac -> \frac"),
+    Rule("unit_fonts", unit_fonts, r"5\mathrm{cm} -> 5\text{cm}: a unit in a font command"),
     Rule("command_aliases", command_aliases, r"\leq -> \le, \mathbf{x} -> {x}, ..."),
     Rule("trig_degrees", trig_degrees, r"\cos 60^\circ -> \cos (60\cdot\frac{\pi}{180})"),
     Rule("degrees", degrees, r"drop ^\circ"),

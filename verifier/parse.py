@@ -10,6 +10,7 @@ the leaves are numbers (evaluated exactly in process) or expressions (left for S
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +21,7 @@ from verifier.mathparse import (
     ParseError,
     TooCostly,
     check_cost,
+    evaluate_matrices,
     exact_value,
     free_symbols,
     parse_expression,
@@ -36,6 +38,7 @@ class Number:
     text: str  # as written (after normalisation)
     decimal_places: int | None  # digits after the point when written as a decimal, else None
     percent: bool = False  # written with a percent sign (value is the number before the sign)
+    base: int | None = None  # written with a base subscript (``101_2``: base 2, value 5); None: base ten
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,17 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Ratio:
+    items: tuple[Answer, ...]  # "7:32": the terms in order, compared as written (7:32 is not 14:64)
+
+
+@dataclass(frozen=True)
 class Text:
     text: str  # lower case, words separated by one space, no punctuation
+    # the closed vocabulary the whole text is a word of ("weekday", "month", "yes_no", "true_false",
+    # "parity", "sign", ...): text is then its one canonical word, and two words of one vocabulary are
+    # equal only when they are the same word (a mismatch is final); None for free text
+    vocab: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,20 @@ class Alternatives:
     items: tuple[Answer, ...]  # "3 or 4": a hedge, unless the reference is itself a list
 
 
-Answer = Number | Expr | Relation | Interval | Union | TupleA | SetA | Matrix | Choice | Text | Alternatives
+Answer = (
+    Number
+    | Expr
+    | Relation
+    | Interval
+    | Union
+    | TupleA
+    | SetA
+    | Matrix
+    | Ratio
+    | Choice
+    | Text
+    | Alternatives
+)
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {")", "]", "}"}
@@ -126,6 +151,9 @@ def max_depth(s: str) -> int:
 
 
 _COMMA = re.compile(r",|;")
+_COMMA_ONLY = re.compile(r",")
+_SEMICOLON = re.compile(r";")
+_COLON = re.compile(r":")
 _OR = re.compile(r"\s+or\s+|\\lor\b|\\vee\b", re.IGNORECASE)
 _AND = re.compile(r"\s+and\s+|\\land\b|\\wedge\b", re.IGNORECASE)
 _CUP = re.compile(r"\\cup\b|\bU\b")
@@ -182,14 +210,21 @@ def _parse(s: str, level: int) -> Answer:
     choice = _choice(s)
     if choice is not None:
         return choice
-    m = _MATRIX.match(s)
-    if m:
-        return _matrix(m.group(2), level)
+    if "\\begin" in s:
+        matrix = _matrix_answer(s, level)
+        if matrix is not None:
+            return matrix
+    reals_minus = _reals_minus(s, level)
+    if reals_minus is not None:
+        return reals_minus
     alternatives = [p for p in _split_top(s, _OR) if p.strip()]
     if len(alternatives) > 1:
         return Alternatives(tuple(_parse(p, level + 1) for p in alternatives))
     if _THOUSANDS.match(s):
         return _number(s.replace(",", ""))
+    solutions = _labelled_solutions(s, level)
+    if solutions is not None:
+        return solutions
     parts = _split_top(s, _COMMA)
     if len(parts) == 1:
         parts = _split_top(s, _AND)
@@ -211,6 +246,9 @@ def _parse(s: str, level: int) -> Answer:
     relation = _relation(s, level)
     if relation is not None:
         return relation
+    ratio = _ratio(s, level)
+    if ratio is not None:
+        return ratio
     bracketed = _bracketed(s, level)
     if bracketed is not None:
         return bracketed
@@ -251,23 +289,78 @@ def _list(parts: list[str], level: int) -> Answer:
 
 
 def _named_coordinates(items: tuple[Answer, ...]) -> TupleA | None:
-    """``y = 3, x = 4`` -> the ordered tuple (4, 3): distinct one-letter names, in alphabetical order."""
+    """``y = 3, x = 4`` -> the ordered tuple (4, 3): distinct one-letter names, in alphabetical order;
+    ``AB = 4, CD = 5`` -> (4, 5): names of segments, areas or ratios (:func:`label_name`) in the order
+    written."""
+    named = _names_and_values(items)
+    if named is None:
+        return None
+    if all(len(n) == 1 for n, _ in named):
+        named = sorted(named, key=lambda nv: nv[0])
+    return TupleA(tuple(v for _, v in named), parenthesized=False)
+
+
+def _names_and_values(items: tuple[Answer, ...]) -> list[tuple[str, Answer]] | None:
     names: list[tuple[str, Answer]] = []
     for it in items:
         if not (isinstance(it, Relation) and it.ops == ("=",)):
             return None
-        lhs = it.parts[0]
-        name = None
-        if isinstance(lhs, Expr) and lhs.node is not None and lhs.node.op == "sym":
-            name = lhs.node.name
-        elif isinstance(lhs, Choice) and lhs.option is None:
-            name = lhs.letter
+        name = label_name(it.parts[0])
         if name is None:
             return None
         names.append((name, it.parts[1]))
     if len({n for n, _ in names}) != len(names):
         return None
-    return TupleA(tuple(v for _, v in sorted(names, key=lambda nv: nv[0])), parenthesized=False)
+    return names
+
+
+# a name made of capital letters: a segment "AB", a point pair, an area "S_{MBCN}" (a subscripted symbol)
+_CAPITALS = re.compile(r"[A-Z]{2,4}")
+
+
+def label_name(a: Answer) -> str | None:
+    """The name when ``a`` only names a quantity on the left of ``=``, else None: a symbol (``x``,
+    ``a_n``, ``S_{MBCN}``), a capital letter read as a choice (``A``), a segment of capitals (``AB``),
+    a quotient or product of such names (``\frac{NO}{BO}``) or a ratio of them (``S_{MBCN}:S``).
+    ``f(x)`` and other labels with brackets are read by the comparison."""
+    if isinstance(a, Choice) and a.option is None:
+        return a.letter
+    if isinstance(a, Ratio):
+        names = [label_name(it) for it in a.items]
+        return ":".join(n for n in names if n) if all(names) else None
+    if not isinstance(a, Expr) or a.node is None:
+        return None
+    if a.node.op == "sym":
+        return a.node.name
+    stack = [a.node]
+    while stack:
+        cur = stack.pop()
+        if cur.op in ("mul", "div"):
+            stack.extend(cur.args)
+        elif not (cur.op == "sym" and (cur.name[0].isupper() or "_" in cur.name)):
+            return None
+    return a.text.replace(" ", "")
+
+
+def _labelled_solutions(s: str, level: int) -> SetA | None:
+    """``p=5,q=2;p=7,q=2`` -> the solutions (5, 2) and (7, 2): parts separated by ``;``, each naming the
+    same unknowns with ``,``. None when ``s`` is not written so."""
+    groups = _split_top(s, _SEMICOLON)
+    if len(groups) < 2:
+        return None
+    tuples: list[Answer] = []
+    names: set[tuple[str, ...]] = set()
+    for g in groups:
+        try:
+            items = tuple(_parse(p, level + 1) for p in _split_top(g, _COMMA_ONLY))
+        except Unparseable:
+            return None
+        named = _names_and_values(items)
+        if named is None or len(named) < 2:
+            return None
+        names.add(tuple(sorted(n for n, _ in named)))
+        tuples.append(_named_coordinates(items) or TupleA((), parenthesized=False))
+    return SetA(tuple(tuples), braces=False) if len(names) == 1 else None
 
 
 # each \pm doubles the answer; more than this many are refused
@@ -306,7 +399,55 @@ def _relation(s: str, level: int) -> Relation | None:
     pieces.append(s[start:])
     if any(not p.strip() for p in pieces):
         raise Unparseable("a relation with an empty side")
-    return Relation(tuple(_parse(p, level + 1) for p in pieces), tuple(ops))
+    return Relation(tuple(_relation_side(p, level) for p in pieces), tuple(ops))
+
+
+def _relation_side(piece: str, level: int) -> Answer:
+    """One side of a relation; capitals alone (``AB`` in ``AB = 4``) name a segment, not a word."""
+    name = piece.strip()
+    if _CAPITALS.fullmatch(name):
+        return Expr(name, Node("sym", name=name))
+    sub = _SUBSCRIPTED_NAME.fullmatch(name)
+    if sub is not None:  # "S_{MBCN}": a name, though its index reads like a word
+        return Expr(name, Node("sym", name=f"{sub.group(1)}_{sub.group(2)}"))
+    return _parse(piece, level + 1)
+
+
+_SUBSCRIPTED_NAME = re.compile(r"([A-Za-z])_\{?([A-Za-z0-9]{1,8})\}?")
+
+
+def _ratio(s: str, level: int) -> Ratio | None:
+    """``7:32`` and ``S_{MBCN}:S`` -> a :class:`Ratio` of their terms; None without a top-level colon."""
+    pieces = _split_top(s, _COLON)
+    if len(pieces) < 2:
+        return None
+    if any(not p.strip() for p in pieces):
+        raise Unparseable("a ratio with an empty term")
+    items = tuple(_relation_side(p, level) for p in pieces)
+    if not all(isinstance(it, Number | Expr) for it in items):
+        raise Unparseable("a ratio of things that are not numbers or expressions")
+    return Ratio(items)
+
+
+# "\mathbb{R}\setminus\{0\}", "\mathbb R - \{1, 2\}": the real line without a few numbers
+_REALS_MINUS = re.compile(
+    r"^(?:\\mathbb\s*\{?\s*R\s*\}?|\\R)\s*(?:\\setminus|\\backslash|-|\\smallsetminus)\s*\\\{(.*)\\\}$",
+    re.DOTALL,
+)
+
+
+def _reals_minus(s: str, level: int) -> Union | None:
+    r"""The real line without finitely many exact numbers, as the union of the open intervals between them
+    (``\mathbb{R}\setminus\{0\}`` is (-oo, 0) U (0, oo)); None unless written so."""
+    m = _REALS_MINUS.match(s)
+    if m is None:
+        return None
+    items = [_parse(p, level + 1) for p in _split_top(m.group(1), _COMMA_ONLY) if p.strip()]
+    if not items or not all(isinstance(it, Number) and it.base is None and not it.percent for it in items):
+        return None
+    points = sorted({it.value for it in items if isinstance(it, Number)})
+    ends: list[Answer] = [_NEG_INF_LEAF, *(Number(v, str(v), None) for v in points), _POS_INF_LEAF]
+    return Union(tuple(Interval(lo, hi, False, False) for lo, hi in itertools.pairwise(ends)))
 
 
 def _iter_top(s: str, pattern: re.Pattern[str]) -> list[re.Match[str]]:
@@ -448,21 +589,88 @@ def _number(s: str) -> Number:
     return Number(value, s, places, pct)
 
 
+_MATRIX_LITERAL = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
+# what may stand between matrix literals: signs, products, scalars (digits, \frac, \cdot, brackets)
+_MATRIX_GLUE = re.compile(r"[\s\d+\-*/().{}]|\\(?:cdot|times|frac)(?![A-Za-z])")
+# the most matrix literals in one answer
+MAX_MATRICES = 8
+
+
+def _matrix_answer(s: str, level: int) -> Matrix | None:
+    r"""One matrix literal, or arithmetic on literals with exact entries (``2\begin{pmatrix}..\end{pmatrix}
+    + \begin{pmatrix}..\end{pmatrix}``, products): evaluated exactly to one :class:`Matrix`.
+
+    None when ``s`` holds no matrix literal at its top; Unparseable when the arithmetic is undefined
+    (shapes that do not fit) or holds anything but numbers, signs, products and brackets.
+    """
+    found = list(_MATRIX_LITERAL.finditer(s))
+    if not found:
+        return None
+    if len(found) == 1 and found[0].start() == 0 and found[0].end() == len(s):
+        return _matrix(found[0].group(2), level)
+    if len(found) > MAX_MATRICES:
+        raise TooCostly(f"more than {MAX_MATRICES} matrices")
+    glue = _MATRIX_LITERAL.sub(" ", s)
+    if _MATRIX_GLUE.sub("", glue).strip():
+        return None  # symbols or words around the matrices: not plain arithmetic on them
+    literals = [_matrix(m.group(2), level) for m in found]
+    values = []
+    for mat in literals:
+        entries = [x for row in mat.rows for x in row]
+        if not all(isinstance(x, Number) and x.base is None and not x.percent for x in entries):
+            raise Unparseable("arithmetic on matrices whose entries are not plain numbers")
+        values.append(tuple(tuple(x.value for x in row if isinstance(x, Number)) for row in mat.rows))
+    # each literal becomes the symbol M_k; the safe parser reads the arithmetic around them
+    k = iter(range(len(found)))
+    text = _MATRIX_LITERAL.sub(lambda _m: f" M_{{{next(k)}}} ", s)
+    try:
+        result = evaluate_matrices(parse_expression(text), values)
+    except ParseError as exc:
+        raise Unparseable(f"arithmetic on matrices: {exc}") from exc
+    if not isinstance(result, tuple):
+        raise Unparseable("arithmetic on matrices that gives a number")
+    return Matrix(tuple(tuple(Number(v, str(v), None) for v in row) for row in result))
+
+
 _ALL_REALS = re.compile(
     r"^(?:\\mathbb\s*\{?\s*R\s*\}?|\\R|(?:all|any)\s+real\s+numbers?|\\text\{all real numbers\})$",
     re.IGNORECASE,
 )
 _INF = Node("const", name="oo")
+_NEG_INF_LEAF = Expr("-\\infty", Node("neg", (_INF,)))
+_POS_INF_LEAF = Expr("\\infty", _INF)
 # the empty set, in symbols or words: only ever equal to another empty set (never to 0)
 _EMPTY_SET = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|none|no\s+(?:real\s+)?solutions?)$", re.IGNORECASE
 )
 
 
+# "1112112_3", "A3_16": digits (the first a decimal digit) and a base subscript (normalised to no braces)
+_BASED = re.compile(r"^([0-9][0-9A-Za-z]*)_\{?\s*(\d{1,2})\s*\}?$")
+
+
+def _based_number(s: str) -> Number | None:
+    """``101_2`` -> Number(5, base=2); None unless every digit exists in the base (2 to 36)."""
+    m = _BASED.match(s)
+    if m is None:
+        return None
+    digits, base = m.group(1), int(m.group(2))
+    if not 2 <= base <= 36:
+        return None
+    try:
+        value = int(digits, base)
+    except ValueError:
+        return None
+    return Number(Fraction(value), digits, None, base=base)
+
+
 def _leaf(s: str) -> Answer:
     s = s.strip()
     if _NUMBER.match(s):
         return _number(s)
+    based = _based_number(s)
+    if based is not None:
+        return based
     if _ALL_REALS.match(s):
         # the real line, (-\infty, \infty)
         return Interval(Expr("-\\infty", Node("neg", (_INF,))), Expr("\\infty", _INF), False, False)
@@ -495,8 +703,42 @@ def _leaf(s: str) -> Answer:
     return Expr(body, node)
 
 
+# closed vocabularies: vocabulary -> {spelling: canonical word}. A one-word answer from one of them is
+# compared as that word: another word of the vocabulary is a different answer, read by rule
+_VOCABULARIES: dict[str, dict[str, str]] = {
+    "weekday": {
+        **{d: d for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")},
+        "mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
+        "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday",
+    },
+    "month": {
+        **{m: m for m in ("january", "february", "march", "april", "may", "june", "july", "august",
+                          "september", "october", "november", "december")},
+        "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
+        "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
+        "dec": "december",
+    },
+    "yes_no": {"yes": "yes", "no": "no"},
+    "true_false": {"true": "true", "false": "false"},
+    "parity": {"odd": "odd", "even": "even"},
+    "sign": {"positive": "positive", "negative": "negative"},
+    "monotonicity": {"increasing": "increasing", "decreasing": "decreasing"},
+    "convergence": {"convergent": "convergent", "converges": "convergent", "divergent": "divergent",
+                    "diverges": "divergent"},
+    "rationality": {"rational": "rational", "irrational": "irrational"},
+    "primality": {"prime": "prime", "composite": "composite"},
+    "finiteness": {"finite": "finite", "infinite": "infinite"},
+}  # fmt: skip
+_VOCABULARY_OF = {
+    word: (vocab, canon) for vocab, words in _VOCABULARIES.items() for word, canon in words.items()
+}
+
+
 def _text(s: str) -> Text:
     words = re.findall(r"[A-Za-z0-9]+", s.lower())
     if not words:
         raise Unparseable("no words")
+    if len(words) == 1 and words[0] in _VOCABULARY_OF:
+        vocab, canon = _VOCABULARY_OF[words[0]]
+        return Text(canon, vocab)
     return Text(" ".join(words))

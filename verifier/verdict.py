@@ -50,6 +50,9 @@ class Verdict:
     reason: str  # one human-readable line
     elapsed_s: float = 0.0  # wall time of the whole call, seconds
     judge: JudgeInfo | None = field(default=None)  # set when the second opinion was consulted
+    # the canonical key of pred_answer (verifier.answer_key): answers the rules call equal share it
+    # ("1,027"/"1027", "\frac12"/"0.5", "x=3"/"3"); every majority vote groups by it. None: no answer
+    answer_key: str | None = None
 
     def __bool__(self) -> bool:
         return self.status is Status.CORRECT
@@ -69,6 +72,7 @@ class Verdict:
             "method": self.method.value,
             "pred_answer": self.pred_answer,
             "ref_answer": self.ref_answer,
+            "answer_key": self.answer_key,
             "reason": self.reason,
             "elapsed_s": round(self.elapsed_s, 6),
         }

@@ -9,7 +9,6 @@ Each engine is a small class with batch methods, so the pipeline does not care w
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,8 +25,6 @@ class VerifyEngine(Protocol):
     def verify_batch(
         self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
     ) -> list[Verdict]: ...
-
-    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]: ...
 
     def split(self, n: int) -> list[VerifyEngine]:
         """At most n engines to use at the same time, from as many threads, whose total parallelism is
@@ -50,8 +47,6 @@ class LocalVerifier:
         from verifier import VerifyConfig
 
         self.config = config if config is not None else VerifyConfig()
-        # grouping answers for maj@k compares two extracted answers: the rules decide, never the judge
-        self._plain = dataclasses.replace(self.config, judge=None)
         self.workers = workers
 
     def verify_batch(
@@ -60,13 +55,6 @@ class LocalVerifier:
         from verifier import verify_batch
 
         return list(verify_batch(pairs, questions=questions, config=self.config, workers=self.workers))
-
-    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-        from verifier import verify_batch
-
-        if not pairs:
-            return []
-        return [bool(v) for v in verify_batch(pairs, config=self._plain, workers=self.workers)]
 
     def split(self, n: int) -> list[VerifyEngine]:
         if self.workers is None:  # all cores: the pool itself bounds the calls in flight together
@@ -100,9 +88,6 @@ class RemoteVerifier:
             return []
         qs = None if questions is None else list(questions)
         return list(self.client.verify_batch(list(pairs), questions=qs))
-
-    def same_answer_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-        return [bool(v) for v in self.verify_batch(pairs)]
 
     def split(self, n: int) -> list[VerifyEngine]:
         return [self] * n  # the server bounds its own parallelism

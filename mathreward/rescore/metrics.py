@@ -7,9 +7,10 @@ verifying anything again.
 - pass rate: the fraction of the N samples that are correct.
 - pass@k: the unbiased estimator of Chen et al. 2021 (Codex), ``1 - C(n-c, k) / C(n, k)``: the chance
   that at least one of k samples drawn without replacement from the n is correct.
-- maj@k: the majority answer of the first k samples is correct. Answers are grouped by ``verify``
-  (``answer_group``: equal answers share a group id); samples with no answer do not vote; a tie goes to
-  the group that appears first.
+- maj@k: the majority answer of the first k samples is correct. Answers are grouped by
+  :func:`verifier.group_answers` (``answer_group``: answers with one canonical key, and all correct
+  answers, share a group id; the same grouping as ``prm.select_best``'s vote); samples with no answer
+  do not vote; a tie goes to the group that appears first.
 - PRM best-of-N: the sample with the highest PRM aggregate is correct (a tie goes to the first).
 """
 

@@ -14,7 +14,7 @@ output. Only then are the rejects file, the summary JSON and the plots written a
 The modules, one job each: :mod:`~mathreward.rescore.options` (what a run is asked to do),
 :mod:`~mathreward.rescore.paths`, :mod:`~mathreward.rescore.state` (checkpoints and resume),
 :mod:`~mathreward.rescore.schema` (added columns, Arrow schemas), :mod:`~mathreward.rescore.scoring`
-(one chunk graded), :mod:`~mathreward.rescore.grouping` (answer groups for maj@k),
+(one chunk graded; answers grouped for maj@k by :func:`verifier.group_answers`),
 :mod:`~mathreward.rescore.pipeline` (phase 1), :mod:`~mathreward.rescore.rows` (one row finished),
 :mod:`~mathreward.rescore.assemble` (phase 2), :mod:`~mathreward.rescore.progress`; this one starts a run.
 """

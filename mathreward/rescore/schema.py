@@ -18,7 +18,7 @@ RESPONSE_COLUMNS: tuple[str, ...] = (
     "extracted_answer",  # the final answer found in the response (null: none)
     "verify_reason",  # the verifier's one-line reason
     "judge",  # the LLM second opinion's label when it was consulted (null: not consulted)
-    "answer_group",  # equal answers (grouped by verify) share an id within the row; null: no answer
+    "answer_group",  # equal answers (one verifier.answer_key, or both correct) share an id; null: no answer
 )
 PRM_COLUMNS: tuple[str, ...] = ("step_scores", "prm_score")  # list of P(step correct), and its aggregate
 

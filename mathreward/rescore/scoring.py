@@ -11,8 +11,8 @@ from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns, Problem, parse_problem
 from mathreward.rescore.engines import StepResult, StepScorer, VerifyEngine
 from mathreward.rescore.errors import RescoreError
-from mathreward.rescore.grouping import assign_groups, plan_groups
 from mathreward.rescore.schema import RESPONSE_COLUMNS
+from verifier.group import group_answers
 
 log = logging.getLogger("mathreward.rescore")
 
@@ -78,25 +78,15 @@ def score_chunk(
     if len(verdicts) != len(pairs):
         raise RescoreError(f"the verifier returned {len(verdicts)} verdicts for {len(pairs)} pairs")
 
-    # per problem: its slice of verdicts, then one verify batch for all the answer comparisons
+    # per problem: its slice of verdicts; answers grouped for maj@k by the verifier's one grouping
+    # (canonical answer keys, every correct answer in one group), as prm.select_best and verl group
     per_problem: list[dict[str, list[Any]]] = []
-    plans: list[tuple[list[str], list[tuple[int, int]]]] = []
-    same_pairs: list[tuple[str, str]] = []
     pos = 0
     for _, p in problems:
         vals = _response_values(verdicts[pos : pos + len(p.responses)])
         pos += len(p.responses)
+        vals["answer_group"] = group_answers(vals["extracted_answer"], correct=vals["correct"])
         per_problem.append(vals)
-        uniques, idx_pairs = plan_groups(vals["extracted_answer"], vals["correct"])
-        plans.append((uniques, idx_pairs))
-        same_pairs.extend((uniques[i], uniques[j]) for i, j in idx_pairs)
-    same = engine.same_answer_batch(same_pairs) if same_pairs else []
-    pos = 0
-    for vals, (uniques, idx_pairs) in zip(per_problem, plans, strict=True):
-        vals["answer_group"] = assign_groups(
-            vals["extracted_answer"], vals["correct"], uniques, idx_pairs, same[pos : pos + len(idx_pairs)]
-        )
-        pos += len(idx_pairs)
 
     prm_failures = 0
     if scorer is not None:

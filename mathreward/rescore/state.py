@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from mathreward.rescore import io as rio
 from mathreward.rescore.errors import RescoreError
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: answer groups by verifier.group_answers (canonical keys), not pairwise verify
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:

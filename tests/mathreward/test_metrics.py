@@ -15,7 +15,6 @@ from mathreward.rescore.filters import (
     keep_problem,
     select_responses,
 )
-from mathreward.rescore.grouping import assign_groups, plan_groups
 from mathreward.rescore.metrics import (
     Summary,
     best_of_n_correct,
@@ -24,6 +23,7 @@ from mathreward.rescore.metrics import (
     problem_metrics,
 )
 from mathreward.rescore.rows import default_ks
+from verifier import group_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = [json.loads(line) for line in (ROOT / "fixtures/rescore_cases.jsonl").read_text().splitlines()]
@@ -97,14 +97,11 @@ def test_best_of_n_picks_the_highest_score() -> None:
     assert best_of_n_correct([0.7, 0.7], [True, False]) is True  # a tie goes to the first
 
 
-def test_grouping_puts_correct_answers_together_and_groups_wrong_ones_by_comparison() -> None:
-    answers = ["1/3", "0.5", "\\frac{1}{3}", "2", None, "1/3 "]
-    correct = [False, True, False, False, False, False]
-    uniques, pairs = plan_groups(answers, correct)
-    assert uniques == ["1/3", "\\frac{1}{3}", "2"]  # exact duplicates (after strip) are not compared
-    assert pairs == [(0, 1), (0, 2), (1, 2)]
-    same = [True, False, False]  # what verify says of (1/3, \frac{1}{3}), (1/3, 2), (\frac{1}{3}, 2)
-    assert assign_groups(answers, correct, uniques, pairs, same) == [0, 1, 0, 2, None, 0]
+def test_grouping_puts_correct_answers_together_and_groups_wrong_ones_by_key() -> None:
+    answers = ["1/3", "0.5", "\\frac{1}{3}", "2", None, "1/3 ", "\\frac{2}{4}"]
+    correct = [False, True, False, False, False, False, True]
+    # 1/3 and \frac{1}{3} share a canonical key; 0.5 and 2/4 are correct (and share one too)
+    assert group_answers(answers, correct=correct) == [0, 1, 0, 2, None, 0, 1]
 
 
 def test_problem_metrics_of_the_hand_computed_problems() -> None:

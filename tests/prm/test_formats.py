@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from prm import PRMFormatError, ProcessRewardModel
+from prm import ProcessRewardModel
 from prm.formats import FORMATS, MathShepherd, QwenMathPRM, StepTag, TokenClassification
-from tests.prm.conftest import load_builder, load_tiny
+from tests.prm.conftest import load_builder
 from tests.prm.reference import QWEN_SYSTEM, trl_tokenize_row
 
 FORMAT_OF = load_builder().FORMAT_OF

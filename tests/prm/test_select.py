@@ -1,4 +1,4 @@
-"""select_best: best-of-N and PRM-weighted majority vote, answers grouped by verifier.verify."""
+"""select_best: best-of-N and PRM-weighted majority vote, answers grouped by verifier.group_answers."""
 
 from __future__ import annotations
 
@@ -72,3 +72,20 @@ def test_with_a_real_model_scores_come_from_the_engine(loaded):
     # candidates given as step lists are scored as given
     as_lists = select_best("What is 5 + 5?", [c.split("\n\n") for c in CANDIDATES[:3]], model=model)
     assert as_lists.step_scores[0].steps == tuple(CANDIDATES[0].split("\n\n"))
+
+
+def test_the_vote_groups_as_verifier_group_answers_does():
+    from verifier import group_answers
+
+    cands = [
+        "So $\\boxed{x = 12}$.",
+        "Hence $\\boxed{1,2}$.",
+        "We get \\boxed{\\{2, 1\\}}.",
+        "Thus \\boxed{12}.",
+        "Thus \\boxed{13}.",
+    ]
+    sel = select_best("q", cands, scores=_scores([0.5, 0.4, 0.45, 0.3, 0.8]))
+    ids = group_answers(sel.answers)
+    assert ids == [0, 1, 1, 0, 2]
+    assert {frozenset(g) for g in sel.groups} == {frozenset({0, 3}), frozenset({1, 2}), frozenset({4})}
+    assert sel.groups[0] == (2, 1) and sel.weighted_vote == 2  # 0.85 outweighs 0.8 and x = 12 (0.8)

@@ -23,6 +23,8 @@ def test_all_is_pinned() -> None:
             "JudgeInfo",
             "VerifyConfig",
             "extract_answer",
+            "answer_key",
+            "group_answers",
         ]
     )
     for name in verifier.__all__:
