@@ -132,16 +132,14 @@ def _verify_config(args: argparse.Namespace) -> Any:
     return VerifyConfig(**kw)
 
 
+def _close(backends: list[Any]) -> None:
+    for backend in backends:
+        backend.close()
+
+
 def run(args: argparse.Namespace) -> int:
+    from mathreward.backend import PRM_SERVICE, Backend, BackendError, LocalBackend, RemoteBackend, ServerSpec
     from mathreward.rescore.columns import ColumnError
-    from mathreward.rescore.engines import (
-        LocalStepScorer,
-        LocalVerifier,
-        RemoteStepScorer,
-        RemoteVerifier,
-        StepScorer,
-        VerifyEngine,
-    )
     from mathreward.rescore.errors import RescoreError
     from mathreward.rescore.filters import FilterOptions
     from mathreward.rescore.io import DatasetError
@@ -177,29 +175,45 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"mathreward rescore: {e}\n")
         return 2
 
-    engine: VerifyEngine
-    scorer: StepScorer | None = None
+    engine: Backend
+    remote: RemoteBackend | None = None
+    scorer: Backend | None = None
+    opened: list[Backend] = []  # closed on the way out, however the run ends
     fingerprint: dict[str, Any] = {}
     try:
         if args.server:
-            engine = RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout)
+            spec = ServerSpec.resolve(args.server)
+            assert spec is not None
+            engine = remote = RemoteBackend(spec)
+            opened.append(remote)
+            remote.wait_ready("", timeout=args.connect_timeout)
         else:
             config = _verify_config(args)
-            engine = LocalVerifier(config, workers=args.workers)
+            engine = LocalBackend(config, workers=args.workers)
+            opened.append(engine)
             fingerprint["judge"] = [args.judge_url, args.judge_model] if args.judge_url else None
             fingerprint["timeout_s"] = config.timeout_s
         if args.prm == "server":
-            scorer = RemoteStepScorer(args.server, aggregate=args.prm_aggregate, step_mode=args.step_mode)
+            assert remote is not None
+            # the server loads its PRM in the background: wait until its health reads SERVING
+            try:
+                remote.wait_ready(PRM_SERVICE, timeout=120.0)
+            except BackendError as e:
+                raise BackendError(f"{e} (was it started with --prm-model?)") from e
+            scorer = remote
         elif args.prm:
-            scorer = LocalStepScorer(args.prm, aggregate=args.prm_aggregate, step_mode=args.step_mode,
-                                     device=args.device)
+            local_prm = LocalBackend(prm_model=args.prm, device=args.device)
+            local_prm.prm()  # load now: a bad model path is a start-up error
+            scorer = local_prm
         if args.prm:
             fingerprint["prm_model"] = args.prm
             fingerprint["step_mode"] = args.step_mode
     except ImportError as e:
+        _close(opened)
         err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all]'\n")
         return 2
     except Exception as e:  # a bad model path, an unreachable server: one clear line, no traceback
+        _close(opened)
         err.write(f"mathreward rescore: cannot start the engines: {type(e).__name__}: {e}\n")
         return 2
 
@@ -207,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
         input=args.input, output=args.output, layout=args.layout, column_overrides=column_overrides(args),
         ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
         report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
-        prm_aggregate=args.prm_aggregate, fingerprint_extra=fingerprint, progress=args.progress,
-        log_every_s=args.log_every, limit=args.limit,
+        prm_aggregate=args.prm_aggregate, step_mode=args.step_mode, fingerprint_extra=fingerprint,
+        progress=args.progress, log_every_s=args.log_every, limit=args.limit,
     )
     try:
         summary = run_rescore(opts, engine, scorer)
@@ -227,9 +241,7 @@ def run(args: argparse.Namespace) -> int:
                   "the finished chunks are kept: continue with the same command and --resume\n")
         return 1
     finally:
-        engine.close()
-        if scorer is not None:
-            scorer.close()
+        _close(opened)
     if args.json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
     else:
