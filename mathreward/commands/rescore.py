@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from mathreward.commands.server_options import add_server_options, server_spec
 
 EPILOG = """\
 column defaults (each can be set by hand; --layout auto tells the layout from the first row):
@@ -76,7 +77,7 @@ def register(subparsers: Any) -> None:
     e = p.add_argument_group("engines")
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
-    e.add_argument("--server", metavar="HOST:PORT", help="send the work to a running `mathreward serve`")
+    add_server_options(e)
     e.add_argument("--connect-timeout", type=float, default=30.0,
                    help="seconds to wait for the --server to answer (default: 30)")
     e.add_argument("--judge-url", help="OpenAI-compatible base URL of the LLM second opinion")
@@ -138,7 +139,7 @@ def _close(backends: list[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mathreward.backend import PRM_SERVICE, Backend, BackendError, LocalBackend, RemoteBackend, ServerSpec
+    from mathreward.backend import PRM_SERVICE, Backend, BackendError, LocalBackend, RemoteBackend
     from mathreward.rescore.columns import ColumnError
     from mathreward.rescore.errors import RescoreError
     from mathreward.rescore.filters import FilterOptions
@@ -156,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.judge_model and not args.judge_url:
         err.write("mathreward rescore: --judge-model needs --judge-url\n")
+        return 2
+    try:
+        spec = server_spec(args)
+    except ValueError as e:
+        err.write(f"mathreward rescore: {e}\n")
         return 2
     if args.server and (args.judge_url or args.timeout_s is not None or args.workers is not None):
         err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
@@ -181,12 +187,11 @@ def run(args: argparse.Namespace) -> int:
     opened: list[Backend] = []  # closed on the way out, however the run ends
     fingerprint: dict[str, Any] = {}
     try:
-        if args.server:
-            spec = ServerSpec.resolve(args.server)
-            assert spec is not None
+        if spec is not None:
             engine = remote = RemoteBackend(spec)
             opened.append(remote)
             remote.wait_ready("", timeout=args.connect_timeout)
+            remote.verify_batch([("1", "1")])  # the health probe needs no token: this call does
         else:
             config = _verify_config(args)
             engine = LocalBackend(config, workers=args.workers)
@@ -243,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         _close(opened)
     if args.json:
-        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+        from mathreward.rescore.io import dumps_json
+
+        sys.stdout.write(dumps_json(summary.to_dict(), indent=2) + "\n")
     else:
         sys.stdout.write(summary.format_table() + "\n")
     return 0
