@@ -4,8 +4,8 @@ Anchor: the naive annotation loop (as first written in most Math-Shepherd reprod
 prefix, for each of the n rollouts, one completions request with n=1, then ``verify`` on that one
 rollout, all in sequence. Ours (``prm.annotate.annotate``, what ``mathreward annotate`` runs): every
 prefix of every solution in flight at once (``--concurrency``), n samples per request, rollouts verified
-in batches through the verifier's process pool (``LocalVerifier``, as the CLI does) while the other
-requests are still generating.
+in batches through the verifier's process pool (``mathreward.backend.LocalBackend``, as the CLI does)
+while the other requests are still generating.
 
 The policy is the scripted one of the tests (tests/prm/scripted_policy.py) on a loopback HTTP server,
 with a fixed latency per request and per sample standing in for the GPU (printed with the results),
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # first, ahead of bench/ itself, whose prm.py would shadow the prm package
 sys.path.insert(0, str(ROOT))
 
-from mathreward.rescore.engines import LocalVerifier  # noqa: E402
+from mathreward.backend import LocalBackend  # noqa: E402
 from prm.annotate import RolloutConfig, Solution, Timing, annotate, prefix_text, render_prompt  # noqa: E402
 from prm.generate import HTTPOptions, OpenAICompletions, Request, SamplingParams, open_generator  # noqa: E402
 from tests.prm.scripted_policy import STATES, ScriptedServer  # noqa: E402
@@ -59,7 +59,7 @@ def make_solutions(count: int, steps: int, seed: int = 0) -> list[Solution]:
 def run_pipelined(url: str, sols: list[Solution], n: int, concurrency: int) -> dict[str, Any]:
     config = RolloutConfig(SamplingParams(n=n, max_tokens=256, seed=1))
     gen = open_generator(url, "scripted", http=HTTPOptions(concurrency=concurrency))
-    engine = LocalVerifier(VerifyConfig())
+    engine = LocalBackend(VerifyConfig())
     timing = Timing()
     t0 = time.perf_counter()
     annotate(sols, gen, config, engine.verify_batch, timing)

@@ -48,8 +48,8 @@ def make_dataset(responses: int) -> Path:
 
 
 def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
+    from mathreward.backend import LocalBackend
     from mathreward.rescore import RescoreOptions, run_rescore
-    from mathreward.rescore.engines import LocalVerifier
     from verifier.sandbox import shutdown_pools
 
     out = OUT / f"out_w{workers}.jsonl"
@@ -58,7 +58,7 @@ def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
     with open(os.devnull, "w") as devnull:
         summary = run_rescore(
             RescoreOptions(input=path, output=out, progress="none"),
-            LocalVerifier(workers=workers),
+            LocalBackend(workers=workers),
             stream=devnull,
         )
     wall = time.perf_counter() - t0

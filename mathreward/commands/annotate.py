@@ -169,11 +169,19 @@ def question_of(row: dict[str, Any], col: str | None) -> str | None:
 
 
 def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The verification engine (rescore's local or remote one) and its fingerprint."""
-    from mathreward.rescore.engines import LocalVerifier, RemoteVerifier
+    """The verification backend (local or a running server: the one seam rescore uses) and its fingerprint."""
+    from mathreward.backend import LocalBackend, RemoteBackend, ServerSpec
 
     if args.server:
-        return RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout), {"verify": args.server}
+        spec = ServerSpec.resolve(args.server)
+        assert spec is not None
+        remote = RemoteBackend(spec)
+        try:
+            remote.wait_ready(timeout=args.connect_timeout)
+        except Exception:
+            remote.close()
+            raise
+        return remote, {"verify": args.server}
     from verifier import VerifyConfig
 
     config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
@@ -183,7 +191,7 @@ def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from verifier.sandbox import warm_up
 
     threading.Thread(target=warm_up, args=(config.memory_mb,), name="verifier-warm-up", daemon=True).start()
-    return LocalVerifier(config, workers=args.workers), {"verify": "local", "timeout_s": config.timeout_s}
+    return LocalBackend(config, workers=args.workers), {"verify": "local", "timeout_s": config.timeout_s}
 
 
 def sampling_params(args: argparse.Namespace) -> Any:
@@ -219,13 +227,13 @@ def check_common(args: argparse.Namespace, name: str) -> str | None:
 
 
 def _progress(total: int, initial: int, args: argparse.Namespace, name: str, stream: TextIO) -> Any:
-    from mathreward.rescore.run import Progress, _fmt_eta
+    from mathreward.rescore.progress import Progress, fmt_eta
 
     class JobProgress(Progress):
         def line(self, now: float) -> str:
             elapsed = max(now - self.t0, 1e-9)
             rate = (self.done - self.start_done) / elapsed
-            eta = _fmt_eta((self.total - self.done) / rate) if rate > 0 else "?"
+            eta = fmt_eta((self.total - self.done) / rate) if rate > 0 else "?"
             return (f"{name}: {self.done}/{self.total} rows, {self.responses} requests "
                     f"({self.responses / elapsed:.1f}/s), ETA {eta}")
 
@@ -248,11 +256,12 @@ def run_job(
     Returns the checkpoint's totals (``counts``) with ``rows``, ``rejected`` and ``wall_s``.
     """
     from mathreward.rescore import io as rio
-    from mathreward.rescore.run import _file_fingerprint, _State, rejects_path_for
+    from mathreward.rescore.paths import rejects_path_for
+    from mathreward.rescore.state import RunState, file_fingerprint
 
     in_fmt = rio.detect_format(args.input)
-    state = _State(args.output.with_name(args.output.name + f".{name}-state"), "jsonl")
-    fp = {"version": STATE_VERSION, "command": name, "input": _file_fingerprint(args.input),
+    state = RunState(args.output.with_name(args.output.name + f".{name}-state"), "jsonl")
+    fp = {"version": STATE_VERSION, "command": name, "input": file_fingerprint(args.input),
           "limit": args.limit, **fingerprint}
     cp = state.load() if state.root.exists() else None
     if cp is not None and args.resume:
@@ -347,7 +356,8 @@ def run_command(
 ) -> int:
     """Start the engines, run the job, print and write the summary; the exit status."""
     from mathreward.rescore import io as rio
-    from mathreward.rescore.run import configure_logging, summary_path_for
+    from mathreward.rescore.paths import summary_path_for
+    from mathreward.rescore.run import configure_logging
     from prm.generate import GenerationError, HTTPOptions, open_generator
 
     configure_logging(args.verbose)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mathreward.rescore.errors import RescoreError
     from mathreward.rescore.file_metrics import metrics_of_file
-    from mathreward.rescore.io import DatasetError, atomic_write_text
+    from mathreward.rescore.io import DatasetError, atomic_write_text, dumps_json
 
     if not args.input.exists():
         sys.stderr.write(f"mathreward metrics: {args.input}: no such file or folder\n")
@@ -45,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     d = summary.to_dict()
     if args.output is not None:
-        atomic_write_text(args.output, json.dumps(d, indent=2) + "\n")
+        atomic_write_text(args.output, dumps_json(d, indent=2) + "\n")
     if args.report is not None:
         from mathreward.rescore.report import write_report
 
         for path in write_report(summary, args.report):
             sys.stderr.write(f"mathreward metrics: wrote {path}\n")
-    sys.stdout.write(json.dumps(d, indent=2) + "\n" if args.json else summary.format_table() + "\n")
+    sys.stdout.write(dumps_json(d, indent=2) + "\n" if args.json else summary.format_table() + "\n")
     return 0

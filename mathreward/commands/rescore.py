@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from mathreward.commands.server_options import add_server_options, server_spec
 
 EPILOG = """\
 column defaults (each can be set by hand; --layout auto tells the layout from the first row):
@@ -76,7 +77,7 @@ def register(subparsers: Any) -> None:
     e = p.add_argument_group("engines")
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
-    e.add_argument("--server", metavar="HOST:PORT", help="send the work to a running `mathreward serve`")
+    add_server_options(e)
     e.add_argument("--connect-timeout", type=float, default=30.0,
                    help="seconds to wait for the --server to answer (default: 30)")
     e.add_argument("--judge-url", help="OpenAI-compatible base URL of the LLM second opinion")
@@ -132,16 +133,14 @@ def _verify_config(args: argparse.Namespace) -> Any:
     return VerifyConfig(**kw)
 
 
+def _close(backends: list[Any]) -> None:
+    for backend in backends:
+        backend.close()
+
+
 def run(args: argparse.Namespace) -> int:
+    from mathreward.backend import PRM_SERVICE, Backend, BackendError, LocalBackend, RemoteBackend
     from mathreward.rescore.columns import ColumnError
-    from mathreward.rescore.engines import (
-        LocalStepScorer,
-        LocalVerifier,
-        RemoteStepScorer,
-        RemoteVerifier,
-        StepScorer,
-        VerifyEngine,
-    )
     from mathreward.rescore.errors import RescoreError
     from mathreward.rescore.filters import FilterOptions
     from mathreward.rescore.io import DatasetError
@@ -158,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.judge_model and not args.judge_url:
         err.write("mathreward rescore: --judge-model needs --judge-url\n")
+        return 2
+    try:
+        spec = server_spec(args)
+    except ValueError as e:
+        err.write(f"mathreward rescore: {e}\n")
         return 2
     if args.server and (args.judge_url or args.timeout_s is not None or args.workers is not None):
         err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
@@ -177,29 +181,44 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"mathreward rescore: {e}\n")
         return 2
 
-    engine: VerifyEngine
-    scorer: StepScorer | None = None
+    engine: Backend
+    remote: RemoteBackend | None = None
+    scorer: Backend | None = None
+    opened: list[Backend] = []  # closed on the way out, however the run ends
     fingerprint: dict[str, Any] = {}
     try:
-        if args.server:
-            engine = RemoteVerifier(args.server, connect_timeout_s=args.connect_timeout)
+        if spec is not None:
+            engine = remote = RemoteBackend(spec)
+            opened.append(remote)
+            remote.wait_ready("", timeout=args.connect_timeout)
+            remote.verify_batch([("1", "1")])  # the health probe needs no token: this call does
         else:
             config = _verify_config(args)
-            engine = LocalVerifier(config, workers=args.workers)
+            engine = LocalBackend(config, workers=args.workers)
+            opened.append(engine)
             fingerprint["judge"] = [args.judge_url, args.judge_model] if args.judge_url else None
             fingerprint["timeout_s"] = config.timeout_s
         if args.prm == "server":
-            scorer = RemoteStepScorer(args.server, aggregate=args.prm_aggregate, step_mode=args.step_mode)
+            assert remote is not None
+            # the server loads its PRM in the background: wait until its health reads SERVING
+            try:
+                remote.wait_ready(PRM_SERVICE, timeout=120.0)
+            except BackendError as e:
+                raise BackendError(f"{e} (was it started with --prm-model?)") from e
+            scorer = remote
         elif args.prm:
-            scorer = LocalStepScorer(args.prm, aggregate=args.prm_aggregate, step_mode=args.step_mode,
-                                     device=args.device)
+            local_prm = LocalBackend(prm_model=args.prm, device=args.device)
+            local_prm.prm()  # load now: a bad model path is a start-up error
+            scorer = local_prm
         if args.prm:
             fingerprint["prm_model"] = args.prm
             fingerprint["step_mode"] = args.step_mode
     except ImportError as e:
+        _close(opened)
         err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all]'\n")
         return 2
     except Exception as e:  # a bad model path, an unreachable server: one clear line, no traceback
+        _close(opened)
         err.write(f"mathreward rescore: cannot start the engines: {type(e).__name__}: {e}\n")
         return 2
 
@@ -207,8 +226,8 @@ def run(args: argparse.Namespace) -> int:
         input=args.input, output=args.output, layout=args.layout, column_overrides=column_overrides(args),
         ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
         report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
-        prm_aggregate=args.prm_aggregate, fingerprint_extra=fingerprint, progress=args.progress,
-        log_every_s=args.log_every, limit=args.limit,
+        prm_aggregate=args.prm_aggregate, step_mode=args.step_mode, fingerprint_extra=fingerprint,
+        progress=args.progress, log_every_s=args.log_every, limit=args.limit,
     )
     try:
         summary = run_rescore(opts, engine, scorer)
@@ -227,11 +246,11 @@ def run(args: argparse.Namespace) -> int:
                   "the finished chunks are kept: continue with the same command and --resume\n")
         return 1
     finally:
-        engine.close()
-        if scorer is not None:
-            scorer.close()
+        _close(opened)
     if args.json:
-        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+        from mathreward.rescore.io import dumps_json
+
+        sys.stdout.write(dumps_json(summary.to_dict(), indent=2) + "\n")
     else:
         sys.stdout.write(summary.format_table() + "\n")
     return 0

@@ -6,7 +6,6 @@ state folder removed.
 
 from __future__ import annotations
 
-import json
 import shutil
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -75,7 +74,7 @@ def assemble_output(
     for i in range(cp["chunks_done"]):
         rp = state.rejects_part(i)
         if rp.exists():
-            rejects.extend(line for line in rp.read_text(encoding="utf-8").splitlines() if line.strip())
+            rejects.extend(line for line in rp.read_text(encoding="utf-8").split("\n") if line.strip())
     if rejects or rejects_path.exists():
         rio.atomic_write_text(rejects_path, "".join(line + "\n" for line in rejects))
     if rejects:
@@ -88,7 +87,7 @@ def assemble_output(
     result["filters"] = opts.filters.describe()
     result["rejects_path"] = str(rejects_path) if rejects else None
     summary_path = opts.summary or summary_path_for(opts.output)
-    rio.atomic_write_text(summary_path, json.dumps(result, indent=2, sort_keys=False) + "\n")
+    rio.atomic_write_text(summary_path, rio.dumps_json(result, indent=2) + "\n")
     if opts.report_dir is not None:
         from mathreward.rescore.report import write_report
 

@@ -38,6 +38,14 @@ LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 ROLES: tuple[str, ...] = ("reference", "question", "responses", "id", "source")
 REQUIRED: tuple[str, ...] = ("reference", "responses")
+# the command-line flag that names each role's column
+FLAGS: dict[str, str] = {
+    "reference": "--ref-col",
+    "question": "--question-col",
+    "responses": "--responses-col",
+    "id": "--id-col",
+    "source": "--source-col",
+}
 
 
 class ColumnError(Exception):
@@ -70,18 +78,37 @@ def _first_present(row: Mapping[str, Any], candidates: tuple[str, ...]) -> str |
     return None
 
 
+def column_paths(row: Mapping[str, Any], depth: int = 3) -> list[str]:
+    """The dotted paths a row holds: its columns and, inside nested records, their fields."""
+    out: list[str] = []
+    for key, value in row.items():
+        out.append(str(key))
+        if depth > 1 and isinstance(value, Mapping):
+            out.extend(f"{key}.{sub}" for sub in column_paths(value, depth - 1))
+    return out
+
+
 def resolve_columns(
     row: Mapping[str, Any], layout: str = "auto", overrides: Mapping[str, str | None] | None = None
 ) -> Columns:
-    """Resolve each role's column against one sample row (the first readable row of the file)."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v}
-    unknown = set(overrides) - set(ROLES)
+    """Resolve each role's column against one sample row (the first readable row of the file).
+
+    A column named by hand must be in that row: a misspelt name is an error that lists the columns found,
+    not a run that rejects every row.
+    """
+    named: dict[str, str] = {k: v for k, v in (overrides or {}).items() if v}
+    unknown = set(named) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown column roles: {sorted(unknown)}")
+    absent = [f"{FLAGS[role]} {path}" for role, path in named.items() if get_path(row, path) is MISSING]
+    if absent:
+        raise ColumnError(
+            f"no such column: {'; '.join(absent)}; the first row has columns {', '.join(column_paths(row))}"
+        )
     if layout == "auto":
         if get_path(row, "reward_model.ground_truth") is not MISSING:
             layout = "verl"
-        elif overrides.get("reference") or _first_present(row, LAYOUTS["plain"]["reference"]):
+        elif named.get("reference") or _first_present(row, LAYOUTS["plain"]["reference"]):
             layout = "plain"
         else:
             raise ColumnError(
@@ -92,8 +119,8 @@ def resolve_columns(
         raise ValueError(f"unknown layout {layout!r}; choose from {sorted(LAYOUTS)} or auto")
     resolved: dict[str, str | None] = {}
     for role in ROLES:
-        if role in overrides:
-            resolved[role] = overrides[role]
+        if role in named:
+            resolved[role] = named[role]
         else:
             resolved[role] = _first_present(row, LAYOUTS[layout][role])
     missing = [r for r in REQUIRED if resolved[r] is None]

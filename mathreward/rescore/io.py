@@ -3,7 +3,10 @@
 Rows are plain dicts. Columns are addressed by dotted paths into nested fields
 (``reward_model.ground_truth``; a numeric segment indexes a list: ``prompt.0.content``).
 Reading is chunked, so a dataset never has to fit in memory twice, and can start at any row (resume).
-Every write that a user may see is atomic: a temporary file in the same folder, fsync, ``os.replace``.
+Every write that a user may see is atomic: a temporary file in the same folder, fsync, ``os.replace``;
+files get the mode the process's umask gives new files. JSON written here is JSON any parser reads: a
+NaN or an infinity is null, and the characters some readers take for line ends (U+2028, U+2029, NEL) are
+escaped, so a JSONL row is always one line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import datetime
 import decimal
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -234,8 +238,44 @@ def json_default(o: Any) -> Any:
     return str(o)
 
 
+# line ends to str.splitlines, and to JavaScript: escaped so that a JSON text stays on its line
+_LINE_ENDS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every NaN and infinity (in dicts, lists, arrays) replaced by None."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    if hasattr(o, "tolist"):
+        return _finite(o.tolist())
+    return o
+
+
+def dumps_json(obj: Any, *, indent: int | None = None) -> str:
+    """JSON text with no NaN or Infinity (null instead) and no raw line separators (escaped)."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=json_default, indent=indent)
+    except ValueError:  # a NaN or an infinity somewhere: the rare case pays for the walk
+        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, default=json_default,
+                          indent=indent)
+    for char, escaped in _LINE_ENDS.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
 def dumps_row(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, default=json_default)
+    return dumps_json(row)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(d: Path) -> None:
@@ -251,6 +291,7 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     """An open temporary file in ``path``'s folder (so ``os.replace`` onto ``path`` is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the output gets what any new file would
     return fd, Path(tmp)
 
 
@@ -366,6 +407,7 @@ class OutputWriter:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 ds = ds.cast(merged)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        tmp_dir.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         ds.save_to_disk(str(tmp_dir))
         del ds, table
         self._tmp.unlink()

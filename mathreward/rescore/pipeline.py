@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TextIO
 
+from mathreward.backend import Backend, StepItem, StepResult
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns
-from mathreward.rescore.engines import StepResult, StepScorer, VerifyEngine
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.progress import Progress
 from mathreward.rescore.scoring import ChunkResult, score_chunk
@@ -24,26 +24,22 @@ if TYPE_CHECKING:
 PIPELINE_DEPTH = 2
 
 
-class _OneAtATime:
-    """A step scorer that the pipeline's threads take turns on (one model, one batch at a time)."""
+def one_at_a_time(scorer: Backend, split_mode: str) -> Callable[[Sequence[StepItem]], list[StepResult]]:
+    """The scorer's step scoring, which the pipeline's threads take turns on (one model, one batch)."""
+    lock = threading.Lock()
 
-    def __init__(self, scorer: StepScorer) -> None:
-        self.scorer = scorer
-        self.lock = threading.Lock()
+    def score_steps(items: Sequence[StepItem]) -> list[StepResult]:
+        with lock:
+            return scorer.score_steps_batch(items, split_mode=split_mode)
 
-    def score_batch(self, items: Sequence[tuple[str, str]]) -> list[StepResult]:
-        with self.lock:
-            return self.scorer.score_batch(items)
-
-    def close(self) -> None:
-        self.scorer.close()
+    return score_steps
 
 
 def score_all(
     opts: RescoreOptions,
     cols: Columns,
-    engine: VerifyEngine,
-    scorer: StepScorer | None,
+    engine: Backend,
+    scorer: Backend | None,
     state: RunState,
     cp: dict[str, Any],
     in_fmt: rio.Format,
@@ -68,7 +64,7 @@ def score_all(
                     return
             yield chunk
 
-    shared = _OneAtATime(scorer) if scorer is not None else None
+    shared = one_at_a_time(scorer, opts.step_mode) if scorer is not None else None
     lanes = engine.split(PIPELINE_DEPTH)  # chunk i uses lanes[i % depth]: --workers holds in total
     depth = len(lanes)
     progress = Progress(total, cp["rows_done"], opts.progress, opts.log_every_s, stream)
@@ -83,7 +79,9 @@ def score_all(
                 if chunk is None:
                     break
                 lane = lanes[(cp["chunks_done"] + len(pending)) % depth]
-                fut = pool.submit(score_chunk, chunk, cols, lane, shared, list_mode=list_mode)
+                fut = pool.submit(
+                    score_chunk, chunk, cols, lane, shared, list_mode=list_mode, aggregate=opts.prm_aggregate
+                )
                 pending.append((chunk, fut))
             if not pending:
                 break

@@ -6,7 +6,7 @@ import time
 from typing import Any, TextIO
 
 
-def _fmt_eta(seconds: float) -> str:
+def fmt_eta(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
@@ -49,7 +49,7 @@ class Progress:
         elapsed = max(now - self.t0, 1e-9)
         rate = (self.done - self.start_done) / elapsed
         left = self.total - self.done
-        eta = _fmt_eta(left / rate) if rate > 0 else "?"
+        eta = fmt_eta(left / rate) if rate > 0 else "?"
         pct = 100.0 * self.done / self.total if self.total else 100.0
         return (f"rescore: {self.done}/{self.total} rows ({pct:.1f}%), {self.responses} responses, "
                 f"{rate:.1f} rows/s, {self.responses / elapsed:.1f} responses/s, ETA {eta}")

@@ -26,10 +26,10 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from mathreward.backend import Backend
 from mathreward.rescore import io as rio
 from mathreward.rescore.assemble import assemble_output
 from mathreward.rescore.columns import resolve_columns
-from mathreward.rescore.engines import StepScorer, VerifyEngine
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
@@ -43,13 +43,17 @@ log = logging.getLogger("mathreward.rescore")
 
 def run_rescore(
     opts: RescoreOptions,
-    engine: VerifyEngine,
-    scorer: StepScorer | None = None,
+    engine: Backend,
+    scorer: Backend | None = None,
     *,
     stream: TextIO | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Rescore ``opts.input`` into ``opts.output``; returns the summary (also written as JSON)."""
+    """Rescore ``opts.input`` into ``opts.output``; returns the summary (also written as JSON).
+
+    ``engine`` verifies and groups answers; ``scorer``, when given, scores steps. Each is a
+    :class:`mathreward.backend.Backend`: in this process or on a server.
+    """
     stream = stream if stream is not None else sys.stderr
     in_fmt = rio.detect_format(opts.input)
     out_fmt = rio.output_format(opts.output, in_fmt)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mathreward.backend import Backend, StepItem, StepResult
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns, Problem, parse_problem
-from mathreward.rescore.engines import StepResult, StepScorer, VerifyEngine
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.schema import RESPONSE_COLUMNS
 from verifier.group import group_answers
@@ -44,15 +44,17 @@ class ChunkResult:
 def score_chunk(
     raw_rows: Sequence[rio.RawRow],
     cols: Columns,
-    engine: VerifyEngine,
-    scorer: StepScorer | None,
+    engine: Backend,
+    score_steps: Callable[[Sequence[StepItem]], list[StepResult]] | None,
     *,
     list_mode: bool | None,
+    aggregate: str = "min",
 ) -> ChunkResult:
     """Grade one chunk: verdicts, answer groups, step scores, as rows with the per-response columns added.
 
     ``list_mode`` forces lists (True) or scalars (False) on every row, as a Parquet schema needs; None
-    follows each row (a JSONL row with one response string gets scalars).
+    follows each row (a JSONL row with one response string gets scalars). ``score_steps`` scores
+    (question, response) items (None: no step scores); ``aggregate`` makes one score per response.
     """
     problems: list[tuple[dict[str, Any], Problem]] = []
     rejects: list[dict[str, Any]] = []
@@ -89,21 +91,21 @@ def score_chunk(
         per_problem.append(vals)
 
     prm_failures = 0
-    if scorer is not None:
-        items = [(p.question or "", r) for _, p in problems for r in p.responses]
-        results: list[StepResult] = scorer.score_batch(items) if items else []
+    if score_steps is not None:
+        items: list[StepItem] = [(p.question or "", r) for _, p in problems for r in p.responses]
+        results = score_steps(items) if items else []
         pos = 0
         for vals, (_, p) in zip(per_problem, problems, strict=True):
             vals["step_scores"], vals["prm_score"] = [], []
             for r in results[pos : pos + len(p.responses)]:
-                if isinstance(r, str):
+                if r.scores is None:
                     prm_failures += 1
-                    log.debug("row %s: no step scores: %s", p.id, r)
+                    log.debug("row %s: no step scores: %s", p.id, r.error)
                     vals["step_scores"].append(None)
                     vals["prm_score"].append(None)
                 else:
-                    vals["step_scores"].append(r[0])
-                    vals["prm_score"].append(r[1])
+                    vals["step_scores"].append(list(r.scores.scores))
+                    vals["prm_score"].append(r.aggregate(aggregate))
             pos += len(p.responses)
 
     rows: list[dict[str, Any]] = []

@@ -38,9 +38,12 @@ def script() -> list[str]:
     return [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "mathreward"]
 
 
-def mathreward(*args: Any, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def mathreward(
+    *args: Any, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [*script(), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=ROOT
+        [*script(), *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        env=env if env is not None else cli_env(), cwd=ROOT,
     )
     if check:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

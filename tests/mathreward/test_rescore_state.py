@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreError, RescoreOptions, run_rescore
-from mathreward.rescore.engines import LocalVerifier
 from mathreward.rescore.paths import state_dir_for
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
@@ -33,7 +33,7 @@ def test_resume_refuses_a_changed_input_and_a_fresh_run_discards_the_state(tmp_p
     shutil.copy(DATA / "sample.jsonl", src)
     out = tmp_path / "out.jsonl"
     opts = RescoreOptions(input=src, output=out, chunk_size=5, progress="none")
-    engine = LocalVerifier(workers=1)
+    engine = LocalBackend(workers=1)
     with pytest.raises(Interrupt):
         run_rescore(opts, engine, stream=io.StringIO(), on_chunk=stop_after(2))
     state = state_dir_for(out)
@@ -55,7 +55,7 @@ def test_resume_refuses_a_changed_input_and_a_fresh_run_discards_the_state(tmp_p
 
 def test_resume_continues_in_process_with_the_same_rows(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    engine = LocalVerifier(workers=1)
+    engine = LocalBackend(workers=1)
     opts = RescoreOptions(input=DATA / "small.jsonl", output=out, chunk_size=2, progress="none")
     with pytest.raises(Interrupt):
         run_rescore(opts, engine, stream=io.StringIO(), on_chunk=stop_after(3))
@@ -70,7 +70,7 @@ def test_resume_continues_in_process_with_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_workers_are_shared_between_the_chunks_in_flight() -> None:
-    assert [e.workers for e in LocalVerifier(workers=5).split(2)] == [3, 2]  # type: ignore[attr-defined]
-    assert [e.workers for e in LocalVerifier(workers=1).split(2)] == [1]  # type: ignore[attr-defined]
-    everything = LocalVerifier()
+    assert [e.workers for e in LocalBackend(workers=5).split(2)] == [3, 2]  # type: ignore[attr-defined]
+    assert [e.workers for e in LocalBackend(workers=1).split(2)] == [1]  # type: ignore[attr-defined]
+    everything = LocalBackend()
     assert everything.split(2) == [everything, everything]  # all cores: the pool is the bound
