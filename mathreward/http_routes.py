@@ -13,8 +13,10 @@ Routes:
   "method", "reason"}``; a JSON list of such objects gets a list of answers.
 - ``GET /health``: ``{"status": "SERVING"}``, or 503 ``NOT_SERVING`` while the server drains.
 
-Reward values: 1.0 / 0.0 by default, per request with query parameters
-(``/get_reward?correct_reward=1&incorrect_reward=-1``), so a trainer's URL carries its own scale.
+Reward settings (:mod:`mathreward.adapters._settings`): per request with query parameters
+(``/get_reward?no_answer_reward=0&strict_format=1``), so a trainer's URL carries its own scale;
+what the URL leaves out comes from the server's ``MATHREWARD_*`` environment, else the defaults
+(+1 right, -1 otherwise). A batch whose labels are all missing is a 400.
 
 Errors are JSON ``{"error": message}``: 400 for a body that is not JSON or not the expected shape
 (the message names the field), 401 without the bearer token (when the server has one), 413 for a
@@ -29,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mathreward.adapters._backend import RewardValues, VerifyFn, averify_many
+from mathreward.adapters._backend import VerifyFn, averify_many
+from mathreward.adapters._settings import ENV_VARS, MissingLabelsError, RewardSettings
 from mathreward.adapters.openrlhf import ascore_queries
 from mathreward.adapters.slime import ascore_samples
 from verifier.verdict import Verdict
@@ -174,20 +176,12 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _values(request: web.Request) -> RewardValues:
-    out = {}
-    for key in ("correct_reward", "incorrect_reward"):
-        raw = request.query.get(key)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _BadRequest(400, f"query parameter {key}={raw!r} is not a number") from None
-        if not math.isfinite(value):
-            raise _BadRequest(400, f"query parameter {key}={raw!r} is not finite")
-        out[key] = value
-    return RewardValues.from_kwargs(out)
+def _settings(request: web.Request) -> RewardSettings:
+    given = {key: request.query[key] for key in ENV_VARS if key in request.query}
+    try:
+        return RewardSettings.resolve(given)
+    except ValueError as exc:
+        raise _BadRequest(400, f"query parameter {exc}") from None
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -272,6 +266,8 @@ class _Routes:
             answer, item_statuses = await work(request)
         except _BadRequest as exc:
             return _error(exc.status, str(exc))
+        except MissingLabelsError as exc:
+            return _error(400, str(exc))
         except Exception as exc:  # an engine's call-level error (full queue, draining): its own status
             name = getattr(getattr(exc, "code", None), "name", "")
             if name not in _HTTP_STATUS:
@@ -296,12 +292,12 @@ class _Routes:
             if seq is not None and len(seq) != len(queries):
                 raise _BadRequest(400, f"field {key!r} has {len(seq)} items but 'query' has {len(queries)}")
         _check_items(len(queries), self.limits)
-        values = _values(request)
+        settings = _settings(request)
         answer = await ascore_queries(
             queries,
             prompts,
             labels,
-            values=values,
+            settings=settings,
             engine=self.engine,
             max_item_chars=self.limits.max_item_chars,
         )
@@ -323,12 +319,12 @@ class _Routes:
                 where = "the body" if single else f"item {i}"
                 raise _BadRequest(400, f"{where} must be an object with prompt, response, label")
         _check_items(len(samples), self.limits)
-        values = _values(request)
+        settings = _settings(request)
         results = await ascore_samples(
             [s.get("prompt") for s in samples],
             [s.get("response") for s in samples],
             [s.get("label") for s in samples],
-            values=values,
+            settings=settings,
             engine=self.engine,
             max_item_chars=self.limits.max_item_chars,
         )
