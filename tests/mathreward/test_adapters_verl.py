@@ -61,7 +61,7 @@ def data_proto(tokenizer: Any, rows: list[dict[str, Any]]) -> Any:
     from verl import DataProto
 
     prompts = [tokenizer.encode(r["prompt"]) for r in rows]
-    responses = [tokenizer.encode(r["response"]) + [tokenizer.eos_token_id] for r in rows]
+    responses = [[*tokenizer.encode(r["response"]), tokenizer.eos_token_id] for r in rows]
     p_len, r_len = max(map(len, prompts)), max(map(len, responses))
     pad = tokenizer.pad_token_id
     prompt_ids = torch.tensor([[pad] * (p_len - len(p)) + p for p in prompts])
