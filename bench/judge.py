@@ -2,7 +2,7 @@ r"""Benchmark: how often the LLM second opinion is consulted, what it recovers, 
 
 Anchor: the data-pipeline habit of sending *every* rule-rejected answer to an LLM for a second
 opinion (as Phi-4-mini-reasoning rechecked rule-rejected answers with GPT-4o-mini). Ours consults
-only where the rules could be wrong (see verifier/judge_policy.py). Both policies are run in one go
+only where the rules could be wrong (see verifier/judge/policy.py). Both policies are run in one go
 over the same rule verdicts and the same local judges:
 
 - an *honest* judge: a real chat-completions server on a loopback port that knows the truth of each
@@ -40,7 +40,7 @@ from tests.verifier.chat_server import ChatServer, always, honest  # noqa: E402
 from verifier import Status, Verdict, verify_batch  # noqa: E402
 from verifier.config import VerifyConfig  # noqa: E402
 from verifier.judge import JudgeConfig, close_judges, get_client, second_opinion_batch  # noqa: E402
-from verifier.judge_policy import EQUIVALENT  # noqa: E402
+from verifier.judge.policy import EQUIVALENT  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 OUT = ROOT / "bench" / "out" / "judge.json"

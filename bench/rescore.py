@@ -48,8 +48,8 @@ def make_dataset(responses: int) -> Path:
 
 
 def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
+    from mathreward.rescore import RescoreOptions, run_rescore
     from mathreward.rescore.engines import LocalVerifier
-    from mathreward.rescore.run import RescoreOptions, run_rescore
     from verifier.sandbox import shutdown_pools
 
     out = OUT / f"out_w{workers}.jsonl"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from verifier.judge import JudgeConfig
+    from verifier.judge.config import JudgeConfig
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mathreward.rescore.errors import RescoreError
+    from mathreward.rescore.file_metrics import metrics_of_file
     from mathreward.rescore.io import DatasetError, atomic_write_text
-    from mathreward.rescore.run import RescoreError, metrics_of_file
 
     if not args.input.exists():
         sys.stderr.write(f"mathreward metrics: {args.input}: no such file or folder\n")

@@ -142,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
         StepScorer,
         VerifyEngine,
     )
+    from mathreward.rescore.errors import RescoreError
     from mathreward.rescore.filters import FilterOptions
     from mathreward.rescore.io import DatasetError
-    from mathreward.rescore.run import RescoreError, RescoreOptions, configure_logging, run_rescore
+    from mathreward.rescore.options import RescoreOptions
+    from mathreward.rescore.run import configure_logging, run_rescore
 
     configure_logging(args.verbose)
     err = sys.stderr

@@ -15,6 +15,7 @@ from mathreward.rescore.filters import (
     keep_problem,
     select_responses,
 )
+from mathreward.rescore.grouping import assign_groups, plan_groups
 from mathreward.rescore.metrics import (
     Summary,
     best_of_n_correct,
@@ -22,7 +23,7 @@ from mathreward.rescore.metrics import (
     pass_at_k,
     problem_metrics,
 )
-from mathreward.rescore.run import assign_groups, default_ks, plan_groups
+from mathreward.rescore.rows import default_ks
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = [json.loads(line) for line in (ROOT / "fixtures/rescore_cases.jsonl").read_text().splitlines()]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mathreward.rescore import RescoreError, RescoreOptions, run_rescore
 from mathreward.rescore.engines import LocalVerifier
-from mathreward.rescore.run import RescoreError, RescoreOptions, run_rescore, state_dir_for
+from mathreward.rescore.paths import state_dir_for
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 

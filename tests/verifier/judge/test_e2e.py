@@ -14,7 +14,7 @@ from tests.verifier.chat_server import ChatServer, always, closed_port, fenced, 
 from verifier import Method, Status, VerifyConfig, verify, verify_batch
 from verifier.judge import JudgeConfig, close_judges, should_consult
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 INJECTIONS = [json.loads(line) for line in (FIXTURES / "judge_injections.jsonl").read_text().splitlines()]
 TABLE = [json.loads(line) for line in (FIXTURES / "judge_false_negatives.jsonl").read_text().splitlines()]
 FALSE_NEGATIVES = [r for r in TABLE if r["equivalent"]]
@@ -133,4 +133,4 @@ def test_importing_the_judge_imports_neither_torch_nor_httpx():
         "bad = [m for m in ('torch', 'transformers', 'httpx') if m in sys.modules]; "
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])

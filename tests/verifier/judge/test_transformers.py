@@ -15,7 +15,7 @@ from verifier.verdict import Verdict
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 INJECTIONS = [json.loads(line) for line in (FIXTURES / "judge_injections.jsonl").read_text().splitlines()]
 TABLE = [json.loads(line) for line in (FIXTURES / "judge_false_negatives.jsonl").read_text().splitlines()]
 

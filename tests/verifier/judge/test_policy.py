@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.verifier.chat_server import fenced
 from verifier.judge import CircuitBreaker, JudgeConfig, should_consult
-from verifier.judge_policy import (
+from verifier.judge.policy import (
     EQUIVALENT,
     INVALID_ANSWER,
     NOT_EQUIVALENT,
@@ -27,7 +27,7 @@ from verifier.judge_policy import (
 )
 from verifier.verdict import Method, Status, Verdict
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 INJECTIONS = [json.loads(line) for line in (FIXTURES / "judge_injections.jsonl").read_text().splitlines()]
 FALSE_NEGATIVES = [
     json.loads(line) for line in (FIXTURES / "judge_false_negatives.jsonl").read_text().splitlines()

@@ -1,6 +1,6 @@
 """The judge over HTTP against a real chat-completions server on a loopback port.
 
-The rule verdicts here are built by hand (they are the judge's input); tests/verifier/test_judge_e2e.py
+The rule verdicts here are built by hand (they are the judge's input); tests/verifier/judge/test_e2e.py
 drives the same server through verify() itself.
 """
 
@@ -26,7 +26,7 @@ from verifier.config import VerifyConfig
 from verifier.judge import JudgeConfig, close_judges, get_client, second_opinion, second_opinion_batch
 from verifier.verdict import Method, Status, Verdict
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 INJECTIONS = [json.loads(line) for line in (FIXTURES / "judge_injections.jsonl").read_text().splitlines()]
 
 

@@ -21,11 +21,9 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from verifier.judge import JudgeConfig
+from verifier.judge.config import JudgeConfig, chat_completions_url
 
 # a reply body larger than this is not a label: stop reading (bytes)
 MAX_REPLY_BYTES = 1 << 20
@@ -49,17 +47,6 @@ class ChatBackend(Protocol):
     def complete(self, messages: Sequence[Mapping[str, str]], *, timeout_s: float) -> str: ...
 
     def close(self) -> None: ...
-
-
-def chat_completions_url(base_url: str) -> str:
-    """``{base_url}/chat/completions``; a bare ``http://host:port`` gets the usual ``/v1`` prefix."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"judge base_url must be an http(s) URL, got {base_url!r}")
-    base = base_url.rstrip("/")
-    if parts.path in ("", "/"):
-        base += "/v1"
-    return base + "/chat/completions"
 
 
 class OpenAIChatBackend:
