@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ column defaults (each can be set by hand; --layout auto tells the layout from th
 examples:
   mathreward rescore fixtures/datasets/sample.jsonl -o out.jsonl
   mathreward rescore gen.parquet -o sft.parquet --keep-correct --max-pass-rate 0.75
+  mathreward rescore gen.parquet -o out.parquet --min-correct 1 --max-pass-rate 1/2 --export dpo
   mathreward rescore gen.parquet -o out.parquet --k 1,4,8 --report report/ --resume
 """
 
@@ -32,13 +34,22 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return ks
 
 
-def _rate(text: str) -> float:
+def _rate(text: str) -> Fraction:
+    from mathreward.rescore.pass_range import parse_rate
+
     try:
-        v = float(text)
+        return parse_rate(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from e
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from e
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return v
 
 
@@ -97,8 +108,25 @@ def register(subparsers: Any) -> None:
                     help="keep only correct responses (rejection sampling for SFT)")
     rf.add_argument("--balanced-pairs", action="store_true",
                     help="keep m correct and m incorrect responses, m = min of the two (preference data)")
-    f.add_argument("--min-pass-rate", type=_rate, default=None, help="keep problems with pass rate >= this")
-    f.add_argument("--max-pass-rate", type=_rate, default=None, help="keep problems with pass rate <= this")
+    f.add_argument("--min-pass-rate", type=_rate, default=None,
+                   help="keep problems with pass rate >= this (exact: 0.25, 1/4 or 25%%)")
+    f.add_argument("--max-pass-rate", type=_rate, default=None,
+                   help="keep problems with pass rate <= this (exact: 0.5, 1/2 or 50%%)")
+    f.add_argument("--min-correct", type=_count, default=None,
+                   help="keep problems with at least this many right samples (1: solved at least once)")
+    f.add_argument("--max-correct", type=_count, default=None,
+                   help="keep problems with at most this many right samples")
+
+    x = p.add_argument_group("export for TRL (after the problem filters; see docs/trainers/exports.md)")
+    x.add_argument("--export", choices=("sft", "dpo"), default=None,
+                   help="also write prompt/completion rows of the right responses (sft) or "
+                        "prompt/chosen/rejected pairs of right and wrong ones (dpo)")
+    x.add_argument("--export-path", type=Path, default=None,
+                   help="the export file (default: OUT.<kind>.jsonl)")
+    x.add_argument("--pairs-per-problem", type=int, default=4,
+                   help="dpo: at most this many pairs (default: 4)")
+    x.add_argument("--export-seed", type=int, default=0,
+                   help="dpo: seed of the wrong-response draw (default: 0)")
     f.add_argument("--majority-filter", action="store_true",
                    help="drop problems whose samples all give the same answer or all different answers")
 
@@ -176,7 +204,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         filters = FilterOptions(keep_correct=args.keep_correct, min_pass_rate=args.min_pass_rate,
                                 max_pass_rate=args.max_pass_rate, majority_filter=args.majority_filter,
-                                balanced_pairs=args.balanced_pairs)
+                                balanced_pairs=args.balanced_pairs, min_correct=args.min_correct,
+                                max_correct=args.max_correct)
+        export = None
+        if args.export:
+            from mathreward.rescore.exports import ExportOptions, default_export_path
+
+            export = ExportOptions(kind=args.export,
+                                   path=args.export_path or default_export_path(args.output, args.export),
+                                   pairs_per_problem=args.pairs_per_problem, seed=args.export_seed)
     except ValueError as e:
         err.write(f"mathreward rescore: {e}\n")
         return 2
@@ -227,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
         report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
         prm_aggregate=args.prm_aggregate, step_mode=args.step_mode, fingerprint_extra=fingerprint,
-        progress=args.progress, log_every_s=args.log_every, limit=args.limit,
+        progress=args.progress, log_every_s=args.log_every, limit=args.limit, export=export,
     )
     try:
         summary = run_rescore(opts, engine, scorer)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mathreward.rescore.exports import ExportOptions
 from mathreward.rescore.filters import FilterOptions
 
 
@@ -30,3 +31,4 @@ class RescoreOptions:
     progress: str = "auto"  # auto | bar | log | none
     log_every_s: float = 10.0
     limit: int | None = None  # rescore only the first N rows (a quick look at a big file)
+    export: ExportOptions | None = None  # also write TRL's SFT or DPO dataset (rescore.exports)
