@@ -219,7 +219,7 @@ def _engine(path: Path, device: str, dtype: Any, max_batch_tokens: int | None) -
     from prm import ProcessRewardModel
 
     model = ProcessRewardModel.from_pretrained(
-        path, device=device, dtype=dtype, max_batch_tokens=max_batch_tokens
+        path, format="math-shepherd", device=device, dtype=dtype, max_batch_tokens=max_batch_tokens
     )
 
     def run(items: list[tuple[str, list[str]]]) -> list[list[float]]:

@@ -179,7 +179,7 @@ def encode_layout(
     """
     enc = tokenizer(layout.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     ids: list[int] = list(enc["input_ids"])
-    offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]  # type: ignore[misc]
+    offsets: list[tuple[int, int]] = [(int(a), int(b)) for a, b in enc["offset_mapping"]]
     in_user = _overlaps(offsets, layout.user)
     if any(u and t in specials for u, t in zip(in_user, ids, strict=True)):
         ids, offsets = _read_typed_specials_as_text(tokenizer, layout.text, ids, offsets, in_user, specials)
@@ -383,7 +383,12 @@ class Format:
         return False
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         raise NotImplementedError
 
@@ -399,7 +404,7 @@ def single_token_id(tokenizer: Any, text: str, what: str) -> int:
 
 
 def qwen_score_model(num_labels: int) -> Any:
-    """The remote code's ``Qwen2ForProcessRewardModel`` / ``Qwen2ForRewardModel`` layout, without the remote code.
+    """The layout of the remote ``Qwen2ForProcessRewardModel`` / ``Qwen2ForRewardModel``, without remote code.
 
     ``model`` (a ``Qwen2Model``) and ``score`` = Linear(hidden, hidden), ReLU, Linear(hidden,
     ``num_labels``): loaded by transformers from the checkpoint, strictly, shards and device maps
@@ -408,7 +413,7 @@ def qwen_score_model(num_labels: int) -> Any:
     import torch
     from transformers import Qwen2Model, Qwen2PreTrainedModel
 
-    class Qwen2WithScoreHead(Qwen2PreTrainedModel):  # type: ignore[misc]
+    class Qwen2WithScoreHead(Qwen2PreTrainedModel):
         def __init__(self, config: Any) -> None:
             super().__init__(config)
             self.model = Qwen2Model(config)

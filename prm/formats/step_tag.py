@@ -38,7 +38,9 @@ class StepTag(Format):
         vocab = int(config.get("vocab_size") or len(tokenizer))
         for what, i in (("step_tag_id", tag_id), *(("returned_token_ids", x) for x in labels)):
             if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < min(vocab, len(tokenizer)):
-                raise PRMFormatError(f"{what} {i!r} is not a token id of this tokenizer (0..{len(tokenizer) - 1})")
+                raise PRMFormatError(
+                    f"{what} {i!r} is not a token id of this tokenizer (0..{len(tokenizer) - 1})"
+                )
         if len(labels) != 2 or labels[0] == labels[1]:
             raise PRMFormatError(
                 f"returned_token_ids must be two different token ids (positive label first), got {labels}"
@@ -66,12 +68,22 @@ class StepTag(Format):
         return any(a.endswith("ForCausalLM") for a in archs)
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         from transformers import AutoModelForCausalLM
 
         model = load_strict(
-            AutoModelForCausalLM, path, self.name, dtype=dtype, attn=attn, device_map=device_map,
+            AutoModelForCausalLM,
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
             max_memory=max_memory,
         )
         lm_head = model.get_output_embeddings()

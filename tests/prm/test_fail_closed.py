@@ -1,4 +1,4 @@
-"""Loading fails closed: wrong formats, missing or extra tensors, unconfirmed causal LMs, bad folders, bad text.
+"""Loading fails closed: wrong formats, missing or extra tensors, unconfirmed causal LMs, bad folders, text.
 
 Each misuse from issue 13 is refused with a message that says what to do; nothing is scored with
 random weights.
@@ -50,7 +50,9 @@ def _load(path, fmt):
     return ProcessRewardModel.from_pretrained(path, format=fmt, device="cpu", **options)
 
 
-PAIRS = [(a, b) for a, b in itertools.permutations(sorted(FORMATS), 2) if (a, b) != ("math-shepherd", "step-tag")]
+PAIRS = [
+    (a, b) for a, b in itertools.permutations(sorted(FORMATS), 2) if (a, b) != ("math-shepherd", "step-tag")
+]
 
 
 @pytest.mark.parametrize(("source", "asked"), PAIRS)
@@ -85,7 +87,11 @@ def test_tensors_refuse_what_the_architecture_name_hides(bare, tmp_path):
     """config.json renamed to the asked format's architecture: the tensors still give it away."""
     lm = _copy(bare["math-shepherd"], tmp_path / "lm")
     _edit_config(lm, architectures=["MistralForTokenClassification"])
-    with pytest.raises(PRMFormatError, match=r"missing tensors \[score\.bias, score\.weight\]; tensors the format does not use \[lm_head\.weight\]"):
+    with pytest.raises(
+        PRMFormatError,
+        match=r"missing tensors \[score\.bias, score\.weight\]; tensors the format does not use "
+        r"\[lm_head\.weight\]",
+    ):
         _load(lm, "token-classification")
     prm = _copy(bare["qwen2.5-math-prm"], tmp_path / "prm")
     _edit_config(prm, architectures=["Qwen2ForRewardModel"])
@@ -173,15 +179,17 @@ def test_damaged_safetensors(damage, bare, tmp_path):
     weights = path / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(b"\x00garbage" * 8 if damage == "garbage" else data[: len(data) // 2])
-    with pytest.raises(PRMPathError, match="cannot read the weights.*download it again"):
+    with pytest.raises(PRMPathError, match=r"cannot read the weights.*download it again"):
         ProcessRewardModel.from_pretrained(path)
 
 
 def test_step_tag_options_are_checked(bare):
-    with pytest.raises(PRMFormatError, match="needs step_tag_id= .* returned_token_ids="):
+    with pytest.raises(PRMFormatError, match=r"needs step_tag_id= .* returned_token_ids="):
         ProcessRewardModel.from_pretrained(bare["step-tag"], format="step-tag")
     with pytest.raises(PRMFormatError, match="two different token ids"):
-        ProcessRewardModel.from_pretrained(bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=[3])
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=[3]
+        )
     with pytest.raises(PRMFormatError, match="not a token id"):
         ProcessRewardModel.from_pretrained(
             bare["step-tag"], format="step-tag", step_tag_id=10**6, returned_token_ids=[3, 4]
@@ -196,7 +204,12 @@ ODD = ["bad \ud800 step", "\udfff", "ok \U0001f642 then \ud83d alone"]
 @pytest.mark.parametrize("name", sorted(FORMAT_OF))
 def test_a_lone_surrogate_stays_in_its_slot(name, loaded):
     model = loaded[name]
-    items = [("q", ["fine", "also fine"]), ("q", [ODD[0]]), ("bad \ud800 question", ["x"]), ("q", ["ok", ODD[2]])]
+    items = [
+        ("q", ["fine", "also fine"]),
+        ("q", [ODD[0]]),
+        ("bad \ud800 question", ["x"]),
+        ("q", ["ok", ODD[2]]),
+    ]
     got = model.score_batch(items, return_errors=True)
     assert isinstance(got[0], StepScores)
     for i in (1, 2, 3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prm.errors import PRMPlacementError
-from prm.placement import CONTEXT_BYTES, GiB, USABLE, activation_bytes, checkpoint_params, plan
+from prm.placement import CONTEXT_BYTES, USABLE, GiB, activation_bytes, checkpoint_params, plan
 
 MISTRAL_7B = {"hidden_size": 4096, "intermediate_size": 14336}
 
