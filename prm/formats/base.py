@@ -102,10 +102,20 @@ def special_ids(tokenizer: Any) -> frozenset[int]:
 
 
 def _overlaps(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[bool]:
-    """For each token's [start, end) character span: does it share a character with one of ``spans``?"""
+    """For each token's [start, end) character span: does it share a character with one of ``spans``?
+
+    Both are in text order (token starts never decrease; spans do not overlap): one sweep.
+    """
+    live = [sp for sp in spans if sp[1] > sp[0]]
     out = []
+    j = 0
     for s, e in offsets:
-        out.append(e > s and any(a < e and s < b for a, b in spans if b > a))
+        if e <= s:
+            out.append(False)
+            continue
+        while j < len(live) and live[j][1] <= s:
+            j += 1
+        out.append(j < len(live) and live[j][0] < e)
     return out
 
 
