@@ -568,6 +568,11 @@ class ProcessRewardModel:
                 if not return_errors:
                     raise
                 errors[i] = exc
+            except Exception as exc:  # reading the item failed (e.g. its steps' iterator raised)
+                err = PRMInputError(f"cannot read this item ({type(exc).__name__}: {exc})", index=i)
+                if not return_errors:
+                    raise err from exc
+                errors[i] = err
         got = self._run(self._batches(encoded), tokens=token_scores, isolate=return_errors) if encoded else {}
         enc_of = dict(encoded)
         results: list[StepScores | PRMError] = []

@@ -228,6 +228,19 @@ def test_other_odd_unicode_is_scored(name, loaded):
     assert len(model.score("q\u202e", steps).scores) == (1 if model.kind == "outcome" else len(steps))
 
 
+def test_steps_whose_iterator_raises_stay_in_their_slot(loaded):
+    def broken():
+        yield "a"
+        raise RuntimeError("the reader broke")
+
+    model = loaded["math-shepherd"]
+    got = model.score_batch([("q", ["a"]), ("q", broken())], return_errors=True)
+    assert isinstance(got[0], StepScores)
+    assert isinstance(got[1], PRMInputError) and "the reader broke" in str(got[1]) and got[1].index == 1
+    with pytest.raises(PRMInputError, match="item 0: cannot read this item"):
+        model.score_batch([("q", broken())])
+
+
 def test_a_forward_failure_stays_in_its_slot(loaded):
     """An item whose forward fails (here: a token id past the embedding) gets a PRMScoringError alone."""
     model = loaded["qwen2.5-math-prm"]
