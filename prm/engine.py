@@ -33,6 +33,7 @@ from prm.errors import (
     PRMFormatError,
     PRMInputError,
     PRMPathError,
+    PRMPlacementError,
     PRMScoringError,
     PRMTooLongError,
 )
@@ -345,7 +346,7 @@ class ProcessRewardModel:
         config = read_config(root)
         check_weight_files(root)
         given: dict[str, Any] = {"step_separator": step_separator, "step_tag_id": step_tag_id}
-        given["returned_token_ids"] = None if returned_token_ids is None else list(returned_token_ids)
+        given["returned_token_ids"] = returned_token_ids  # checked by the format
         fmt_cls, options, how = resolve(
             root, config, format, {k: v for k, v in given.items() if v is not None}
         )
@@ -385,6 +386,12 @@ class ProcessRewardModel:
                     max_memory=plan.max_memory,
                 )
                 params = list(backbone.parameters())
+                off_gpu = sorted({str(p.device) for p in params if p.device.type != "cuda"})
+                if off_gpu:  # accelerate put layers on the CPU or disk: slow and not what was planned
+                    raise PRMPlacementError(
+                        f"the device map put part of the model on {off_gpu}: it does not fit the GPUs "
+                        f"{plan.devices}; lower max_batch_tokens or use more GPUs"
+                    )
                 first, last = str(params[0].device), str(params[-1].device)
                 replicas = [_Replica(backbone, head.to(last), first, out_device=last)]
             else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from prm.errors import PRMError, PRMFormatError, PRMInputError, PRMPathError
+from prm.errors import PRMError, PRMFormatError, PRMInputError, PRMPathError, PRMPlacementError
 
 if TYPE_CHECKING:
     import torch
@@ -338,6 +338,11 @@ def load_strict(
         raise
     except Exception as exc:  # the loading boundary: name what failed, whatever raised it
         first_line = (str(exc).splitlines() or [""])[0][:300]
+        if isinstance(exc, MemoryError) or "out of memory" in first_line.lower():
+            raise PRMPlacementError(
+                f"ran out of memory loading {path} ({type(exc).__name__}: {first_line}); use more GPUs "
+                "(placement='split'), a smaller dtype, or free memory held by other processes"
+            ) from exc
         raise PRMPathError(
             f"cannot read the weights in {path} ({type(exc).__name__}: {first_line}); "
             "a weight file may be damaged or incomplete: download it again"

@@ -194,6 +194,14 @@ def test_step_tag_options_are_checked(bare):
         ProcessRewardModel.from_pretrained(
             bare["step-tag"], format="step-tag", step_tag_id=10**6, returned_token_ids=[3, 4]
         )
+    with pytest.raises(PRMFormatError, match="must be a list of two token ids"):
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=5
+        )
+    with pytest.raises(PRMFormatError, match="must hold int token ids"):
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id="<|step|>", returned_token_ids=[3, 4]
+        )
     with pytest.raises(PRMFormatError, match="step_tag_id does not apply"):
         ProcessRewardModel.from_pretrained(bare["qwen2.5-math-prm"], step_tag_id=3)
 

@@ -79,7 +79,7 @@ def test_step_tag_loads_from_its_declaration(tiny_models, tmp_path):
     import json
     import shutil
 
-    from prm import ProcessRewardModel
+    from prm import PRMFormatError, ProcessRewardModel
 
     builder = load_builder()
     path = tmp_path / "declared"
@@ -90,6 +90,10 @@ def test_step_tag_loads_from_its_declaration(tiny_models, tmp_path):
     )  # {"format": "step-tag", "step_tag_id": ..., "returned_token_ids": [...]}
     assert json.loads((path / "prm_format.json").read_text())["format"] == "step-tag"
     declared = ProcessRewardModel.from_pretrained(path, device="cpu")
+    again = {**options, "returned_token_ids": tuple(options["returned_token_ids"])}  # same ids, as a tuple
+    assert ProcessRewardModel.from_pretrained(path, device="cpu", **again).format == "step-tag"
+    with pytest.raises(PRMFormatError, match="step_tag_id passed differ"):
+        ProcessRewardModel.from_pretrained(path, device="cpu", step_tag_id=options["step_tag_id"] + 1)
     configured = ProcessRewardModel.from_pretrained(tiny_models["step-tag"], device="cpu", **options)
     for a, b in zip(declared.score_batch(ITEMS), configured.score_batch(ITEMS), strict=True):
         assert a.scores == pytest.approx(b.scores, abs=1e-6)
