@@ -196,7 +196,6 @@ def encode_layout(
         in_user = _overlaps(offsets, layout.user)
     positions: list[int] = []
     if layout.tags:
-        tag_of = [-1] * len(ids)
         hits: list[list[int]] = [[] for _ in layout.tags]
         t = 0
         for i, (s, e) in enumerate(offsets):  # tags and tokens are both in text order
@@ -207,7 +206,6 @@ def encode_layout(
             u = t
             while u < len(layout.tags) and layout.tags[u][0] < e:
                 hits[u].append(i)
-                tag_of[i] = u
                 u += 1
         for k, got in enumerate(hits):
             if len(got) != 1 or ids[got[0]] != tag_id or in_user[got[0]]:
