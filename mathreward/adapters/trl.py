@@ -50,6 +50,7 @@ from mathreward.adapters._backend import (
 )
 from mathreward.adapters._settings import RewardSettings
 from mathreward.adapters._text import message_text, prompt_question
+from prm.scores import AGGREGATES
 from verifier.verdict import Status, Verdict
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
     "step_reward_async",
 ]
 
-_AGGREGATES = ("min", "prod", "last", "mean")
 
 
 def _reference_unusable(verdict: Verdict) -> bool:
@@ -206,8 +206,8 @@ class StepReward:
         return self.name
 
     def __post_init__(self) -> None:
-        if self.aggregate not in _AGGREGATES:
-            raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {self.aggregate!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
 
     def _items(
         self, prompts: Sequence[Any] | None, completions: Sequence[Any]

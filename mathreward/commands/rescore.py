@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mathreward.commands.server_options import add_server_options, server_spec
+from prm.scores import AGGREGATES
 
 EPILOG = """\
 column defaults (each can be set by hand; --layout auto tells the layout from the first row):
@@ -96,7 +97,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--prm", metavar="PATH",
                    help="score steps with this PRM (a model folder); with --server, `server` uses the "
                    "server's PRM")
-    e.add_argument("--prm-aggregate", choices=("min", "prod", "last", "mean"), default="min",
+    e.add_argument("--prm-aggregate", choices=AGGREGATES, default="min",
                    help="how step scores make one score per response (default: min)")
     e.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
                    help="how a response is split into steps (default: auto)")

@@ -24,7 +24,7 @@ class RescoreOptions:
     report_dir: Path | None = None
     resume: bool = False
     with_prm: bool = False  # step scores requested (the scorer is passed to run_rescore)
-    prm_aggregate: str = "min"  # how step scores make one score per response: min | prod | last | mean
+    prm_aggregate: str = "min"  # how step scores make one score per response: one of prm.scores.AGGREGATES
     step_mode: str = "auto"  # how a response is cut into steps (the modes of prm.split_steps)
     # engine settings that must be the same when a run is resumed
     fingerprint_extra: dict[str, Any] = field(default_factory=dict)
