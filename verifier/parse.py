@@ -591,7 +591,7 @@ def _number(s: str) -> Number:
 
 _MATRIX_LITERAL = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
 # what may stand between matrix literals: signs, products, scalars (digits, \frac, \cdot, brackets)
-_MATRIX_GLUE = re.compile(r"[\s\d+\-*/().{}]|\\(?:cdot|times|frac)(?![A-Za-z])")
+_MATRIX_GLUE = re.compile(r"[\s\d+\-*/^().{}]|\\(?:cdot|times|frac)(?![A-Za-z])")
 # the most matrix literals in one answer
 MAX_MATRICES = 8
 
