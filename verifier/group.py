@@ -36,11 +36,14 @@ def read_answer(answer: str) -> Answer | None:
     Use it to inspect what the rules read (a number, a relation, a set, a word of a closed vocabulary in
     :class:`verifier.parse.Text`'s ``vocab``, ...): this is the parser's own answer, not a re-recognition.
     """
-    text = normalize(answer)
-    if _ONLY_PUNCTUATION.match(text):
+    return _parsed(normalize(answer))
+
+
+def _parsed(normalized: str) -> Answer | None:
+    if _ONLY_PUNCTUATION.match(normalized):
         return None
     try:
-        return parse_answer(text)
+        return parse_answer(normalized)
     except (Unparseable, TooCostly, ParseError, RecursionError):
         return None
 
@@ -58,7 +61,7 @@ def answer_key(answer: str | None) -> str | None:
     normalized = normalize(text)
     if _ONLY_PUNCTUATION.match(normalized):
         return None
-    parsed = None if normalized.endswith("?") else read_answer(text)
+    parsed = None if normalized.endswith("?") else _parsed(normalized)
     key = "s:" + normalized if parsed is None else key_of(parsed)
     unit = unit_of(text)
     if unit is not None and unit != _UNIT_LEFT_OUT:

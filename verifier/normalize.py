@@ -7,11 +7,15 @@ meaning (units, currency, degrees, percent) are decided here and documented in t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -593,6 +597,26 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# normalize, unit_of and parse_answer keep their results for the most recent short inputs: they are pure
+# functions of a string, an RL batch grades one reference against N samples, and answer_key re-reads
+# the answer verify has just read. Bounded: MEMO_SIZE entries of at most MEMO_MAX_CHARS characters
+MEMO_SIZE = 4096
+MEMO_MAX_CHARS = 2000
+
+
+def memoized(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """``fn`` with its results kept for the last :data:`MEMO_SIZE` inputs up to :data:`MEMO_MAX_CHARS`
+    characters (an exception is not kept: it is raised again on the next call)."""
+    cached = functools.lru_cache(maxsize=MEMO_SIZE)(fn)
+
+    @functools.wraps(fn)
+    def call(s: str) -> T:
+        return cached(s) if len(s) <= MEMO_MAX_CHARS else fn(s)
+
+    return call
+
+
+@memoized
 def normalize(s: str) -> str:
     """Apply every rule of :data:`RULES` in order."""
     for rule in RULES:
@@ -644,6 +668,7 @@ _UNIT_ALIASES = {alias: name for name, aliases in _CANONICAL_UNITS.items() for a
 _BEFORE_UNITS = tuple(r for r in RULES[: [r.name for r in RULES].index("units")])
 
 
+@memoized
 def unit_of(s: str) -> str | None:
     r"""The unit of measure written after a number, in one spelling (``10\text{ centimeters}`` -> ``cm``,
     ``12 sq ft`` -> ``ft^2``, ``5 \text{ km/h}`` -> ``km/h``), or None (no unit, a count noun, "units").

@@ -26,6 +26,7 @@ from verifier.mathparse import (
     free_symbols,
     parse_expression,
 )
+from verifier.normalize import memoized
 
 
 class Unparseable(ValueError):
@@ -185,8 +186,12 @@ _MATH_WORDS = frozenset(
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 
 
+@memoized
 def parse_answer(s: str) -> Answer:
-    """Parse one normalised answer. Raises :class:`Unparseable` (with the reason) or TooCostly."""
+    """Parse one normalised answer. Raises :class:`Unparseable` (with the reason) or TooCostly.
+
+    The answer kinds are immutable, so a result may be shared (see :func:`verifier.normalize.memoized`).
+    """
     s = s.strip()
     if not s:
         raise Unparseable("empty answer")
