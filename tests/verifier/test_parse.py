@@ -293,15 +293,15 @@ def test_the_reals_without_points_are_open_intervals_between_them() -> None:
 
 
 def test_labelled_values_and_solutions() -> None:
-    assert parse_answer("AB=4,CD=5") == TupleA(
-        (parse_answer("4"), parse_answer("5")), parenthesized=False
-    )  # written order for names longer than a letter
-    assert parse_answer("y=3,x=4") == TupleA((parse_answer("4"), parse_answer("3")), parenthesized=False)
+    four, five, three = parse_answer("4"), parse_answer("5"), parse_answer("3")
+    # written order for names longer than a letter; alphabetical for one-letter names (coordinates)
+    assert parse_answer("CD=5,AB=4") == TupleA((five, four), parenthesized=False, names=("CD", "AB"))
+    assert parse_answer("y=3,x=4") == TupleA((four, three), parenthesized=False, names=("x", "y"))
     sols = parse_answer("p=5,q=2;p=7,q=2")
-    assert isinstance(sols, SetA) and all(isinstance(t, TupleA) for t in sols.items) and len(sols.items) == 2
-    assert not isinstance(parse_answer("p=5,q=2;r=7,q=2"), SetA) or all(
-        not isinstance(t, TupleA) for t in parse_answer("p=5,q=2;r=7,q=2").items  # type: ignore[union-attr]
-    )
+    assert isinstance(sols, SetA) and len(sols.items) == 2
+    assert all(isinstance(t, TupleA) and t.names == ("p", "q") for t in sols.items)
+    mixed = parse_answer("p=5,q=2;r=7,q=2")  # different unknowns: not a list of solutions
+    assert not (isinstance(mixed, SetA) and all(isinstance(t, TupleA) for t in mixed.items))
     rel = parse_answer("\\frac{NO}{BO}=\\frac{1}{2}")
     assert isinstance(rel, Relation) and label_name(rel.parts[0]) == "\\frac{NO}{BO}"
     assert label_name(parse_answer("x+1")) is None
