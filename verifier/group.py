@@ -27,6 +27,9 @@ _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
 # Any other unit stays in the key ("5 cm" is not "5 m"), since a key may join only answers the rules
 # call equal, and they never call two different units equal
 _UNIT_LEFT_OUT = "dollar"
+# an answer longer than this is keyed by its text alone (verify calls it unparseable at the default
+# max_answer_chars, and nothing longer is worth normalising to vote)
+MAX_KEY_CHARS = 1000
 
 
 def read_answer(answer: str) -> Answer | None:
@@ -58,6 +61,8 @@ def answer_key(answer: str | None) -> str | None:
     if answer is None:
         return None
     text = answer.strip()
+    if len(text) > MAX_KEY_CHARS:
+        return "s:" + " ".join(text.split())
     normalized = normalize(text)
     if _ONLY_PUNCTUATION.match(normalized):
         return None

@@ -322,5 +322,11 @@ def test_arithmetic_on_literal_matrices_is_evaluated_exactly() -> None:
             parse_answer(bad)
     with pytest.raises(TooCostly):
         parse_answer("\\begin{pmatrix}1&1\\\\0&1\\end{pmatrix}^{1000}")
+    seven = "\\begin{pmatrix}" + "\\\\".join("&".join(["1"] * 7) for _ in range(7)) + "\\end{pmatrix}"
+    with pytest.raises(TooCostly):  # arithmetic on more than 36 entries is refused
+        parse_answer(f"2{seven}")
+    assert isinstance(parse_answer(seven), Matrix)  # a lone literal of any size is read as before
+    fib = parse_answer("\\begin{pmatrix}1&1\\\\1&0\\end{pmatrix}^{10}")  # powers by squaring
+    assert isinstance(fib, Matrix) and [[x.value for x in r] for r in fib.rows] == [[89, 55], [55, 34]]  # type: ignore[union-attr]
     # anything but numbers around the literals is not matrix arithmetic
     assert not isinstance(parse_answer("A=\\begin{pmatrix}1&2\\end{pmatrix}"), Matrix)
