@@ -728,9 +728,9 @@ def _end_value(a: Answer) -> tuple[int, Fraction] | None:
 def merge_intervals(parts: tuple[Interval, ...]) -> tuple[Interval, ...]:
     """A union of intervals with exact ends in one form: sorted, overlapping or touching intervals merged
     (``[1,2) U [2,3]`` -> ``[1,3]``; ``(1,2) U (2,3)`` stays two). Unchanged when an end is not exact."""
-    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     if len(parts) < 2:
         return parts
+    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     exact: list[tuple[tuple[int, Fraction], tuple[int, Fraction], Interval]] = []
     for (lo, hi), interval in zip(ends, parts, strict=True):
         if lo is None or hi is None:

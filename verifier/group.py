@@ -4,10 +4,13 @@
 (normalise, then parse) and writes it in one canonical form, in process and without SymPy, in tens of
 microseconds. Two answers with one key are the same answer to the rules (``1,027``/``1027``,
 ``\\frac12``/``0.5``, ``x=3``/``3``, ``\\{1,2\\}``/``2, 1``). The key is sound rather than complete:
-answers only SymPy calls equal (``\\sqrt{8}`` and ``2\\sqrt{2}``) may keep two keys.
+answers only SymPy calls equal (``\\sqrt{8}`` and ``2\\sqrt{2}``) may keep two keys. One exception on
+purpose: the name on the left of ``=`` is dropped (``x = 3`` and ``y = 3`` share a key, as answers to
+one question name the same unknown), though verify keeps two names apart.
 
-``group_answers(answers)`` groups by key. maj@k in ``mathreward rescore``, the PRM-weighted vote of
-:func:`prm.select_best` and the verl adapter's ``pred`` all read these keys, so their majorities agree.
+``group_answers(answers)`` groups by key. maj@k in ``mathreward rescore`` and the PRM-weighted vote of
+:func:`prm.select_best` both call it, and the verl adapter's ``pred`` is :attr:`Verdict.answer_key`, so
+their majorities agree.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ r"""Parsing: a normalised answer string -> one typed answer (:data:`Answer`).
 Kinds: :class:`Number` (exact rational, with how it was written), :class:`Expr` (anything SymPy must
 judge: ``\sqrt{2}``, ``x^2-1``), :class:`Relation` (``y=2x+1``, ``1<x\le 3``), :class:`Interval`,
 :class:`Union`, :class:`TupleA` (ordered), :class:`SetA` (unordered: ``\{1,2\}`` and bare lists
-``1, 2``), :class:`Matrix`, :class:`Choice` (a multiple-choice letter), :class:`Text`, and
+``1, 2``), :class:`Matrix` (also evaluated arithmetic on literal matrices), :class:`Ratio` (``7:32``),
+:class:`Choice` (a multiple-choice letter), :class:`Text` (with its closed vocabulary, if any), and
 :class:`Alternatives` (``3 or 4``). Structure is read here at string level with bracket matching;
 the leaves are numbers (evaluated exactly in process) or expressions (left for SymPy).
 """
@@ -186,7 +187,6 @@ _MATH_WORDS = frozenset(
      "overline", "circ", "infin", "epsilon", "varepsilon", "varphi", "mu", "tau", "rho", "eta", "zeta",
      "neq", "leq", "geq", "pm", "mp", "div", "hat", "vec", "prime", "ldots", "cdots", "tfrac", "dfrac"}
 )  # fmt: skip
-_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 
 
 @memoized
