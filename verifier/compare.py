@@ -287,6 +287,8 @@ def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
     assert isinstance(pred, Number | Expr) and isinstance(ref, Number | Expr)
     if isinstance(pred, Number) and isinstance(ref, Number):
         return numbers_equal(pred, ref, ctx)
+    if isinstance(ref, Number) and ref.base is not None:
+        return Match(False, f"the reference is a number in base {ref.base}; the answer is an expression")
     if isinstance(pred, Expr) and isinstance(ref, Expr) and pred.node is not None and pred.node == ref.node:
         return Match(True, "the same expression")
     inf_p, inf_r = _infinity(pred), _infinity(ref)

@@ -200,6 +200,8 @@ def test_methods() -> None:
         ("5", "101_2", False),
         ("101", "101_2", True),
         ("12_3", "101_2", False),
+        ("\\sqrt{25}", "101_2", False),  # the value, not written in the base asked for
+        ("101_2", "\\sqrt{25}", True),
         ("4, 5", "AB=4, CD=5", True),
         ("AB=4", "CD=4", False),
         ("2+3=5", "5", True),
