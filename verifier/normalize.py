@@ -469,17 +469,33 @@ def edge_punctuation(s: str) -> str:
 
 def _brace_depths(s: str) -> tuple[int, int]:
     """(final depth, lowest depth) of the plain braces in ``s``; ``\\{`` and ``\\}`` do not count."""
+    depth, low, _ = _brace_scan(s)
+    return depth, low
+
+
+def _brace_scan(s: str) -> tuple[int, int, list[int]]:
+    """(final depth, lowest depth, positions of the groups left open) of the plain braces in ``s``."""
     depth = low = 0
+    open_at: list[int] = []
     i = 0
     while i < len(s):
         ch = s[i]
         if ch == "\\":
             i += 2
             continue
-        depth += (ch == "{") - (ch == "}")
+        if ch == "{":
+            depth += 1
+            open_at.append(i)
+        elif ch == "}":
+            depth -= 1
+            if open_at:
+                open_at.pop()
         low = min(low, depth)
         i += 1
-    return depth, low
+    return depth, low, open_at
+
+
+_BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*$")
 
 
 _TRAILING_CLOSERS = re.compile(r"\}[\s}]*$")
@@ -491,13 +507,16 @@ def unbalanced_braces(s: str) -> str:
 
     Only when the fix is unambiguous: groups opened and never closed are closed at the end; closing
     braces past the last open group are dropped only when they all stand at the very end after some
-    group (``yes}`` keeps its brace). Anything else (a ``}`` in the middle that closes nothing) is left
-    for the parser to refuse.
+    group (``yes}`` keeps its brace). A ``\\boxed{`` or ``\\fbox{`` left open is never closed: a box
+    cut off is no answer. Anything else (a ``}`` in the middle that closes nothing) is left for the
+    parser to refuse.
     """
     if "{" not in s and "}" not in s:
         return s
-    depth, low = _brace_depths(s)
+    depth, low, open_at = _brace_scan(s)
     if low == 0 and depth > 0:
+        if any(_BOX_OPENING.search(s, 0, i) for i in open_at):
+            return s  # a box left open is a response cut off, never an answer
         return s + "}" * depth
     if depth < 0 and "{" in s:  # "yes}" is a cut-off sentence, not LaTeX with an extra brace
         m = _TRAILING_CLOSERS.search(s)
