@@ -32,6 +32,7 @@ from verifier.parse import (
     TupleA,
     Union,
     Unparseable,
+    is_symbol_name,
     label_name,
     parse_answer,
 )
@@ -287,6 +288,8 @@ def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
     assert isinstance(pred, Number | Expr) and isinstance(ref, Number | Expr)
     if isinstance(pred, Number) and isinstance(ref, Number):
         return numbers_equal(pred, ref, ctx)
+    if isinstance(ref, Number) and ref.base is not None:
+        return Match(False, f"the reference is a number in base {ref.base}; the answer is an expression")
     if isinstance(pred, Expr) and isinstance(ref, Expr) and pred.node is not None and pred.node == ref.node:
         return Match(True, "the same expression")
     inf_p, inf_r = _infinity(pred), _infinity(ref)
@@ -728,9 +731,9 @@ def _end_value(a: Answer) -> tuple[int, Fraction] | None:
 def merge_intervals(parts: tuple[Interval, ...]) -> tuple[Interval, ...]:
     """A union of intervals with exact ends in one form: sorted, overlapping or touching intervals merged
     (``[1,2) U [2,3]`` -> ``[1,3]``; ``(1,2) U (2,3)`` stays two). Unchanged when an end is not exact."""
-    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     if len(parts) < 2:
         return parts
+    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     exact: list[tuple[tuple[int, Fraction], tuple[int, Fraction], Interval]] = []
     for (lo, hi), interval in zip(ends, parts, strict=True):
         if lo is None or hi is None:
@@ -779,7 +782,13 @@ def _infinity_end(a: Answer) -> int | None:
 
 
 def tuple_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """In order; two tuples that name the same items in another order (``CD = 5, AB = 4`` and
+    ``AB = 4, CD = 5``) name by name."""
     assert isinstance(pred, TupleA) and isinstance(ref, TupleA)
+    pn, rn = pred.names, ref.names
+    if pn is not None and rn is not None and pn != rn and sorted(pn) == sorted(rn):
+        by_name = dict(zip(pn, pred.items, strict=True))
+        return _ordered(tuple(by_name[n] for n in rn), ref.items, ctx)
     return _ordered(pred.items, ref.items, ctx)
 
 
@@ -926,7 +935,11 @@ def key_of(a: Answer) -> str:
         parts = merge_intervals(a.parts if isinstance(a, Union) else (a,))
         return "u:" + "U".join(sorted(_interval_key(i) for i in parts))
     if isinstance(a, TupleA):
-        return "t(" + ",".join(key_of(it) for it in a.items) + ")"
+        if a.names is not None and not all(is_symbol_name(n) for n in a.names):
+            # "AB = 4, CD = 5": compared name by name with another named tuple, so keyed by name
+            named = sorted(zip(a.names, (key_of(it) for it in a.items), strict=True))
+            return "t(" + ",".join(f"{n}={k}" for n, k in named) + ")"
+        return "t(" + ",".join(key_of(it) for it in a.items) + ")"  # x, y: already in name order
     if isinstance(a, SetA):
         return _set_key(a.items)
     if isinstance(a, Matrix):
