@@ -90,7 +90,8 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
     o = p.add_argument_group("run")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
-    o.add_argument("--chunk-size", type=int, default=16, help="rows per checkpointed chunk (default: 16)")
+    o.add_argument("--chunk-size", type=int, default=64,
+                   help="rows per checkpointed chunk; all their rollouts are in flight at once (default: 64)")
     o.add_argument("--limit", type=int, default=None, help="only the first N rows")
     o.add_argument("--question-col", default=None, help="the question (default: question, else problem)")
     o.add_argument("--ref-col", default="answer", help="the reference answer (default: answer)")

@@ -167,10 +167,9 @@ class OpenAICompletions:
                 for f in done:
                     i = pending.pop(f)
                     yield i, f.result()
-        finally:
-            for f in pending:
-                f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # an early exit (an error, Ctrl-C) does not wait for the requests still out;
+            # close() ends them by closing the client
+            pool.shutdown(wait=not pending, cancel_futures=True)
 
     def close(self) -> None:
         self._client.close()
