@@ -162,6 +162,14 @@ def text_at(row: dict[str, Any], path: str) -> str | None:
     return v if isinstance(v, str) and v.strip() else None
 
 
+def id_of(row: dict[str, Any], col: str, index: int) -> Any:
+    """The row's id (a dotted path), else its 0-based index in the input."""
+    from mathreward.rescore.io import MISSING, get_path
+
+    v = get_path(row, col)
+    return index if v is MISSING or v is None else v
+
+
 def question_of(row: dict[str, Any], col: str | None) -> str | None:
     if col is not None:
         return text_at(row, col)
@@ -453,7 +461,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             if raw.row is None:
                 rejects.append({"row": raw.index, "id": None, "reason": raw.error})
                 continue
-            rid = raw.row.get(args.id_col, raw.index) if isinstance(raw.row, dict) else raw.index
+            rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             steps = _steps_of(raw.row, args)
             reason = ("no question (question or problem column)" if q is None

@@ -16,6 +16,7 @@ from mathreward.commands.annotate import (
     ChunkOut,
     add_generation_options,
     format_timing,
+    id_of,
     question_of,
     run_command,
     text_at,
@@ -89,7 +90,7 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             if raw.row is None:
                 rejects.append({"row": raw.index, "id": None, "reason": raw.error})
                 continue
-            rid = raw.row.get(args.id_col, raw.index)
+            rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             sol = text_at(raw.row, args.solution_col)
             reason = ("no question (question or problem column)" if q is None
