@@ -104,6 +104,19 @@ def test_a_client_error_is_not_retried() -> None:
         assert gen.tries == 1
 
 
+@pytest.mark.parametrize(("broken", "message"), [("short", "returned 3 samples, asked for n=4"),
+                                                 ("garbage", "not a completions reply")])
+def test_a_malformed_reply_fails_closed(broken: str, message: str) -> None:
+    with ScriptedServer(broken=broken) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=2, backoff_s=0.01))
+        try:
+            with pytest.raises(GenerationError, match=message):
+                generate(gen, [Request("Q key=1", PARAMS)])
+        finally:
+            gen.close()
+        assert gen.tries == 1  # not retried: the server answered, wrongly
+
+
 def test_time_limit_per_request() -> None:
     with ScriptedServer(delay_s=3.0) as srv:
         gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(timeout_s=0.2, retries=1, backoff_s=0.01))
