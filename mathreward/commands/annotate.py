@@ -396,6 +396,14 @@ def run_command(
     except KeyboardInterrupt:
         err.write(f"mathreward {name}: interrupted; continue with the same command and --resume\n")
         return 130
+    except Exception as e:  # the verifier's server went away, the GPU ran out of memory, ...
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        err.write(f"mathreward {name}: failed: {type(e).__name__}: {e}\n"
+                  "the finished chunks and rollouts are kept: continue with the same command and --resume\n")
+        return 1
     finally:
         engine.close()
     totals["verifier_share"] = totals.get("verify_s", 0.0) / max(totals["wall_s"], 1e-9)
