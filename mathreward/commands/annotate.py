@@ -13,13 +13,15 @@ import argparse
 import json
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 STATE_VERSION = 1
+PIPELINE_DEPTH = 2  # chunks in flight at once (committed in order)
 POSITION_CAP = 20  # labels by step position: positions past this are counted together
 
 EPILOG = """\
@@ -286,30 +288,7 @@ def run_job(
     if args.limit is not None:
         total = min(total, args.limit)
     if not cp["input_done"]:
-        gen = generator_factory(state.root / "rollouts.jsonl")
-        progress = _progress(total, cp["rows_done"], args, name, stream)
-        try:
-            for chunk in rio.iter_chunks(args.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
-                if args.limit is not None:
-                    chunk = [r for r in chunk if r.index < args.limit]
-                    if not chunk:
-                        break
-                t0 = time.perf_counter()
-                res = process(chunk, gen, lambda: progress.update(0, 1))
-                gen.cache.sync()
-                i = cp["chunks_done"]
-                rio.write_jsonl_part(state.part(i), res.rows)
-                if res.rejects:
-                    rio.write_jsonl_part(state.rejects_part(i), res.rejects)
-                cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
-                      "rejected": cp["rejected"] + len(res.rejects),
-                      "wall_s": cp["wall_s"] + time.perf_counter() - t0,
-                      "counts": merge_counts(cp["counts"], res.counts)}
-                state.save(cp)
-                progress.update(len(chunk), 0)
-        finally:
-            progress.close()
-            gen.close()
+        cp = _process_chunks(args, process, generator_factory, state, cp, in_fmt, total, name, stream)
         cp = {**cp, "input_done": True}
         state.save(cp)
 
@@ -345,6 +324,85 @@ def run_job(
     shutil.rmtree(state.root, ignore_errors=True)
     return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": len(rows),
             "wall_s": cp["wall_s"]}
+
+
+def _process_chunks(
+    args: argparse.Namespace,
+    process: Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut],
+    generator_factory: Callable[[Path], Any],
+    state: Any,
+    cp: dict[str, Any],
+    in_fmt: Any,
+    total: int,
+    name: str,
+    stream: TextIO,
+) -> dict[str, Any]:
+    """The chunks from the checkpoint on, PIPELINE_DEPTH at a time, committed strictly in order.
+
+    The next chunk's rollouts go out while the current one waits for its slowest requests, so the
+    policy is not left idle at chunk boundaries; the generator shares its concurrency bound and its
+    in-flight requests between the chunks.
+    """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from mathreward.rescore import io as rio
+
+    gen = generator_factory(state.root / "rollouts.jsonl")
+    progress = _progress(total, cp["rows_done"], args, name, stream)
+    lock = threading.Lock()
+
+    def on_request() -> None:
+        with lock:
+            progress.update(0, 1)
+
+    def chunks() -> Iterator[list[Any]]:
+        for chunk in rio.iter_chunks(args.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
+            if args.limit is not None:
+                chunk = [r for r in chunk if r.index < args.limit]
+                if not chunk:
+                    return
+            yield chunk
+
+    pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix=f"{name}-chunk")
+    pending: deque[tuple[list[Any], Future[ChunkOut]]] = deque()
+    source = chunks()
+    t0, base_s = time.perf_counter(), float(cp["wall_s"])
+    sent = reused = 0
+    try:
+        while True:
+            while len(pending) < PIPELINE_DEPTH:
+                chunk = next(source, None)
+                if chunk is None:
+                    break
+                pending.append((chunk, pool.submit(process, chunk, gen, on_request)))
+            if not pending:
+                break
+            chunk, fut = pending.popleft()
+            res = fut.result()
+            gen.cache.sync()
+            i = cp["chunks_done"]
+            rio.write_jsonl_part(state.part(i), res.rows)
+            if res.rejects:
+                rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+            # requests sent and reused since the last commit (chunks overlap: counted as they commit)
+            counts = {**res.counts, "requests_sent": gen.sent - sent, "requests_reused": gen.reused - reused}
+            sent, reused = gen.sent, gen.reused
+            cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
+                  "rejected": cp["rejected"] + len(res.rejects), "wall_s": base_s + time.perf_counter() - t0,
+                  "counts": merge_counts(cp["counts"], counts)}
+            state.save(cp)
+            with lock:
+                progress.update(len(chunk), 0)
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+        gen.close()  # a chunk still generating stops at its next request
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+    cp = {**cp, "input_done": True}
+    state.save(cp)
+    return cp
 
 
 def run_command(
@@ -415,10 +473,10 @@ def run_command(
     return 0
 
 
-def timing_counts(timing: Any, gen: Any, sent_before: int, reused_before: int) -> dict[str, Any]:
+def timing_counts(timing: Any) -> dict[str, Any]:
     return {"generate_s": timing.generate_s, "verify_s": timing.verify_s, "rollouts": timing.rollouts,
-            "verified": timing.verified, "requests": timing.requests, "requests_sent": gen.sent - sent_before,
-            "requests_reused": gen.reused - reused_before, "verify_failures": timing.verify_failures}
+            "verified": timing.verified, "requests": timing.requests,
+            "verify_failures": timing.verify_failures}
 
 
 def format_timing(t: dict[str, Any]) -> list[str]:
@@ -480,7 +538,6 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 continue
             todo.append((raw.row, Solution(q, ref, tuple(steps))))
         timing = Timing()
-        sent, reused = gen.sent, gen.reused
         results = annotate([s for _, s in todo], gen, config, verify_batch, timing, on_request)
         rows = []
         positions = [[0, 0, 0.0] for _ in range(POSITION_CAP)]  # per position: steps, positive, soft sum
@@ -491,7 +548,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 slot[0] += 1
                 slot[1] += int(hard)
                 slot[2] += soft
-        counts = timing_counts(timing, gen, sent, reused)
+        counts = timing_counts(timing)
         counts["steps"] = sum(len(s.steps) for _, s in todo)
         counts["positives"] = sum(sum(r.labels) for r in results)
         counts["last_step_correct"] = sum(r.labels[-1] for r in results)

@@ -8,6 +8,7 @@ probabilities). Resumable like ``annotate`` (same job loop, same rollout cache).
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,29 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+class _LockedTokenizer:
+    """The two calls pivotal token search makes, one thread at a time (chunks run on two threads)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.lock = threading.Lock()
+
+    def encode(self, text: str, **kw: Any) -> list[int]:
+        with self.lock:
+            return list(self.tokenizer.encode(text, **kw))
+
+    def decode(self, ids: list[int], **kw: Any) -> str:
+        with self.lock:
+            return str(self.tokenizer.decode(ids, **kw))
+
+
 def _tokenizer(args: argparse.Namespace) -> Any:
     path = args.tokenizer or args.model
     if not Path(path).is_dir():
         raise ValueError(f"--tokenizer must be a local folder with the policy's tokenizer; {path} is not one")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    return _LockedTokenizer(AutoTokenizer.from_pretrained(path))
 
 
 def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
@@ -101,13 +118,12 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 continue
             todo.append((rid, PTSItem(q, ref, sol)))
         timing = Timing()
-        sent, reused = gen.sent, gen.reused
         found = search([it for _, it in todo], tokenizer, gen, config, verify_batch, timing, on_request)
         rows: list[dict[str, Any]] = []
         for (rid, it), pivots in zip(todo, found, strict=True):
             for r in dpo_rows(it, pivots, config.rollout.template):
                 rows.append({"id": rid, "question": it.question, "answer": it.reference, **r})
-        counts = timing_counts(timing, gen, sent, reused)
+        counts = timing_counts(timing)
         counts["solutions"] = len(todo)
         counts["pivotal_tokens"] = sum(len(f) for f in found)
         counts["raising"] = sum(pv.p_after > pv.p_before for f in found for pv in f)

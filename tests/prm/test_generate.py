@@ -208,3 +208,29 @@ def test_vllm_backend_says_how_to_install_when_absent() -> None:
             open_generator("vllm", "some/model")
     else:  # pragma: no cover - vLLM machines
         pytest.skip("vLLM is installed: the GPU tests cover it")
+
+
+def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
+    """Two chunks in flight at once: identical requests go out once, the bound holds over both."""
+    import threading
+
+    a = [Request(f"Q key={k}", PARAMS) for k in range(8)]
+    b = [Request(f"Q key={k}", PARAMS) for k in range(4, 12)]  # 4..7 shared with a
+    with ScriptedServer(delay_s=0.3) as srv:
+        gen = open_generator(srv.base_url, "m", http=HTTPOptions(concurrency=3))
+        got: dict[str, list[list[str]]] = {}
+
+        def run(name: str, reqs: list[Request]) -> None:
+            got[name] = generate(gen, reqs)
+
+        threads = [threading.Thread(target=run, args=(n, r)) for n, r in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gen.close()
+        keys = [r[0] for r in srv.log.keys()]
+        assert sorted(keys) == sorted({f"Q key={k}" for k in range(12)})  # each prompt once
+        assert srv.max_in_flight <= 3
+    assert got["a"][4:] == got["b"][:4]
+    assert gen.sent == 12 and gen.reused == 4
