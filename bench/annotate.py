@@ -105,6 +105,10 @@ def run_naive(url: str, sols: list[Solution], n: int) -> dict[str, Any]:
     return {"wall_s": wall, "rollouts": rollouts, "requests": rollouts, "verify_s": verify_s}
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--solutions", type=int, default=40)
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 for without in (False, True):
                     r = run_pipelined(srv.base_url, sols, args.n, concurrency, free=without)
                     runs[without].append(r)
-            ours, free = (sorted(runs[w], key=lambda r: r["wall_s"])[len(runs[w]) // 2] for w in (False, True))
+            ours, free = (median_run(runs[w]) for w in (False, True))
             ours["walls_s"] = [r["wall_s"] for r in runs[False]]
             free["walls_s"] = [r["wall_s"] for r in runs[True]]
             naive = run_naive(srv.base_url, sols[: args.naive_solutions], args.n)

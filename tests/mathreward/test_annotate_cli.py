@@ -50,7 +50,7 @@ def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> 
     with ScriptedServer() as srv:
         proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
                           "--n", N, "--seed", 3, "--workers", 1)
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked)) == 3 + 2 + 1
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == ["a", "b", "e"]
@@ -231,7 +231,7 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
     with ScriptedServer() as srv:
         proc = mathreward("pts", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
                           "--tokenizer", tok_dir, "--n", N, "--workers", 1)
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked))
     rows = read_jsonl(out)
     assert [(r["id"], r["position"]) for r in rows] == [("a", 2), ("a", 4), ("b", 3), ("b", 5)]

@@ -85,7 +85,7 @@ class ServerLog:
         with self.lock:
             self.requests.append({k: body.get(k) for k in FIELDS})
 
-    def keys(self) -> list[tuple[Any, ...]]:
+    def entries(self) -> list[tuple[Any, ...]]:
         with self.lock:
             return [tuple(r[k] for k in FIELDS) for r in self.requests]
 

@@ -229,7 +229,7 @@ def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
         for t in threads:
             t.join()
         gen.close()
-        keys = [r[0] for r in srv.log.keys()]
+        keys = [r[0] for r in srv.log.entries()]
         assert sorted(keys) == sorted({f"Q key={k}" for k in range(12)})  # each prompt once
         assert srv.max_in_flight <= 3
     assert got["a"][4:] == got["b"][:4]

@@ -50,7 +50,7 @@ def test_pivotal_tokens_and_pairs_equal_the_scripted_truth(tokenizer: Any) -> No
         timing = Timing()
         found = search(ITEMS, tokenizer, gen, CONFIG, local_verify_batch, timing)
         gen.close()
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked))  # no prefix, alternative or pivot asked twice
     for item, pivots in zip(ITEMS, found, strict=True):
         assert [(pv.position, pv.p_before, pv.p_after) for pv in pivots] == truth(item)
