@@ -289,41 +289,56 @@ def run_job(
         total = min(total, args.limit)
     if not cp["input_done"]:
         cp = _process_chunks(args, process, generator_factory, state, cp, in_fmt, total, name, stream)
-        cp = {**cp, "input_done": True}
-        state.save(cp)
 
     # the output: the parts in order, into a temporary file moved into place
-    rows: list[dict[str, Any]] = []
+    for stale in args.output.parent.glob(f".{args.output.name}.*.tmp"):  # a run killed while writing
+        stale.unlink(missing_ok=True)
     rejects: list[dict[str, Any]] = []
     for i in range(cp["chunks_done"]):
-        rows += rio.read_jsonl(state.part(i))
         if state.rejects_part(i).exists():
             rejects += rio.read_jsonl(state.rejects_part(i))
-    if args.output.name.lower().endswith(".parquet"):
-        import pyarrow as pa
+    written = _write_output(args.output, [state.part(i) for i in range(cp["chunks_done"])])
+    rejects_path = rejects_path_for(args.output)
+    if rejects or rejects_path.exists():
+        rio.write_jsonl_part(rejects_path, rejects)
+    shutil.rmtree(state.root, ignore_errors=True)
+    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": written,
+            "wall_s": cp["wall_s"]}
 
-        if not rows:
-            raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
-        names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+
+def _write_output(output: Path, parts: list[Path]) -> int:
+    """The parts' rows, in order, into ``output`` (JSONL streamed; Parquet with one schema over every
+    row's columns); atomic. Returns the number of rows."""
+    from mathreward.rescore import io as rio
+
+    if not output.name.lower().endswith(".parquet"):
+        writer = rio.OutputWriter(output, "jsonl")
         try:
-            schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
-        writer = rio.OutputWriter(args.output, "parquet", schema)
-    else:
-        writer = rio.OutputWriter(args.output, "jsonl")
+            for part in parts:
+                writer.write(rio.read_jsonl(part))
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.rows
+    import pyarrow as pa
+
+    rows = [r for part in parts for r in rio.read_jsonl(part)]
+    if not rows:
+        raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
+    names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+    try:
+        schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
+    writer = rio.OutputWriter(output, "parquet", schema)
     try:
         writer.write(rows)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    rejects_path = rejects_path_for(args.output)
-    if rejects or rejects_path.exists():
-        rio.write_jsonl_part(rejects_path, rejects)
-    shutil.rmtree(state.root, ignore_errors=True)
-    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": len(rows),
-            "wall_s": cp["wall_s"]}
+    return len(rows)
 
 
 def _process_chunks(
