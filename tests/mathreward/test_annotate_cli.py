@@ -69,6 +69,7 @@ def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> 
     assert summary["rollouts"] == 6 * N and summary["requests_sent"] == 6
     assert summary["by_position"]["1"][0] == 3 and "verify_s" in summary and "generate_s" in summary
     assert "labels by step position" in proc.stdout
+    assert "annotate: 6/6 rows" in proc.stderr  # the progress log (no terminal: log lines)
     assert not (tmp_path / "out.jsonl.annotate-state").exists()
 
 

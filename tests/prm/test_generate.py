@@ -234,3 +234,19 @@ def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
         assert srv.max_in_flight <= 3
     assert got["a"][4:] == got["b"][:4]
     assert gen.sent == 12 and gen.reused == 4
+
+
+def test_the_data_side_imports_nothing_heavy_and_not_mathreward() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, prm.generate, prm.annotate, prm.pts\n"
+        "heavy = ('torch', 'transformers', 'httpx', 'vllm', 'sympy', 'mathreward')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
