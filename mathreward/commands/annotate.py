@@ -47,7 +47,7 @@ examples:
 
 def _template(text: str) -> str:
     if not text.startswith("@"):
-        text = _unescape(text)
+        text = unescape(text)
     else:
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
@@ -58,7 +58,7 @@ def _template(text: str) -> str:
     return text
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
     """``\\n`` and ``\\t`` typed on a command line as the characters they name."""
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
@@ -533,7 +533,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
     from prm.annotate import RolloutConfig, Solution, Timing, annotate, stepwise_row
 
     config = RolloutConfig(params=sampling_params(args), template=args.template,
-                           step_sep=_unescape(args.step_sep))
+                           step_sep=unescape(args.step_sep))
 
     def process(raw_rows: Sequence[Any], gen: Any, on_request: Callable[[], None]) -> ChunkOut:
         rejects: list[dict[str, Any]] = []

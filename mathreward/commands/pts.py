@@ -88,13 +88,13 @@ def _tokenizer(args: argparse.Namespace) -> Any:
 
 
 def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
-    from mathreward.commands.annotate import _unescape, sampling_params
+    from mathreward.commands.annotate import unescape, sampling_params
     from prm.annotate import RolloutConfig, Timing
     from prm.pts import PTSConfig, PTSItem, dpo_rows, search
 
     config = PTSConfig(
         rollout=RolloutConfig(params=sampling_params(args), template=args.template,
-                              step_sep=_unescape(args.step_sep)),
+                              step_sep=unescape(args.step_sep)),
         threshold=args.threshold, alternatives=args.alternatives, max_alternatives=args.max_alternatives,
         alt_temperature=args.alt_temperature,
     )
