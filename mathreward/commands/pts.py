@@ -88,7 +88,7 @@ def _tokenizer(args: argparse.Namespace) -> Any:
 
 
 def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
-    from mathreward.commands.annotate import unescape, sampling_params
+    from mathreward.commands.annotate import sampling_params, unescape
     from prm.annotate import RolloutConfig, Timing
     from prm.pts import PTSConfig, PTSItem, dpo_rows, search
 
