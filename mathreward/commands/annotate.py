@@ -10,6 +10,7 @@ rollout the generator returns is appended to ``rollouts.jsonl`` in the same fold
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
@@ -223,9 +224,12 @@ def check_common(args: argparse.Namespace, name: str) -> str | None:
     try:
         from prm.generate import backend_of
 
-        backend_of(args.generator)
+        backend = backend_of(args.generator)
     except ValueError as e:
         return str(e)
+    needs = {"openai": "httpx", "transformers": "transformers", "vllm": "vllm"}[backend]
+    if importlib.util.find_spec(needs) is None:
+        return f"the {backend} generator needs {needs}: pip install {needs} (or 'mathreward[all]')"
     return None
 
 

@@ -4,6 +4,7 @@ real gRPC service; the in-process transformers backend on a tiny model; outputs 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -168,6 +169,9 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--generator", "localhost:8000"], "base URL"),
+        pytest.param(["--generator", "vllm"], "the vllm generator needs vllm: pip install vllm",
+                     marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
+                                              reason="vLLM is installed")),
         (["--generator", "http://127.0.0.1:9/v1", "--n", "0"], "must be >= 1"),
         (["--generator", "http://127.0.0.1:9/v1", "--server", "127.0.0.1:9", "--workers", "2"],
          "server's settings"),
