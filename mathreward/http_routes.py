@@ -321,6 +321,10 @@ class _Routes:
         statuses: list[str] = []
         try:
             response = await self._answer(request, work, statuses)
+        except asyncio.CancelledError:  # the client went away: its work was stopped
+            if self.metrics is not None:
+                self.metrics.requests.labels(method=method, code="CANCELLED").inc()
+            raise
         finally:
             if self.metrics is not None:
                 self.metrics.in_flight.labels(method=method).dec()
@@ -578,7 +582,13 @@ async def start_http(
     ``ssl_context``: serve HTTPS. Stop it with :func:`drain_http` or ``await runner.cleanup()``.
     """
     timeouts = timeouts or HttpTimeouts()
-    runner = _Runner(app, timeouts.header_s, access_log=None, keepalive_timeout=timeouts.keepalive_s)
+    runner = _Runner(
+        app,
+        timeouts.header_s,
+        access_log=None,
+        keepalive_timeout=timeouts.keepalive_s,
+        handler_cancellation=True,  # a client that goes away stops its call's work
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
