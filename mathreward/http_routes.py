@@ -588,6 +588,9 @@ async def start_http(
         access_log=None,
         keepalive_timeout=timeouts.keepalive_s,
         handler_cancellation=True,  # a client that goes away stops its call's work
+        # after answering a request whose body was not read (401, 408, 413), read and drop what keeps
+        # coming for at most this long before closing (aiohttp's default is 10 s)
+        lingering_time=1.0,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
