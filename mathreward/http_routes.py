@@ -315,6 +315,10 @@ class _Routes:
         statuses: list[str] = []
         try:
             response = await self._answer(request, work, statuses)
+        except asyncio.CancelledError:  # the client went away: its work was stopped
+            if self.metrics is not None:
+                self.metrics.requests.labels(method=method, code="CANCELLED").inc()
+            raise
         finally:
             if self.metrics is not None:
                 self.metrics.in_flight.labels(method=method).dec()
@@ -574,7 +578,16 @@ async def start_http(
     ``ssl_context``: serve HTTPS. Stop it with :func:`drain_http` or ``await runner.cleanup()``.
     """
     timeouts = timeouts or HttpTimeouts()
-    runner = _Runner(app, timeouts.header_s, access_log=None, keepalive_timeout=timeouts.keepalive_s)
+    runner = _Runner(
+        app,
+        timeouts.header_s,
+        access_log=None,
+        keepalive_timeout=timeouts.keepalive_s,
+        handler_cancellation=True,  # a client that goes away stops its call's work
+        # after answering a request whose body was not read (401, 408, 413), read and drop what keeps
+        # coming for at most this long before closing (aiohttp's default is 10 s)
+        lingering_time=1.0,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
