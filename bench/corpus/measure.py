@@ -115,6 +115,11 @@ def mv_verdict(row: dict[str, Any]) -> dict[str, Any]:
     return {"correct": ok, "pred": shown}
 
 
+def is_option_letter(ref: str) -> bool:
+    """A multiple-choice reference (a single letter A-J), which math-verify's default parse does not read."""
+    return len(ref.strip()) == 1 and "A" <= ref.strip() <= "J"
+
+
 def tail(text: str, n: int = TAIL) -> str:
     text = text.rstrip()
     return text if len(text) <= n else "..." + text[-n:]
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     by_source: dict[str, Cell] = defaultdict(Cell)
     by_conv: dict[str, Cell] = defaultdict(Cell)
     total = Cell()
+    no_letters = Cell()  # math-verify's default extraction does not read option letters
     disagreements: list[str] = []
     verdict_rows: list[dict[str, Any]] = []
     for row in rows:
@@ -215,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         label = bool(row["label"])
         for cell in (by_source[row["source"]], by_conv[row["convention"]], total):
             cell.add(label, o["correct"], m["correct"])
+        if not is_option_letter(row["reference"]):
+            no_letters.add(label, o["correct"], m["correct"])
         verdict_rows.append(
             {
                 "id": row["id"],
@@ -248,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in sorted(by_source):
         print(by_source[name].row(name))
     print(total.row("**all**"))
+    print(no_letters.row("**all but option-letter references**"))
     print()
     print(HEADER.format(what="convention"))
     for name, cell in sorted(by_conv.items(), key=lambda kv: -kv[1].n):
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "by_source": {k: vars(v) for k, v in by_source.items()},
         "by_convention": {k: vars(v) for k, v in by_conv.items()},
         "total": vars(total),
+        "total_no_option_letters": vars(no_letters),
     }
     if not args.no_speed:
         print("\nspeed, one worker, whole corpus (cold: fresh process, start-up and imports included):")
