@@ -272,17 +272,42 @@ def _last(pattern: re.Pattern[str], lower: str, accept: Callable[[re.Match[str]]
     """The last match of ``pattern`` that ``accept`` turns into a hit. The tail is searched first (the
     last statement is nearly always there); the rest only when the tail has none."""
     tail_start = max(0, len(lower) - _WINDOW)
-    for m in reversed(list(pattern.finditer(lower, tail_start))):
-        hit = accept(m)
-        if hit is not None:
+    tries = 0
+    matches = list(pattern.finditer(lower, tail_start))
+    for k in range(len(matches) - 1, -1, -1):
+        hit = accept(matches[k])
+        tries += 1
+        if hit is not None and k > 0 and _stacked(lower, matches[k - 1], accept, hit, matches[k].start()):
+            return None  # "The answer is (A).\n\nThe answer is (H).": a list of guesses, not an answer
+        if hit is not None or tries >= _MAX_TRIES:
             return hit
     if tail_start:
         for m in reversed(list(pattern.finditer(lower, 0, tail_start + _WINDOW // 2))):
             if m.start() < tail_start:
                 hit = accept(m)
-                if hit is not None:
+                tries += 1
+                if hit is not None or tries >= _MAX_TRIES:
                     return hit
     return None
+
+
+def _stacked(
+    lower: str, prev: re.Match[str], accept: Callable[[re.Match[str]], Hit | None], hit: Hit, start: int
+) -> bool:
+    """The statement before ``hit`` states a different answer with next to nothing in between."""
+    before = accept(prev)
+    if before is None or before.answer == hit.answer:
+        return False
+    between = _WORD.findall(lower[before.end : start])
+    return all(w in _LEAD_WORDS for w in between)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# the words that may lead a statement: two statements with only these between them are a list of guesses
+_LEAD_WORDS = frozenset({"the", "so", "thus", "therefore", "hence", "my", "our", "final", "correct"})
+# the statements of one kind looked at, from the last, before a recognizer gives up (a response that
+# writes "the answer is" hundreds of times without an answer is no answer, read in bounded time)
+_MAX_TRIES = 32
 
 
 def _slot_hit(text: str, m: re.Match[str]) -> Hit | None:
@@ -297,43 +322,63 @@ def _minerva(text: str, lower: str) -> Hit | None:
     return _last(_MINERVA, lower, accept)
 
 
-# the last math span or number of a sentence, with at most a few words (units) after it
-_LAST_MATH = re.compile(
+# a math span or a plain number: the values a sentence can state
+_VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
-_TRAILING_WORDS = re.compile(r"^[\s,]*(?:[A-Za-z'’]+[\s.,!]*){0,5}[\s.!*]*$")
+# a "$" that is a price, not math: "$18 every day" ("$18$" is math)
+_CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
+_MATH_INSIDE = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 
 
-def _last_math(sentence: str) -> tuple[str, int] | None:
-    """The last math span (or plain number) of a sentence and where it ends, when it closes the
-    sentence (up to five words, a unit and its phrase, may follow)."""
-    last = None
-    for m in _LAST_MATH.finditer(sentence):
-        last = m
-    if last is None or not _TRAILING_WORDS.match(sentence[last.end() :]):
+def _stated_value(sentence: str) -> str | None:
+    r"""The one value a sentence states: the math span or number after its last verb that has one
+    (``Janet makes $18 every day.`` -> 18, ``the perimeter is 2 * 9 = **18 feet**.`` -> 18,
+    ``We find that $x \lt 3$.`` -> ``x \lt 3``). None for a hedge, a supposition, or two values
+    stated (``Toulouse has 160 sheep and Seattle 20``)."""
+    plain = _CURRENCY.sub("", sentence).replace("**", "")
+    masked = _MATH_INSIDE.sub(lambda m: "$" + " " * (len(m.group()) - 2) + "$", plain).lower()
+    if _HEDGE.search(masked):
         return None
-    return next(g for g in last.groups()[1:] if g is not None), last.end()
+    cuts = [m.end() for m in _STATES.finditer(masked)]
+    for cut in [*reversed(cuts), 0]:
+        values = list(_VALUE.finditer(plain, cut))
+        if not values:
+            continue
+        if len(values) > 1 or (" and " in masked and len(_VALUE.findall(plain)) > 1):
+            return None  # two values stated: "Toulouse has 160 sheep, ..., and Seattle has 20 sheep"
+        value = values[0]
+        answer = next(g for g in value.groups()[1:] if g is not None)
+        arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
+        return arithmetic.group(1) if arithmetic else answer
+    return None
 
 
 def _final_answer(text: str, lower: str) -> Hit | None:
     def accept(m: re.Match[str]) -> Hit | None:
-        hit = _slot_hit(text, m)
-        if hit is None or not _is_sentence(hit.answer):
-            return hit
-        # "Final Answer: The largest $n$ is 34." -> the sentence's last math span
-        found = _last_math(hit.answer)
-        if found is None:
-            return None
-        return Hit(hit.end, found[0], hit.end)
+        return _sentence_slot(_slot_hit(text, m))
 
     return _last(_FINAL, lower, accept)
 
 
+def _sentence_slot(hit: Hit | None) -> Hit | None:
+    """A slot that holds a sentence (``Final Answer: The largest $n$ is 34.``, ``Answer: Janet makes
+    $18 every day.``) states the one value in it, or nothing."""
+    if hit is None or not _is_sentence(hit.answer):
+        return hit
+    if len(hit.answer) > _MAX_SENTENCE_CHARS:
+        return None
+    value = _stated_value(hit.answer)
+    return hit if value is None else Hit(hit.end, value, hit.end)
+
+
 def _is_sentence(answer: str) -> bool:
-    """An answer slot that holds a sentence rather than an answer: three words or more outside math,
-    one of them a verb that states something (``The largest $n$ is 34``)."""
+    """An answer slot that holds a sentence rather than an answer: three words or more outside math
+    (``The largest $n$ is 34``, ``Mary put in 10 cups of flour``), or a word and an equals sign
+    (``Total cost = $6 + $8 = $14``)."""
     plain = _INLINE_MATH.sub(" ", answer)
-    return len(_SENTENCE_WORD.findall(plain)) >= 3 and _STATES.search(plain.lower()) is not None
+    words = len(_SENTENCE_WORD.findall(plain))
+    return words >= 3 or (words >= 1 and "=" in plain)
 
 
 def _answer_is(text: str, lower: str) -> Hit | None:
@@ -344,7 +389,7 @@ def _answer_is(text: str, lower: str) -> Hit | None:
         hit = _slot_hit(text, m)
         if hit is None or _HEDGED_SLOT.match(hit.answer):
             return None  # "the answer is probably 5" states no answer
-        return hit
+        return _sentence_slot(hit)
 
     return _last(_ANSWER_IS, lower, accept)
 
@@ -353,7 +398,7 @@ def _answer_label(text: str, lower: str) -> Hit | None:
     def accept(m: re.Match[str]) -> Hit | None:
         if _NOT_A_STATEMENT.search(lower, max(0, m.start() - 40), m.start()):
             return None
-        return _slot_hit(text, m)
+        return _sentence_slot(_slot_hit(text, m))
 
     return _last(_ANSWER_LABEL, lower, accept)
 
@@ -498,9 +543,8 @@ _MAX_SENTENCE_CHARS = 400
 
 
 def _conclusion(text: str, lower: str) -> Hit | None:
-    body = text.rstrip()
-    if not body.endswith((".", "!", ".$", ".**")):
-        return None  # a conclusion is a finished sentence; a cut-off one states nothing
+    body = _without_pleasantries(text, lower)
+    finished = body.endswith((".", "!", "$", "*")) or body[-1:].isdigit()
     window_start = max(0, len(body) - _MAX_SENTENCE_CHARS)
     start = window_start
     for m in _SENTENCE_BREAK.finditer(body, window_start, len(body) - 1):
@@ -508,38 +552,53 @@ def _conclusion(text: str, lower: str) -> Hit | None:
     if start == window_start and window_start > 0:
         return None  # a sentence longer than the window is not a plain conclusion
     low = lower[start : len(body)]
-    if not _CONCLUDES.match(low):
-        # "We add 5 and 7, therefore 12.": a last clause that is only the result
-        clauses = list(_CLAUSE_OPENER.finditer(low))
-        clause = clauses[-1] if clauses else None
-        if clause is None or not _ONLY_RESULT.match(low, clause.end()):
-            return None
+    # the last line of a longer text, standing on its own as a statement ("He has 44 quilt blocks.")
+    line_start = body.rfind("\n") + 1
+    own_line = (
+        line_start > 0
+        and _LIST_MARK.fullmatch(body, line_start, start) is not None
+        and len(body) - start <= _MAX_LINE_STATEMENT
+        and _is_sentence(body[start:])
+        and _STATES.search(_INLINE_MATH.sub(" ", lower[start : len(body)])) is not None
+    )
+    if not finished and not own_line:
+        return None  # a conclusion is a finished sentence; a cut-off one states nothing
+    # "We add 5 and 7, therefore 12.": a last clause that is only the result
+    clauses = list(_CLAUSE_OPENER.finditer(low))
+    clause = clauses[-1] if clauses else None
+    if clause is not None and _ONLY_RESULT.match(low, clause.end()):
         start += clause.start(1)
-        low = low[clause.start(1) :]
+    elif not _CONCLUDES.match(low) and not own_line:
+        return None  # neither a conclusion nor the last line standing on its own
     sentence = body[start:]
-    plain = _INLINE_MATH.sub(" $ ", low)  # hedge words inside math (\text{or}) do not count
-    if _HEDGE.search(plain):
-        return None
-    opener = _CONCLUDES.match(plain)
-    states = _STATES.search(plain)  # a verb outside math ("is"), else a relation inside it ("$x = 5$")
-    if states is not None:
-        stated = plain[states.end() :]
-    elif _STATES.search(low) is not None and "$" in plain:
-        stated = plain[plain.find("$") :]
-    elif opener is not None and _ONLY_RESULT.match(plain, opener.end()):
-        stated = plain[opener.end() :]  # "therefore 12.", "so $x = 5$."
-    else:
-        return None
-    if " and " in stated:
-        return None  # two things stated: "$x = 2$ and $y = 3$"
-    found = _last_math(sentence)
-    if found is None:
-        return None
-    answer, stop = found
-    arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
-    if arithmetic:
-        answer = arithmetic.group(1)
-    return Hit(start + stop, answer, start + stop)
+    value = _stated_value(sentence)
+    return None if value is None else Hit(len(body), value, len(body))
+
+
+# what may precede a last line's statement: nothing, or a list mark ("2. ", "- ")
+_LIST_MARK = re.compile(r"[ \t]*(?:(?:\d{1,2}[.)]|[-*•])[ \t]+)?")
+# a last line longer than this is not read as a statement on its own
+_MAX_LINE_STATEMENT = 200
+
+
+# closing pleasantries after the answer ("I hope this helps!", "Is there anything else ...?")
+_PLEASANTRY = re.compile(
+    r"(?:i\s+hope\s+(?:this|that|it)\s+(?:helps|is\s+(?:helpful|clear))|hope\s+(?:this|that)\s+helps"
+    r"|let\s+me\s+know|is\s+there\s+anything\s+else|do\s+you\s+have\s+(?:any\s+)?other\s+questions"
+    r"|feel\s+free\s+to\s+ask|happy\s+to\s+help)[^\n]*$"
+)
+
+
+def _without_pleasantries(text: str, lower: str) -> str:
+    """The text without the closing pleasantries that follow its last statement."""
+    body = text.rstrip()
+    for _ in range(3):
+        m = _PLEASANTRY.search(lower, max(0, len(body) - 300), len(body))
+        if m is None:
+            break
+        starts = [s.end() for s in re.finditer(r"(?:^|\n|[.!?]\s+)", lower[: m.start()])]
+        body = body[: starts[-1] if starts else 0].rstrip()
+    return body
 
 
 # a concluding clause after a comma or semicolon: ", therefore 12."
@@ -606,6 +665,12 @@ CONVENTIONS: frozenset[str] = frozenset(r.name for r in RECOGNIZERS)
 _OPEN_END = re.compile(
     r"(?:[+/=^_{(\[,\\]|\\(?:[dt]?frac|sqrt|left|boxed|text|mathrm|cdot|times|div|pm|le|ge|leq|geq))\s*$"
 )
+# a text that stops on a word no sentence ends with
+_DANGLING = re.compile(
+    r"(?<![\\$])\b(?:is|are|was|were|be|the|an|of|to|and|or|which|that|with|by|for|from|then|than|because"
+    r"|since|we|get|gives|equals|into|its|their|our)\s*$",
+    re.IGNORECASE,
+)
 _CLOSING_PHRASE = re.compile(r"i\s+hope\s+(?:it|this)\s+is\s+correct|hope\s+(?:this|that|it)\s+helps")
 _ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|]\s*$")
 _TAIL_WORDS = re.compile(r"[A-Za-z]{2,}")
@@ -626,6 +691,8 @@ def cut_off(text: str, answer_end: int) -> str | None:
     last = body[max(paragraph, 0) :]
     if _OPEN_END.search(last) or _unclosed_math(last):
         return "the response is cut off mid-expression"
+    if _DANGLING.search(last):
+        return "the response is cut off mid-sentence"
     tail = body[answer_end:]
     if (
         len(_TAIL_WORDS.findall(tail)) >= 3
