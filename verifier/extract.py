@@ -84,16 +84,73 @@ _MAX_JOINER_CHARS = 40
 
 
 def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order, in one pass.
+    r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order.
 
-    The scan starts at the first box and visits only braces and box commands (compiled pattern, no
-    loop over characters); braces are matched with a stack, so 10,000 nested or unclosed boxes stay
-    linear. An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no
-    braces) takes the following token. An escaped brace (``\{``) is not a brace.
+    An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no braces)
+    takes the following token. An escaped brace (``\{``) is not a brace. No loop over characters: the
+    box commands are found with ``str.find``, and each box's braces are matched by a compiled pattern
+    that visits only braces, inside that box. A text with many boxes takes one stack-based pass instead,
+    so 10,000 nested or unclosed boxes stay linear.
     """
-    first = _first_box(text)
-    if first < 0:
-        return []
+    starts = _box_starts(text)
+    if len(starts) > _FEW_BOXES:
+        return _find_boxes_one_pass(text, starts[0])
+    spans: list[tuple[int, int, str]] = []
+    for start in starts:
+        closed = _close_box(text, start)
+        if closed is not None:
+            spans.append((start, *closed))
+    # outermost: not inside an earlier closed box
+    return [b for b in spans if not any(a[0] < b[0] < a[1] for a in spans)]
+
+
+# up to this many box commands, each box is matched on its own; more take the one-pass scan
+_FEW_BOXES = 16
+_BRACE = re.compile(r"\\[\\{}]|[{}]")
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*(\{)?")
+
+
+def _box_starts(text: str) -> list[int]:
+    """Where every ``\boxed``/``\fbox`` command starts (not one escaped by a backslash before it)."""
+    starts: list[int] = []
+    for name in ("\\boxed", "\\fbox"):
+        i = text.find(name)
+        while i >= 0:
+            if _BOX_COMMAND.match(text, i) and not _escaped(text, i):
+                starts.append(i)
+            i = text.find(name, i + 1)
+    return sorted(starts)
+
+
+def _escaped(text: str, i: int) -> bool:
+    """The backslash at ``i`` is the second of a pair (``\\\\boxed`` is a line break, then text)."""
+    j = i
+    while j > 0 and text[j - 1] == "\\":
+        j -= 1
+    return (i - j) % 2 == 1
+
+
+def _close_box(text: str, start: int) -> tuple[int, str] | None:
+    """(end, content) of the box command at ``start``, or None when it is never closed."""
+    m = _BOX_COMMAND.match(text, start)
+    assert m is not None
+    if m.group(1) is None:
+        bare = _BARE_TOKEN.match(text, m.end())
+        return None if bare is None else (bare.end(), bare.group())
+    depth = 1
+    for brace in _BRACE.finditer(text, m.end()):
+        tok = brace.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return brace.end(), text[m.end() : brace.start()]
+    return None
+
+
+def _find_boxes_one_pass(text: str, first: int) -> list[tuple[int, int, str]]:
+    """:func:`find_boxes` for a text with many boxes: one stack-based pass from the first box."""
     parent: dict[int, int | None] = {}  # box start -> start of the box it was opened in
     closed: dict[int, tuple[int, str]] = {}  # box start -> (end, content)
     stack: list[tuple[int, int, int]] = []  # (box start, content start, brace depth outside it)
@@ -127,11 +184,6 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
         up = parent[start]
         nested[start] = up is not None and (up in closed or nested[up])
     return [(start, end, content) for start, (end, content) in sorted(closed.items()) if not nested[start]]
-
-
-def _first_box(text: str) -> int:
-    starts = [i for i in (text.find("\\boxed"), text.find("\\fbox")) if i >= 0]
-    return min(starts) if starts else -1
 
 
 def _boxed(text: str, lower: str) -> Hit | None:
@@ -242,7 +294,7 @@ _MINERVA = re.compile(r"final\s+answer\s*:\s*the\s+final\s+answer\s+is\b\s*:?")
 _FINAL = re.compile(r"final\s+answer(?:\s*\*\*)?\s*(?::|=|\n|\*\*|$)(?:\s*\*\*)?")
 # "answer" [a parenthetical] [a few words: "to this problem", "for part (b)"] "is"
 _ANSWER_IS = re.compile(
-    r"(?<![a-z])answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
+    r"answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
     r"(?:\s*\*\*)?\s+is\b(?:\s*\*\*)?(?:\s*:)?(?:\s*\*\*)?"
 )
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
@@ -252,17 +304,17 @@ _NOT_A_STATEMENT = re.compile(
     r"(?:the|my|our)?\s*(?:final\s+)?$"
 )
 _HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
-_ANSWER_LABEL = re.compile(
-    r"(?<![a-z])answer(?:\s*\*\*)?\s*(?::|=)(?:\s*\*\*)?|(?:^|\n)[ \t*#]*answer[ \t]+(?=\$|\\\(|\\\[)"
-)
-_ANSWER_HEADING = re.compile(r"(?:^|\n)[ \t]*#{1,6}[ \t]*(?:final\s+)?answer[ \t:]*\n")
+# "Answer: 5", "answer = 5"; or "Answer $9$" at a line start (the group is None then)
+_ANSWER_LABEL = re.compile(r"answer(?:((?:\s*\*\*)?\s*[:=](?:\s*\*\*)?)|[ \t]+(?=\$|\\\(|\\\[))")
+_LINE_LEAD = re.compile(r"[ \t*#]*")
+_ANSWER_HEADING = re.compile(r"#{1,6}[ \t]*(?:final\s+)?answer[ \t:]*\n")
 _GSM8K = re.compile(r"####[ \t]*(?=\S)")
 _JSON_KEY = re.compile(r"\"(?:final[_ ]answer|answer)\"\s*:\s*")
 _JSON_STRING = re.compile(r"\"((?:[^\"\\]|\\.){0,2000})\"", re.DOTALL)
 _JSON_SCALAR = re.compile(r"[^,}\]\n]{1,200}")
 _CHOICE = re.compile(r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?")
 # "So 5 is the answer." / "$\\frac23$ is the final answer": the tail first, then the answer before it
-_IS_THE_ANSWER = re.compile(r"(?<!\s)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
+_IS_THE_ANSWER = re.compile(r"is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
 _BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
 # a Markdown heading or a step label after ####, not an answer: "#### Step 2: Find x"
 _HEADING_WORDS = re.compile(r"[A-Za-z]{3,}\b[^\n]*?(?<![\\A-Za-z])[A-Za-z]{2,}")
@@ -316,6 +368,9 @@ def _slot_hit(text: str, m: re.Match[str]) -> Hit | None:
 
 
 def _minerva(text: str, lower: str) -> Hit | None:
+    if "final" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         return _slot_hit(text, m)
 
@@ -355,6 +410,9 @@ def _stated_value(sentence: str) -> str | None:
 
 
 def _final_answer(text: str, lower: str) -> Hit | None:
+    if "final" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         return _sentence_slot(_slot_hit(text, m))
 
@@ -381,8 +439,25 @@ def _is_sentence(answer: str) -> bool:
     return words >= 3 or (words >= 1 and "=" in plain)
 
 
+def _after_letter(lower: str, i: int) -> bool:
+    """The match at ``i`` continues a word ("reanswer"): the patterns start with a literal, for speed,
+    and check the word boundary here."""
+    return i > 0 and "a" <= lower[i - 1] <= "z"
+
+
+def _at_line_start(lower: str, i: int) -> bool:
+    """Only spaces, ``*`` and ``#`` precede ``i`` on its line."""
+    start = lower.rfind("\n", 0, i) + 1
+    return _LINE_LEAD.fullmatch(lower, start, i) is not None
+
+
 def _answer_is(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if _after_letter(lower, m.start()):
+            return None
         before = max(0, m.start() - 40)
         if _PART_ANSWER.match(lower, m.start()) or _NOT_A_STATEMENT.search(lower, before, m.start()):
             return None
@@ -395,7 +470,12 @@ def _answer_is(text: str, lower: str) -> Hit | None:
 
 
 def _answer_label(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if _after_letter(lower, m.start()) or (m.group(1) is None and not _at_line_start(lower, m.start())):
+            return None
         if _NOT_A_STATEMENT.search(lower, max(0, m.start() - 40), m.start()):
             return None
         return _sentence_slot(_slot_hit(text, m))
@@ -404,7 +484,12 @@ def _answer_label(text: str, lower: str) -> Hit | None:
 
 
 def _answer_heading(text: str, lower: str) -> Hit | None:
+    if "#" not in lower or "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if not _at_line_start(lower, m.start()):
+            return None
         rest = text[m.end() : m.end() + _WINDOW]
         body = rest.lstrip()
         lead = len(rest) - len(body)
@@ -423,6 +508,9 @@ def _answer_heading(text: str, lower: str) -> Hit | None:
 
 
 def _gsm8k(text: str, lower: str) -> Hit | None:
+    if "####" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         line = text[m.end() : m.end() + _WINDOW].split("\n", 1)[0]
         if _HEADING_WORDS.match(line.strip().lstrip("*")):  # "#### Step 2: Solve", a Markdown heading
@@ -480,6 +568,9 @@ def _json(text: str, lower: str) -> Hit | None:
 
 
 def _choice(text: str, lower: str) -> Hit | None:
+    if "option" not in lower and "choice" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         return _slot_hit(text, m)
 
@@ -487,8 +578,14 @@ def _choice(text: str, lower: str) -> Hit | None:
 
 
 def _is_the_answer(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
-        window = text[max(0, m.start() - _WINDOW) : m.start()]
+        if m.start() == 0 or not lower[m.start() - 1].isspace():
+            return None  # "... 5 is the answer" needs a space before "is"
+        begin = max(0, m.start() - _WINDOW)
+        window = text[begin : begin + len(lower[begin : m.start()].rstrip())]
         before = _BEFORE_TAIL.search(window)
         if before is None:
             return None
