@@ -652,7 +652,7 @@ def _conclusion(text: str, lower: str) -> Hit | None:
     # the last line of a longer text, standing on its own as a statement ("He has 44 quilt blocks.")
     line_start = body.rfind("\n") + 1
     own_line = (
-        line_start > 0
+        (line_start > 0 or len(body) < len(text.rstrip()))  # more lines, or a pleasantry after it
         and _LIST_MARK.fullmatch(body, line_start, start) is not None
         and len(body) - start <= _MAX_LINE_STATEMENT
         and _is_sentence(body[start:])
