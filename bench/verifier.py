@@ -13,10 +13,11 @@ figures as JSON to bench/out/verifier.json.
     .venv/bin/python bench/verifier.py --speed-only [--corpus PATH] [--long 240]
 
 Speed, cold and warm, side by side with math-verify in one run (``--speed-only`` runs only this part):
-each verifier runs in a fresh subprocess on one worker; "cold" is the first half of the inputs timed
+each verifier runs in a fresh subprocess on one worker; "cold" is half of the inputs timed
 from the moment the subprocess is started (interpreter start, imports and first calls included, and
-our SymPy pool when a pair needs it), "warm" the second half, in the same process right after. The
-halves are different pairs, so no cache of either verifier is hit by a repeat. Inputs: long reasoning
+our SymPy pool when a pair needs it), "warm" the other half, in the same process right after. The
+halves interleave (even and odd rows: alike in content) and share no pair, so no cache of either
+verifier is hit by a repeat. Inputs: long reasoning
 responses (8-32 KB with ``<think>``, made deterministically by :func:`long_responses` from the
 realistic responses) and, when ``--corpus`` names one (or bench/corpus/data/corpus.jsonl exists), the
 real-response corpus (rows with ``response``, ``reference``, ``question``, ``label``), where the
@@ -274,10 +275,10 @@ def load_corpus(path: Path | None) -> list[dict[str, Any]]:
 
 
 def _speed_child(which: str, pairs_path: str, t0: float) -> None:
-    """In a fresh process: verify the first half (cold, timed from t0, when the parent started this
-    process), then the second half (warm); print the times as JSON."""
+    """In a fresh process: verify the even rows (cold, timed from t0, when the parent started this
+    process), then the odd rows (warm); print the times and verdicts as JSON."""
     rows = load(Path(pairs_path))
-    half = len(rows) // 2
+    cold_rows, warm_rows = rows[0::2], rows[1::2]  # interleaved: two halves alike, no pair repeated
     if which == "ours":
         from verifier import verify
 
@@ -289,13 +290,15 @@ def _speed_child(which: str, pairs_path: str, t0: float) -> None:
         def check(row: dict[str, Any]) -> bool:
             return math_verify_check(row["pred"], row["ref"])
 
-    got = [check(r) for r in rows[:half]]
+    cold = [check(r) for r in cold_rows]
     cold_done = time.time()
     start = time.perf_counter()
-    got += [check(r) for r in rows[half:]]
+    warm = [check(r) for r in warm_rows]
     warm_s = time.perf_counter() - start
-    print(json.dumps({"cold_s": cold_done - t0, "cold_n": half, "warm_s": warm_s, "warm_n": len(rows) - half,
-                      "got": got}))  # fmt: skip
+    got = [False] * len(rows)
+    got[0::2], got[1::2] = cold, warm
+    print(json.dumps({"cold_s": cold_done - t0, "cold_n": len(cold_rows), "warm_s": warm_s,
+                      "warm_n": len(warm_rows), "got": got}))  # fmt: skip
 
 
 def speed(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -347,7 +350,7 @@ def print_speed(results: list[dict[str, Any]]) -> None:
             ]
         )
     print("\nSpeed, one worker, fresh subprocess each (pairs/s; cold: from process start, imports and first")
-    print("calls included; warm: the other half right after, in the same process)\n")
+    print("calls included; warm: the other half right after, in the same process; halves interleaved)\n")
     print(
         table(
             rows,
@@ -356,41 +359,47 @@ def print_speed(results: list[dict[str, Any]]) -> None:
     )
 
 
-def conventions_table(rows: list[dict[str, Any]], mv_correct: list[bool]) -> list[dict[str, Any]]:
-    """Per answer convention (the recognizer that read the response; "none" when none did): the right
-    answers read as correct and the wrong answers accepted, ours beside math-verify."""
+def read_rates(rows: list[dict[str, Any]], mv_correct: list[bool]) -> dict[str, list[dict[str, Any]]]:
+    """Per answer convention (the recognizer that read the response; "none" when none did) and per
+    source: the right answers read as correct and the wrong answers accepted, ours beside math-verify."""
     from verifier import verify
     from verifier.extract import find_answer
 
-    cells: dict[str, dict[str, int]] = {}
+    tables: dict[str, dict[str, dict[str, int]]] = {"convention": {}, "source": {}}
     for row, mv in zip(rows, mv_correct, strict=True):
         found = find_answer(row["pred"]).extraction
-        name = found.how if found is not None else "none"
         ours = bool(verify(row["pred"], row["ref"], question=row.get("question")))
-        c = cells.setdefault(
-            name, {"n": 0, "right": 0, "ours_read": 0, "ours_fp": 0, "mv_read": 0, "mv_fp": 0}
-        )
-        c["n"] += 1
-        if row["expected"]:
-            c["right"] += 1
-            c["ours_read"] += ours
-            c["mv_read"] += mv
-        else:
-            c["ours_fp"] += ours
-            c["mv_fp"] += mv
-    out = [{"convention": k, **v} for k, v in sorted(cells.items(), key=lambda kv: -kv[1]["n"])]
-    body = [
-        [
-            o["convention"], str(o["n"]), str(o["right"]),
-            f"{o['ours_read']} ({100 * o['ours_read'] / max(o['right'], 1):.1f}%)", str(o["ours_fp"]),
-            f"{o['mv_read']} ({100 * o['mv_read'] / max(o['right'], 1):.1f}%)", str(o["mv_fp"]),
-        ]
-        for o in out
-    ]  # fmt: skip
-    print(
-        "\nReal-response corpus by answer convention (right answers read as correct; wrong ones accepted)\n"
-    )
-    print(table(body, ["convention", "pairs", "right", "ours read", "ours FP", "math-verify read", "mv FP"]))
+        keys = {"convention": found.how if found is not None else "none", "source": row.get("source", "?")}
+        for kind, key in keys.items():
+            c = tables[kind].setdefault(
+                key, {"n": 0, "right": 0, "ours_read": 0, "ours_fp": 0, "mv_read": 0, "mv_fp": 0}
+            )
+            c["n"] += 1
+            if row["expected"]:
+                c["right"] += 1
+                c["ours_read"] += ours
+                c["mv_read"] += mv
+            else:
+                c["ours_fp"] += ours
+                c["mv_fp"] += mv
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, cells in tables.items():
+        total = {
+            f: sum(c[f] for c in cells.values())
+            for f in ("n", "right", "ours_read", "ours_fp", "mv_read", "mv_fp")
+        }
+        ordered = [*sorted(cells.items(), key=lambda kv: -kv[1]["n"]), ("**all**", total)]
+        out[kind] = [{kind: k, **v} for k, v in ordered]
+        body = [
+            [
+                str(o[kind]), str(o["n"]), str(o["right"]),
+                f"{o['ours_read']} ({100 * o['ours_read'] / max(o['right'], 1):.1f}%)", str(o["ours_fp"]),
+                f"{o['mv_read']} ({100 * o['mv_read'] / max(o['right'], 1):.1f}%)", str(o["mv_fp"]),
+            ]
+            for o in out[kind]
+        ]  # fmt: skip
+        print(f"\nReal-response corpus by {kind} (right answers read as correct; wrong ones accepted)\n")
+        print(table(body, [kind, "pairs", "right", "ours read", "ours FP", "math-verify read", "mv FP"]))
     return out
 
 
@@ -405,7 +414,7 @@ def speed_main(args: argparse.Namespace) -> int:
         for which in ("ours", "math-verify"):
             r[which] = {k: v for k, v in r[which].items() if k != "correct"}
     if corpus:
-        out["conventions"] = conventions_table(corpus, results[-1]["math-verify"]["correct"])
+        out["read_rates"] = read_rates(corpus, results[-1]["math-verify"]["correct"])
     path = OUT.with_name("verifier_speed.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
