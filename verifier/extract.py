@@ -381,32 +381,46 @@ def _minerva(text: str, lower: str) -> Hit | None:
 _VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
+# a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
+# (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
+# which may state the asked value itself)
+_ADJUNCT = re.compile(
+    r"\b(?:to|by|from|if|when|after|before)\s+[a-z]+ing\b|\b(?:to\s+(?!a\b|the\b)[a-z]+|if|when)\b"
+)
+_STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
 # a "$" that is a price, not math: "$18 every day" ("$18$" is math)
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
 _MATH_INSIDE = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 
 
-def _stated_value(sentence: str) -> str | None:
+def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     r"""The one value a sentence states: the math span or number after its last verb that has one
     (``Janet makes $18 every day.`` -> 18, ``the perimeter is 2 * 9 = **18 feet**.`` -> 18,
     ``We find that $x \lt 3$.`` -> ``x \lt 3``). None for a hedge, a supposition, or two values
-    stated (``Toulouse has 160 sheep and Seattle 20``)."""
+    stated (``Toulouse has 160 sheep, Charleston 80``). A value may be followed by an adjunct with
+    values of its own (``Mason needs 310 ounces to make 8 batches``). ``marked``: the sentence follows
+    an answer marker, so only a real hedge (``probably``), not a condition (``if``), voids it."""
     plain = _CURRENCY.sub("", sentence).replace("**", "")
     masked = _MATH_INSIDE.sub(lambda m: "$" + " " * (len(m.group()) - 2) + "$", plain).lower()
-    if _HEDGE.search(masked):
+    if (_STRONG_HEDGE if marked else _HEDGE).search(masked):
         return None
-    cuts = [m.end() for m in _STATES.finditer(masked)]
-    for cut in [*reversed(cuts), 0]:
-        values = list(_VALUE.finditer(plain, cut))
-        if not values:
-            continue
-        if len(values) > 1 or (" and " in masked and len(_VALUE.findall(plain)) > 1):
-            return None  # two values stated: "Toulouse has 160 sheep, ..., and Seattle has 20 sheep"
-        value = values[0]
-        answer = next(g for g in value.groups()[1:] if g is not None)
-        arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
-        return arithmetic.group(1) if arithmetic else answer
-    return None
+    # what is stated: after the last "=" outside math (a chain of arithmetic), else after the first
+    # verb that has a value after it, else the whole sentence
+    equals = masked.rfind("=")
+    if equals >= 0:
+        cut = equals + 1
+    else:
+        cut = next((m.end() for m in _STATES.finditer(masked) if _VALUE.search(plain, m.end())), 0)
+    values = list(_VALUE.finditer(plain, cut))
+    if not values:
+        return None
+    if len(values) > 1:
+        between = masked[values[0].end() : values[1].start()]
+        if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
+            return None  # two values stated: "Toulouse has 160 sheep, Charleston has 80 sheep, ..."
+    answer = next(g for g in values[0].groups()[1:] if g is not None)
+    arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
+    return arithmetic.group(1) if arithmetic else answer
 
 
 def _final_answer(text: str, lower: str) -> Hit | None:
@@ -426,7 +440,7 @@ def _sentence_slot(hit: Hit | None) -> Hit | None:
         return hit
     if len(hit.answer) > _MAX_SENTENCE_CHARS:
         return None
-    value = _stated_value(hit.answer)
+    value = _stated_value(hit.answer, marked=True)
     return hit if value is None else Hit(hit.end, value, hit.end)
 
 
@@ -769,7 +783,7 @@ _DANGLING = re.compile(
     re.IGNORECASE,
 )
 _CLOSING_PHRASE = re.compile(r"i\s+hope\s+(?:it|this)\s+is\s+correct|hope\s+(?:this|that|it)\s+helps")
-_ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|]\s*$")
+_ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|\d%]\s*$")
 _TAIL_WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -801,7 +815,7 @@ def cut_off(text: str, answer_end: int) -> str | None:
 
 
 # an opening "$" of math (not a price): followed by a command or a letter, never closed
-_OPEN_DOLLAR = re.compile(r"\$\s*(?:\\[A-Za-z]|[A-Za-z(])[^$]*$")
+_OPEN_DOLLAR = re.compile(r"\$(?:\\[A-Za-z]|[A-Za-z(])[^$]*$")
 
 
 def _unclosed_math(paragraph: str) -> bool:
@@ -810,9 +824,15 @@ def _unclosed_math(paragraph: str) -> bool:
         return True
     if paragraph.count("\\(") > paragraph.count("\\)") or paragraph.count("\\[") > paragraph.count("\\]"):
         return True
+    if _CLOSED_MATH_END.search(paragraph):
+        return False  # "$\boxed{\sqrt{2}$": a brace left open inside math that was closed is a typo
     opened = paragraph.count("{") - paragraph.count("\\{")
     closed = paragraph.count("}") - paragraph.count("\\}")
     return opened > closed
+
+
+# a paragraph that ends by closing its math: "$...$", "\(...\)", "\[...\]", then punctuation
+_CLOSED_MATH_END = re.compile(r"(?:\$|\\\)|\\\])[\s.!]*$")
 
 
 # ---------------------------------------------------------------------------------------------
