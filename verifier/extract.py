@@ -214,7 +214,7 @@ def _boxed(text: str, lower: str) -> Hit | None:
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break
-_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
@@ -297,6 +297,7 @@ _ANSWER_IS = re.compile(
     r"answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
     r"(?:\s*\*\*)?\s+is\b(?:\s*\*\*)?(?:\s*:)?(?:\s*\*\*)?"
 )
+_ANSWER_IS_ZH = re.compile(r"答案\s*(?:是|为|為)\s*[:：]?")
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
 _PART_ANSWER = re.compile(r"answer\s+(?:to|for)\s+(?:the\s+)?(?:part|\(?[a-d]\)|question\s+\d|step)")
 _NOT_A_STATEMENT = re.compile(
@@ -379,7 +380,9 @@ def _minerva(text: str, lower: str) -> Hit | None:
 
 # a math span or a plain number: the values a sentence can state
 _VALUE = re.compile(
-    r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+    r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]"
+    r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
+    r"|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
 # a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
 # (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
@@ -466,6 +469,14 @@ def _at_line_start(lower: str, i: int) -> bool:
 
 
 def _answer_is(text: str, lower: str) -> Hit | None:
+    hits = [_answer_is_en(text, lower)]
+    if "答案" in text:  # Chinese: "所以，答案是 (D) 55°。"
+        hits.append(_last(_ANSWER_IS_ZH, lower, lambda m: _slot_hit(text, m)))
+    found = [h for h in hits if h is not None]
+    return max(found, key=lambda h: h.end) if found else None
+
+
+def _answer_is_en(text: str, lower: str) -> Hit | None:
     if "answer" not in lower:
         return None
 
@@ -669,7 +680,7 @@ def _conclusion(text: str, lower: str) -> Hit | None:
         (line_start > 0 or len(body) < len(text.rstrip()))  # more lines, or a pleasantry after it
         and _LIST_MARK.fullmatch(body, line_start, start) is not None
         and len(body) - start <= _MAX_LINE_STATEMENT
-        and _is_sentence(body[start:])
+        and len(_SENTENCE_WORD.findall(_INLINE_MATH.sub(" ", body[start:]))) >= 2
         and _STATES.search(_INLINE_MATH.sub(" ", lower[start : len(body)])) is not None
     )
     if not finished and not own_line:
