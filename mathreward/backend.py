@@ -325,7 +325,8 @@ class RemoteBackend:
     def __init__(self, spec: ServerSpec, **client_options: Any) -> None:
         self.spec = spec
         self.where = spec.target
-        self._options = {**spec.client_kwargs(), **client_options}
+        # a batch job or a trainer rides out a restart: its calls wait (within their deadline) for a replica
+        self._options = {**spec.client_kwargs(), "wait_for_ready": True, **client_options}
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
