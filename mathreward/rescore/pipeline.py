@@ -35,6 +35,33 @@ def one_at_a_time(scorer: Backend, split_mode: str) -> Callable[[Sequence[StepIt
     return score_steps
 
 
+def commit_chunk(
+    state: RunState,
+    cp: dict[str, Any],
+    rows: int,
+    res: ChunkResult,
+    p_schema: pa.Schema | None,
+    scoring_s: float,
+) -> dict[str, Any]:
+    """Write the next chunk's part (and its rejects), then the checkpoint that counts it; the new checkpoint.
+
+    Whatever grades the chunks (threads here, Ray actors), they are committed through this, in order."""
+    i = cp["chunks_done"]
+    if state.part_ext == "jsonl":
+        rio.write_jsonl_part(state.part(i), res.rows)
+    else:
+        assert p_schema is not None
+        rio.write_parquet_part(state.part(i), res.rows, p_schema)
+    if res.rejects:
+        rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+    cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + rows,
+          "responses": cp["responses"] + res.responses,
+          "rejected": cp["rejected"] + len(res.rejects), "max_n": max(cp["max_n"], res.max_n),
+          "prm_failures": cp["prm_failures"] + res.prm_failures, "scoring_s": scoring_s}
+    state.save(cp)
+    return cp
+
+
 def score_all(
     opts: RescoreOptions,
     cols: Columns,
@@ -87,23 +114,10 @@ def score_all(
                 break
             chunk, fut = pending.popleft()
             res = fut.result()
-            i = cp["chunks_done"]
-            if state.part_ext == "jsonl":
-                rio.write_jsonl_part(state.part(i), res.rows)
-            else:
-                assert p_schema is not None
-                rio.write_parquet_part(state.part(i), res.rows, p_schema)
-            if res.rejects:
-                rio.write_jsonl_part(state.rejects_part(i), res.rejects)
-            cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
-                  "responses": cp["responses"] + res.responses,
-                  "rejected": cp["rejected"] + len(res.rejects), "max_n": max(cp["max_n"], res.max_n),
-                  "prm_failures": cp["prm_failures"] + res.prm_failures,
-                  "scoring_s": base_s + time.monotonic() - t_start}
-            state.save(cp)
+            cp = commit_chunk(state, cp, len(chunk), res, p_schema, base_s + time.monotonic() - t_start)
             progress.update(len(chunk), res.responses)
             if on_chunk is not None:
-                on_chunk(i + 1)
+                on_chunk(cp["chunks_done"])
     finally:
         for _, fut in pending:
             fut.cancel()
