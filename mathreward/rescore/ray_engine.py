@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import logging
 import pickle
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns
 from mathreward.rescore.errors import RescoreError
-from mathreward.rescore.options import RescoreOptions
-from mathreward.rescore.pipeline import commit_chunk
-from mathreward.rescore.progress import Progress
-from mathreward.rescore.state import RunState
+from mathreward.rescore.pipeline import Phase1
 
 if TYPE_CHECKING:
     import numpy as np
-    import pyarrow as pa
 
     from verifier import VerifyConfig
 
@@ -93,24 +87,13 @@ def _connect(engine: RayEngine) -> bool:
     return True
 
 
-def score_all_ray(
-    opts: RescoreOptions,
-    cols: Columns,
-    engine: RayEngine,
-    state: RunState,
-    cp: dict[str, Any],
-    in_fmt: rio.Format,
-    list_mode: bool | None,
-    p_schema: pa.Schema | None,
-    total: int,
-    stream: TextIO,
-    on_chunk: Callable[[int], None] | None,
-) -> dict[str, Any]:
+def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[str, Any]:
     """Phase 1 on Ray: the chunks from the checkpoint on, graded by the actor pool, committed in order."""
     import ray
     import ray.data
 
-    starts = rio.chunk_starts(opts.input, in_fmt, int(cp["chunk_size"]), cp["rows_done"], opts.limit)
+    opts, stream = run.opts, run.stream
+    starts = rio.chunk_starts(opts.input, run.in_fmt, int(cp["chunk_size"]), cp["rows_done"], opts.limit)
     if not starts:
         return cp
     started = _connect(engine)
@@ -118,7 +101,7 @@ def score_all_ray(
     kept = (context.execution_options.preserve_order, context.enable_progress_bars)
     context.execution_options.preserve_order = True  # parts are committed in input order
     context.enable_progress_bars = False  # rescore's own progress line says it
-    progress = Progress(total, cp["rows_done"], opts.progress, opts.log_every_s, stream)
+    run.start(cp)
     try:
         actors = engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         actors = min(actors, len(starts))
@@ -131,26 +114,22 @@ def score_all_ray(
             num_cpus=1,
             fn_constructor_kwargs={
                 "path": str(opts.input.resolve()),
-                "fmt": in_fmt,
+                "fmt": run.in_fmt,
                 "chunk_size": int(cp["chunk_size"]),
                 "limit": opts.limit,
-                "cols": cols,
-                "list_mode": list_mode,
+                "cols": run.cols,
+                "list_mode": run.list_mode,
                 "config": engine.config,
             },
         )
-        base_s, t_start = float(cp["scoring_s"]), time.monotonic()
         expected = iter(starts)
         for row in graded.iter_rows():
             if int(row["row"]) != next(expected).row:  # a part must never be committed out of order
                 raise RescoreError(f"Ray returned the chunk at row {row['row']} out of order")
             rows, result = pickle.loads(row["graded"])
-            cp = commit_chunk(state, cp, rows, result, p_schema, base_s + time.monotonic() - t_start)
-            progress.update(rows, result.responses)
-            if on_chunk is not None:
-                on_chunk(cp["chunks_done"])
+            cp = run.commit(cp, rows, result)
     finally:
-        progress.close()
+        run.close()
         context.execution_options.preserve_order, context.enable_progress_bars = kept
         if started:
             ray.shutdown()

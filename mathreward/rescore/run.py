@@ -34,7 +34,7 @@ from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.paths import state_dir_for
-from mathreward.rescore.pipeline import score_all
+from mathreward.rescore.pipeline import Phase1, score_all
 from mathreward.rescore.ray_engine import RayEngine, score_all_ray
 from mathreward.rescore.schema import part_schema, responses_are_lists
 from mathreward.rescore.state import STATE_VERSION, RunState, file_fingerprint
@@ -103,12 +103,11 @@ def run_rescore(
     if opts.limit is not None:
         total = min(total, opts.limit)
     if not cp["input_done"]:
+        run = Phase1(opts, cols, state, in_fmt, list_mode, p_schema, total, stream, on_chunk)
         if isinstance(engine, RayEngine):
-            cp = score_all_ray(opts, cols, engine, state, cp, in_fmt, list_mode, p_schema, total, stream,
-                               on_chunk)
+            cp = score_all_ray(run, cp, engine)
         else:
-            cp = score_all(opts, cols, engine, scorer, state, cp, in_fmt, list_mode, p_schema, total, stream,
-                           on_chunk)
+            cp = score_all(run, cp, engine, scorer)
         cp = {**cp, "input_done": True}
         state.save(cp)
     if cp["prm_failures"]:
