@@ -46,6 +46,7 @@ class AsyncClient(ClientCore):
         raise not_ready(service, timeout)
 
     async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
         await self._channel.close(None)
 
     async def __aenter__(self) -> AsyncClient:

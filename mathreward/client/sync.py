@@ -43,6 +43,7 @@ class Client(ClientCore):
         raise not_ready(service, timeout)
 
     def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
         self._channel.close()
 
     def __enter__(self) -> Client:
