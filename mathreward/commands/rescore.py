@@ -87,6 +87,13 @@ def register(subparsers: Any) -> None:
                    help="k values for pass@k and maj@k, e.g. 1,4,8 (default: 1, powers of 2, and n)")
 
     e = p.add_argument_group("engines")
+    e.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where verification runs: this machine's process pool, or CPU actors on Ray Data")
+    e.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+                   "default: start a local Ray")
+    e.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="with --engine ray: CPU actors that verify (default: one per CPU of the cluster)")
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
     add_server_options(e)
@@ -174,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from mathreward.rescore.filters import FilterOptions
     from mathreward.rescore.io import DatasetError
     from mathreward.rescore.options import RescoreOptions
+    from mathreward.rescore.ray_engine import RayEngine
     from mathreward.rescore.run import configure_logging, run_rescore
 
     configure_logging(args.verbose)
@@ -195,6 +203,16 @@ def run(args: argparse.Namespace) -> int:
     if args.server and (args.judge_url or args.timeout_s is not None or args.workers is not None):
         err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
                   "settings (start `mathreward serve` with them)\n")
+        return 2
+    if args.engine == "ray" and (args.server or args.prm or args.workers is not None):
+        err.write("mathreward rescore: --engine ray verifies in Ray actors (one process each): it does not "
+                  "take --server, --prm or --workers (use --ray-actors)\n")
+        return 2
+    if args.engine != "ray" and (args.ray_address or args.ray_actors is not None):
+        err.write("mathreward rescore: --ray-address and --ray-actors go with --engine ray\n")
+        return 2
+    if args.ray_actors is not None and args.ray_actors < 1:
+        err.write("mathreward rescore: --ray-actors must be >= 1\n")
         return 2
     if args.prm == "server" and not args.server:
         err.write("mathreward rescore: --prm server needs --server\n")
@@ -218,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"mathreward rescore: {e}\n")
         return 2
 
-    engine: Backend
+    engine: Backend | RayEngine
     remote: RemoteBackend | None = None
     scorer: Backend | None = None
     opened: list[Backend] = []  # closed on the way out, however the run ends
@@ -231,10 +249,15 @@ def run(args: argparse.Namespace) -> int:
             remote.verify_batch([("1", "1")])  # the health probe needs no token: this call does
         else:
             config = _verify_config(args)
-            engine = LocalBackend(config, workers=args.workers)
-            opened.append(engine)
             fingerprint["judge"] = [args.judge_url, args.judge_model] if args.judge_url else None
             fingerprint["timeout_s"] = config.timeout_s
+            if args.engine == "ray":
+                import ray.data  # noqa: F401  (a missing extra is a start-up error, with the install hint)
+
+                engine = RayEngine(config, address=args.ray_address, actors=args.ray_actors)
+            else:
+                engine = local = LocalBackend(config, workers=args.workers)
+                opened.append(local)
         if args.prm == "server":
             assert remote is not None
             # the server loads its PRM in the background: wait until its health reads SERVING
@@ -252,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             fingerprint["step_mode"] = args.step_mode
     except ImportError as e:
         _close(opened)
-        err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all]'\n")
+        err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all,ray]'\n")
         return 2
     except Exception as e:  # a bad model path, an unreachable server: one clear line, no traceback
         _close(opened)
