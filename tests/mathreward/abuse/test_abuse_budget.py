@@ -35,9 +35,7 @@ def _arrived(page: str) -> float:
 def test_large_calls_beyond_the_budget_are_refused_and_peak_rss_stays_bounded(tmp_path: Path) -> None:
     pad = "we compute it step by step. " * 9600  # 269 KB a prediction, 6.4 MiB a request
     request = verify_pb2.VerifyRequest(
-        items=[
-            verify_pb2.VerifyItem(prediction=pad + f"\\boxed{{{k}}}", reference=str(k)) for k in range(25)
-        ]
+        items=[verify_pb2.VerifyItem(prediction=pad + f"\\boxed{{{k}}}", reference=str(k)) for k in range(25)]
     )
     assert 6 * MIB < request.ByteSize() < MESSAGE
     args = ("--workers", "1", "--max-message-bytes", str(MESSAGE), "--max-inflight-bytes", str(BUDGET))
