@@ -313,7 +313,9 @@ _GSM8K = re.compile(r"####[ \t]*(?=\S)")
 _JSON_KEY = re.compile(r"\"(?:final[_ ]answer|answer)\"\s*:\s*")
 _JSON_STRING = re.compile(r"\"((?:[^\"\\]|\\.){0,2000})\"", re.DOTALL)
 _JSON_SCALAR = re.compile(r"[^,}\]\n]{1,200}")
-_CHOICE = re.compile(r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?")
+_CHOICE = re.compile(
+    r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+letter)?(?:\s+is\b|\s*:)(?:\s*\*\*)?"
+)
 # "So 5 is the answer." / "$\\frac23$ is the final answer": the tail first, then the answer before it
 _IS_THE_ANSWER = re.compile(r"is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
 _BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
@@ -646,7 +648,10 @@ def _a_line(text: str, lower: str) -> Hit | None:
 # a concluding last sentence
 
 # the last sentence: what follows the last sentence break (". ", "! ", a line break) before the end
-_SENTENCE_BREAK = re.compile(r"(?:[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)")
+_SENTENCE_BREAK = re.compile(
+    r"(?:(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)",
+    re.IGNORECASE,
+)  # (an abbreviation's period, "Mrs. Hilt", breaks no sentence)
 _CONCLUDES = re.compile(
     r"^[*\s]*(?:therefore|thus|so|hence|consequently|in\s+conclusion|in\s+summary|in\s+total|finally"
     r"|overall|altogether|this\s+(?:gives|means|yields|shows)|which\s+gives"
@@ -655,11 +660,13 @@ _CONCLUDES = re.compile(
 # a conclusion that hedges, supposes or negates is no statement of an answer
 _HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|might|may|could|possibly|likely|guess|if|whether|suppose|assume"
-    r"|assuming|unless|not|either|should|or|need|check|try|let)\b|\?"
+    r"|assuming|unless|not|either|should|or|check|try|let|but)\b|\bwe\s+(?:still\s+)?need\b"
+    r"|\bneed\s+to\s+(?:find|check|show|prove|compute|calculate|determine|solve|consider|verify)\b|\?"
 )
 _STATES = re.compile(
     r"\b(?:is|are|was|were|equals?|gives?|get|obtain|find|found|have|has|becomes?|totals?|costs?|makes?"
-    r"|earns?|needs?|sells?|spends?|pays?|remains?|left)\b|="
+    r"|earns?|needs?|sells?|spends?|spent|pays?|paid|remains?|left|made|ended|saved?|saves|bought|sold"
+    r"|will|took|takes|uses|used|weighs|measures|jumped|walked|traveled|travelled|ran)\b|="
 )
 _MAX_SENTENCE_CHARS = 400
 
