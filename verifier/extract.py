@@ -665,8 +665,7 @@ def _a_line(text: str, lower: str) -> Hit | None:
 
 # the last sentence: what follows the last sentence break (". ", "! ", a line break) before the end
 _SENTENCE_BREAK = re.compile(
-    r"(?:(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)",
-    re.IGNORECASE,
+    r"(?:[.!?](?<![Mm]r\.)(?<![Mm]rs\.)(?<![Mm]s\.)(?<![Dd]r\.)(?<![Ss]t\.)(?<!vs\.)(?:\s+|\s*\*\*\s*)|\n)(?=\S)"
 )  # (an abbreviation's period, "Mrs. Hilt", breaks no sentence)
 _CONCLUDES = re.compile(
     r"^[*\s]*(?:therefore|thus|so|hence|consequently|in\s+conclusion|in\s+summary|in\s+total|finally"
