@@ -18,7 +18,7 @@ from tests.mathreward.abuse.helpers import metric, serve
 from tests.mathreward.service_helpers import server_config
 
 MIB = 1024 * 1024
-# the bound stated in docs/serving.md: an admitted Verify call costs the server about 5x its request
+# the bound stated in docs/serving/limits.md: an admitted Verify call costs the server about 5x its request
 # bytes while it is verified (the message, its strings, the chunks, the verdicts), and a call gRPC is
 # still receiving about 2x its message; asserted with a wide margin
 BUDGET = 16 * MIB
