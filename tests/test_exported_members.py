@@ -4,6 +4,7 @@ a public name is a deliberate change of fixtures/public_api.json, and every pinn
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,5 +20,10 @@ def test_all_is_pinned_and_every_name_exists(package: str) -> None:
     assert sorted(module.__all__) == sorted(PINNED[package]), (
         f"{package}.__all__ changed: update fixtures/public_api.json if that is deliberate"
     )
-    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    # a name is defined, or is a submodule (the adapters import theirs only when a trainer loads one)
+    missing = [
+        name
+        for name in module.__all__
+        if not hasattr(module, name) and importlib.util.find_spec(f"{package}.{name}") is None
+    ]
     assert not missing, f"{package}.__all__ names what it does not define: {missing}"
