@@ -236,17 +236,17 @@ def annotate(
     n = config.params.n
     right: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
     failed: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
-    for (si, k), c, e in zip(owner, counts, errors, strict=True):
+    for (si, k), c, bad in zip(owner, counts, errors, strict=True):
         right[si][k - 1] = c
-        failed[si][k - 1] = e
+        failed[si][k - 1] = bad
     out: list[StepLabels] = []
-    for r, e, (final, final_failed) in zip(right, failed, finals, strict=True):
+    for r, fails, (final, final_failed) in zip(right, failed, finals, strict=True):
         out.append(StepLabels(
             labels=[c > 0 for c in r] + [final],
             soft_labels=[c / n for c in r] + [1.0 if final else 0.0],
             rollouts=[n] * len(r) + [0],
             correct_rollouts=[*r, 1 if final else 0],
-            verify_errors=[*e, 1 if final_failed else 0],
+            verify_errors=[*fails, 1 if final_failed else 0],
         ))
     return out
 
