@@ -112,6 +112,19 @@ def test_rows_resting_on_verifier_errors_are_left_out_and_counted(tmp_path: Path
     assert counts["rows"] == 3 and counts["rows_with_verifier_errors"] == 1 and counts["rows_exported"] == 2
 
 
+def test_an_export_that_cannot_be_written_keeps_the_output(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", SOFT_ROWS[1:])
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "a_file").write_text("")  # the export's folder would have to be inside a file
+    with ScriptedServer() as srv:
+        proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
+                          "--n", N, "--workers", 1, "--export", "prm", "--export-path",
+                          tmp_path / "a_file" / "prm.jsonl", check=False)
+    assert proc.returncode == 1 and "the output is written" in proc.stderr
+    assert "the prm export failed" in proc.stderr
+    assert len(read_jsonl(out)) == 1
+
+
 GOOD = {"prompt": "Q", "completions": ["a", "b"], "labels": [True, False], "rollouts": [4, 0],
         "correct_rollouts": [2, 0], "verify_errors": [0, 0]}
 
