@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: annotate rows carry verify_errors (a resumed run of 1 would mix rows with and without)
 PIPELINE_DEPTH = 2  # chunks in flight at once (committed in order)
 POSITION_CAP = 20  # labels by step position: positions past this are counted together
 
