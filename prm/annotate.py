@@ -93,6 +93,14 @@ def verify_counted(
     verify_batch: VerifyBatch, pairs: list[tuple[str, str]], questions: list[str | None], timing: Timing
 ) -> list[bool]:
     """Each pair's verdict as a bool (ERROR and TIMEOUT are wrong, and counted), timed into ``timing``."""
+    return [ok for ok, _ in verify_flagged(verify_batch, pairs, questions, timing)]
+
+
+def verify_flagged(
+    verify_batch: VerifyBatch, pairs: list[tuple[str, str]], questions: list[str | None], timing: Timing
+) -> list[tuple[bool, bool]]:
+    """Each pair's (right, failed): failed is a verdict of ERROR or TIMEOUT (counted wrong, and into
+    ``timing.verify_failures``)."""
     from verifier import Status
 
     t0 = time.perf_counter()
@@ -100,8 +108,9 @@ def verify_counted(
     timing.verify_s += time.perf_counter() - t0
     if len(verdicts) != len(pairs):
         raise RuntimeError(f"the verifier returned {len(verdicts)} verdicts for {len(pairs)} pairs")
-    timing.verify_failures += sum(v.status in (Status.ERROR, Status.TIMEOUT) for v in verdicts)
-    return [bool(v) for v in verdicts]
+    failed = [v.status in (Status.ERROR, Status.TIMEOUT) for v in verdicts]
+    timing.verify_failures += sum(failed)
+    return [(bool(v), f) for v, f in zip(verdicts, failed, strict=True)]
 
 
 def success_counts(
@@ -113,15 +122,18 @@ def success_counts(
     *,
     verify_every: int = 256,
     on_request: Callable[[], None] | None = None,
+    errors: list[int] | None = None,
 ) -> list[int]:
     """How many of each probe's ``params.n`` rollouts are right; every probe in flight at once.
+    ``errors``, when given (one zero per probe), gets each probe's count of rollouts whose verdict was
+    ERROR or TIMEOUT (counted wrong).
 
     Rollouts are verified in batches of ``verify_every`` on a thread of their own, so a backend that
     generates in this thread (transformers, vLLM offline) keeps generating while a batch is verified.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    def check(batch: list[tuple[int, str]]) -> list[tuple[int, bool]]:
+    def check(batch: list[tuple[int, str]]) -> list[tuple[int, bool, bool]]:
         # identical rollouts of one probe (greedy, or a short last step) are verified once
         unique: dict[tuple[str, str, str | None], int] = {}
         slots = []
@@ -130,13 +142,13 @@ def success_counts(
             slots.append(unique.setdefault(item, len(unique)))
         items = list(unique)
         pairs = [(text, ref) for text, ref, _ in items]
-        verdicts = verify_counted(verify_batch, pairs, [q for _, _, q in items], timing)
+        verdicts = verify_flagged(verify_batch, pairs, [q for _, _, q in items], timing)
         timing.verified += len(items)
-        return [(i, verdicts[slot]) for (i, _), slot in zip(batch, slots, strict=True)]
+        return [(i, *verdicts[slot]) for (i, _), slot in zip(batch, slots, strict=True)]
 
     right = [0] * len(probes)
     pending: list[tuple[int, str]] = []
-    checks: list[Future[list[tuple[int, bool]]]] = []
+    checks: list[Future[list[tuple[int, bool, bool]]]] = []
     verifying = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-rollouts")
     try:
         stream = generator.stream([Request(p.prompt, params) for p in probes])
@@ -159,8 +171,10 @@ def success_counts(
         if pending:
             checks.append(verifying.submit(check, pending))
         for f in checks:
-            for i, ok in f.result():
+            for i, ok, failed in f.result():
                 right[i] += ok
+                if errors is not None:
+                    errors[i] += failed
     finally:
         verifying.shutdown(wait=False, cancel_futures=True)
     return right
@@ -181,6 +195,7 @@ class StepLabels:
     soft_labels: list[float]  # soft estimation: the share of right rollouts (last: 1.0 or 0.0)
     rollouts: list[int]  # rollouts per step (0 for the last step, which is verified as it stands)
     correct_rollouts: list[int]
+    verify_errors: list[int]  # rollouts whose verdict was ERROR or TIMEOUT (last: the solution's, 1 or 0)
 
 
 def prefix_text(steps: Sequence[str], k: int, sep: str) -> str:
@@ -209,25 +224,29 @@ def annotate(
             prefix = prefix_text(s.steps, k, config.step_sep)
             probes.append(Probe(head + prefix, prefix, s.reference, s.question))
             owner.append((si, k))
-    finals = verify_counted(
+    finals = verify_flagged(
         verify_batch,
         [(config.step_sep.join(s.steps), s.reference) for s in solutions],
         [s.question for s in solutions],
         timing,
     )
+    errors = [0] * len(probes)
     counts = success_counts(probes, generator, verify_batch, config.params, timing,
-                            verify_every=config.verify_every, on_request=on_request)
+                            verify_every=config.verify_every, on_request=on_request, errors=errors)
     n = config.params.n
     right: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
-    for (si, k), c in zip(owner, counts, strict=True):
+    failed: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
+    for (si, k), c, bad in zip(owner, counts, errors, strict=True):
         right[si][k - 1] = c
+        failed[si][k - 1] = bad
     out: list[StepLabels] = []
-    for r, final in zip(right, finals, strict=True):
+    for r, fails, (final, final_failed) in zip(right, failed, finals, strict=True):
         out.append(StepLabels(
             labels=[c > 0 for c in r] + [final],
             soft_labels=[c / n for c in r] + [1.0 if final else 0.0],
             rollouts=[n] * len(r) + [0],
             correct_rollouts=[*r, 1 if final else 0],
+            verify_errors=[*fails, 1 if final_failed else 0],
         ))
     return out
 
@@ -243,7 +262,7 @@ def math_shepherd_text(question: str, steps: Sequence[str], labels: Sequence[boo
 
 def stepwise_row(solution: Solution, result: StepLabels) -> dict[str, Any]:
     """TRL's stepwise-supervision row (prompt, completions, labels) plus the soft labels, the rollout
-    counts and the Math-Shepherd texts."""
+    counts, the verifier's errors per step and the Math-Shepherd texts."""
     return {
         "prompt": solution.question,
         "completions": list(solution.steps),
@@ -251,6 +270,7 @@ def stepwise_row(solution: Solution, result: StepLabels) -> dict[str, Any]:
         "soft_labels": list(result.soft_labels),
         "rollouts": list(result.rollouts),
         "correct_rollouts": list(result.correct_rollouts),
+        "verify_errors": list(result.verify_errors),
         "math_shepherd_input": math_shepherd_text(solution.question, solution.steps),
         "math_shepherd_label": math_shepherd_text(solution.question, solution.steps, result.labels),
     }

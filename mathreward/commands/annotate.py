@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: annotate rows carry verify_errors (a resumed run of 1 would mix rows with and without)
 PIPELINE_DEPTH = 2  # chunks in flight at once (committed in order)
 POSITION_CAP = 20  # labels by step position: positions past this are counted together
 
@@ -31,7 +31,11 @@ input rows: question (or problem), answer (the reference), and steps (a list of 
 
 output rows (TRL stepwise supervision, plus): prompt, completions, labels (hard estimation), soft_labels
 (share of right rollouts), rollouts, correct_rollouts, math_shepherd_input / math_shepherd_label (steps
-each followed by ки / by + or -); the input's other columns are kept.
+each followed by ки / by + or -), verify_errors (rollouts whose verdict was an error or timeout);
+the input's other columns are kept.
+
+--export prm also writes OUT.prm.jsonl: prompt, completions, labels (bools) and nothing else, TRL's
+stepwise-supervision rows; rows with a verifier error or timeout are left out (docs/trainers/exports.md).
 
 --generator: a completions base URL (http://host:8000/v1; --model is the served name), `transformers`
 (--model is a local folder, run in this process) or `vllm` (vLLM's offline engine, --model a path).
@@ -40,6 +44,7 @@ examples:
   mathreward annotate sols.jsonl -o labels.jsonl --generator http://localhost:8000/v1 \\
       --model Qwen/Qwen2.5-Math-7B-Instruct --n 8 --temperature 0.7 --max-tokens 1024
   mathreward annotate sols.jsonl -o labels.jsonl --generator transformers --model ./policy --resume
+  mathreward annotate sols.jsonl -o labels.jsonl ... --export prm --prm-labels soft --soft-threshold 1/2
 """
 
 
@@ -123,6 +128,15 @@ def register(subparsers: Any) -> None:
                    help="the solution as one string, used when there is no steps column (default: solution)")
     p.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
                    help="how a solution string is cut into steps (default: auto)")
+    x = p.add_argument_group("export for TRL (see docs/trainers/exports.md)")
+    x.add_argument("--export", choices=("prm",), default=None,
+                   help="also write TRL stepwise-supervision rows: prompt, completions, labels (bools)")
+    x.add_argument("--export-path", type=Path, default=None, help="the export file (default: OUT.prm.jsonl)")
+    x.add_argument("--prm-labels", choices=("hard", "soft"), default="hard",
+                   help="hard labels, or soft labels turned into bools by --soft-threshold (default: hard)")
+    x.add_argument("--soft-threshold", default=None,
+                   help="with --prm-labels soft: a step is + when its share of right rollouts is at least "
+                        "this (0.5, 1/2 or 50%%; default: 1/2)")
     p.set_defaults(func=run)
 
 
@@ -439,8 +453,10 @@ def run_command(
     fingerprint: dict[str, Any],
     process_factory: Callable[[Any], Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut]],
     format_summary: Callable[[dict[str, Any]], str],
+    export: Any = None,
 ) -> int:
-    """Start the engines, run the job, print and write the summary; the exit status."""
+    """Start the engines, run the job, print and write the summary; the exit status. ``export`` (an
+    :class:`~mathreward.rescore.exports.ExportOptions`) is written from the output once it is."""
     from mathreward.rescore import io as rio
     from mathreward.rescore.paths import summary_path_for
     from mathreward.rescore.run import configure_logging
@@ -493,6 +509,13 @@ def run_command(
         return 1
     finally:
         engine.close()
+    if export is not None:
+        try:
+            totals["export"] = write_export(args.output, export)
+        except (OSError, rio.DatasetError) as e:
+            err.write(f"mathreward {name}: the output is written ({args.output}); the {export.kind} export "
+                      f"failed: {e}\n")
+            return 1
     totals["verifier_share"] = totals.get("verify_s", 0.0) / max(totals["wall_s"], 1e-9)
     rio.atomic_write_text(summary_path_for(args.output), json.dumps(totals, indent=2, sort_keys=True) + "\n")
     if args.json:
@@ -500,6 +523,28 @@ def run_command(
     else:
         sys.stdout.write(format_summary(totals) + "\n")
     return 0
+
+
+def write_export(output: Path, opts: Any) -> dict[str, Any]:
+    """The export of an annotate output, read back from the written file; its summary entry."""
+    from mathreward.rescore import io as rio
+    from mathreward.rescore.exports import PRMExporter
+
+    exporter = PRMExporter(opts)
+    try:
+        for chunk in rio.iter_chunks(output, rio.detect_format(output), 1024):
+            for raw in chunk:
+                exporter.add(raw.row if raw.row is not None else {})
+        return exporter.commit()
+    except BaseException:
+        exporter.abort()
+        raise
+
+
+def format_export(e: dict[str, Any]) -> str:
+    left = {k: v for k, v in e["counts"].items() if k.startswith("rows_") and k != "rows_exported"}
+    why = ", ".join(f"{v} {k[5:].replace('_', ' ')}" for k, v in left.items()) or "none"
+    return f"  export         {e['kind']}: {e['rows']} rows to {e['path']} (left out: {why})"
 
 
 def timing_counts(timing: Any) -> dict[str, Any]:
@@ -600,10 +645,34 @@ def format_annotate(t: dict[str, Any]) -> str:
     for pos, (n, pos_n, soft) in sorted(t.get("by_position", {}).items(), key=lambda kv: int(kv[0])):
         label = f"{pos}+" if int(pos) == POSITION_CAP else pos
         lines.append(f"    step {label:>3}  {n:6d}  {pos_n / n:6.3f}  {soft / n:6.3f}")
+    if "export" in t:
+        lines.append(format_export(t["export"]))
     return "\n".join(lines)
+
+
+def export_options(args: argparse.Namespace) -> Any:
+    """The ``--export`` settings, or None; ValueError with a one-line reason for a bad combination."""
+    from mathreward.rescore.exports import ExportOptions, default_export_path, soft_threshold
+
+    if args.export is None:
+        if args.export_path is not None or args.prm_labels != "hard" or args.soft_threshold is not None:
+            raise ValueError("--export-path, --prm-labels and --soft-threshold need --export prm")
+        return None
+    if args.soft_threshold is not None and args.prm_labels != "soft":
+        raise ValueError("--soft-threshold applies to --prm-labels soft")
+    path = args.export_path or default_export_path(args.output, args.export)
+    if path.resolve() in (args.output.resolve(), args.input.resolve()):
+        raise ValueError("the export file must not be the input or the output")
+    threshold = soft_threshold(args.soft_threshold if args.soft_threshold is not None else "1/2")
+    return ExportOptions(kind=args.export, path=path, prm_labels=args.prm_labels, soft_threshold=threshold)
 
 
 def run(args: argparse.Namespace) -> int:
     fp = {"steps_col": args.steps_col, "solution_col": args.solution_col, "step_mode": args.step_mode,
           "question_col": args.question_col, "ref_col": args.ref_col}
-    return run_command(args, "annotate", fp, lambda vb: annotate_process(args, vb), format_annotate)
+    try:
+        export = export_options(args)
+    except ValueError as e:
+        sys.stderr.write(f"mathreward annotate: {e}\n")
+        return 2
+    return run_command(args, "annotate", fp, lambda vb: annotate_process(args, vb), format_annotate, export)

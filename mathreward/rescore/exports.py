@@ -1,4 +1,4 @@
-"""``rescore --export sft|dpo``: graded rollouts as the datasets TRL's trainers load.
+"""``rescore --export sft|dpo`` and ``annotate --export prm``: the datasets TRL's trainers load.
 
 - ``sft`` (rejection sampling): one ``{"prompt", "completion"}`` row per response graded right;
 - ``dpo`` (rollout preference data): ``{"prompt", "chosen", "rejected"}`` rows from one problem's
@@ -15,13 +15,21 @@ The problem filters apply first (the pass-rate and right-count range, the majori
 then responses are chosen: a response flagged ``repetition`` (stuck in a loop) or not text is
 never exported. The export summary counts what each step removed. The file is written beside the
 output (``OUT.sft.jsonl`` / ``OUT.dpo.jsonl`` unless named) through a temporary file, atomically.
+
+- ``prm`` (stepwise supervision, from ``mathreward annotate`` output): one ``{"prompt",
+  "completions", "labels"}`` row per annotated solution, labels as bools: the hard labels, or with
+  ``labels="soft"`` each step's exact share of right rollouts compared with a threshold
+  (``correct_rollouts / rollouts >= threshold``; the last step, which has no rollouts, keeps the
+  solution's own verdict). A row whose annotation rests on a verifier error or timeout (any
+  ``verify_errors``) is left out, as is a row without a whole annotation; both are counted.
+  :func:`prm_rows` does it for rows in memory; :class:`PRMExporter` writes the file.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,24 +38,42 @@ from typing import Any
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns
 from mathreward.rescore.filters import FilterOptions, all_agree_or_all_disagree, in_pass_rate_range
+from mathreward.rescore.pass_range import parse_rate
 
-__all__ = ["EXPORT_KINDS", "ExportOptions", "Exporter", "default_export_path", "export_prompt"]
+__all__ = [
+    "EXPORT_KINDS",
+    "PRM_LABELS",
+    "ExportOptions",
+    "Exporter",
+    "PRMExporter",
+    "default_export_path",
+    "export_prompt",
+    "prm_row",
+    "prm_rows",
+    "soft_threshold",
+]
 
-EXPORT_KINDS = ("sft", "dpo")
+EXPORT_KINDS = ("sft", "dpo", "prm")  # prm: from annotate output, the others from rescore
+PRM_LABELS = ("hard", "soft")
 
 
 @dataclass(frozen=True)
 class ExportOptions:
-    kind: str  # sft | dpo
+    kind: str  # sft | dpo | prm
     path: Path  # the JSONL file written
     pairs_per_problem: int = 4  # dpo: at most this many pairs per problem
     seed: int = 0  # dpo: the seed of the wrong-response draw
+    prm_labels: str = "hard"  # prm: hard labels, or soft labels compared with soft_threshold
+    soft_threshold: Fraction = Fraction(1, 2)  # prm, soft: a step is + when its right share >= this
 
     def __post_init__(self) -> None:
         if self.kind not in EXPORT_KINDS:
             raise ValueError(f"export kind must be one of {EXPORT_KINDS}, got {self.kind!r}")
         if self.pairs_per_problem < 1:
             raise ValueError(f"pairs_per_problem must be >= 1, got {self.pairs_per_problem}")
+        if self.prm_labels not in PRM_LABELS:
+            raise ValueError(f"prm labels must be one of {PRM_LABELS}, got {self.prm_labels!r}")
+        soft_threshold(self.soft_threshold)  # in (0, 1]
 
 
 def default_export_path(output: Path, kind: str) -> Path:
@@ -87,6 +113,8 @@ class Exporter:
     """Receives every graded problem (before the output's response filters) and writes the export."""
 
     def __init__(self, opts: ExportOptions, filters: FilterOptions, cols: Columns) -> None:
+        if opts.kind not in ("sft", "dpo"):
+            raise ValueError(f"rescore exports sft or dpo; {opts.kind} comes from annotate output")
         self.opts = opts
         self.filters = filters
         self.cols = cols
@@ -165,11 +193,126 @@ class Exporter:
     def commit(self) -> dict[str, Any]:
         """Publish the file; returns the export summary."""
         self._writer.commit()
-        out: dict[str, Any] = {"kind": self.opts.kind, "path": str(self.opts.path), "rows": self._writer.rows}
-        if self.opts.kind == "dpo":
-            out.update(pairs_per_problem=self.opts.pairs_per_problem, seed=self.opts.seed)
-        out["counts"] = dict(sorted(self.tally.items()))
-        return out
+        extra = {"pairs_per_problem": self.opts.pairs_per_problem, "seed": self.opts.seed}
+        return _summary(self.opts, self._writer.rows, self.tally, extra if self.opts.kind == "dpo" else {})
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def _summary(opts: ExportOptions, rows: int, tally: Counter[str], extra: dict[str, Any]) -> dict[str, Any]:
+    """The export entry of a run's summary: the file, its rows, the settings, what each step removed."""
+    return {"kind": opts.kind, "path": str(opts.path), "rows": rows, **extra,
+            "counts": dict(sorted(tally.items()))}
+
+
+# ------------------------------------------------------------------------- prm: stepwise supervision
+
+
+def soft_threshold(value: Fraction | float | str) -> Fraction:
+    """A soft-label threshold in (0, 1], exactly: ``0.5``, ``1/2`` and ``50%`` are one half (a float
+    is read from its shortest text, so 0.1 is 1/10); ValueError otherwise."""
+    t = value if isinstance(value, Fraction) else parse_rate(str(value))
+    if not 0 < t <= 1:
+        raise ValueError(f"the soft-label threshold must be in (0, 1], got {value}")
+    return t
+
+
+def _int_list(value: Any, n: int) -> list[int] | None:
+    if not isinstance(value, list) or len(value) != n:
+        return None
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in value):
+        return None
+    return value
+
+
+def prm_row(
+    row: Mapping[str, Any], labels: str = "hard", threshold: Fraction | float | str = Fraction(1, 2)
+) -> dict[str, Any] | str:
+    """One annotate output row as TRL's stepwise-supervision row ``{"prompt", "completions",
+    "labels"}`` (labels as bools), or the name of the count that says why it is left out:
+    ``rows_with_verifier_errors`` (some step's label rests on a verifier error or timeout) or
+    ``rows_not_annotated`` (no whole annotation: a prompt, the steps, one label per step, and for soft
+    labels the rollout counts)."""
+    if labels not in PRM_LABELS:
+        raise ValueError(f"prm labels must be one of {PRM_LABELS}, got {labels!r}")
+    t = soft_threshold(threshold)
+    prompt, steps, hard = row.get("prompt"), row.get("completions"), row.get("labels")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "rows_not_annotated"
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+        return "rows_not_annotated"
+    n = len(steps)
+    if not isinstance(hard, list) or len(hard) != n or not all(isinstance(x, bool) for x in hard):
+        return "rows_not_annotated"
+    errors = row.get("verify_errors")
+    if errors is not None:  # written by annotate since the column exists; older outputs lack it
+        checked = _int_list(errors, n)
+        if checked is None:
+            return "rows_not_annotated"
+        if any(checked):
+            return "rows_with_verifier_errors"
+    if labels == "hard":
+        return {"prompt": prompt, "completions": list(steps), "labels": list(hard)}
+    rollouts, right = _int_list(row.get("rollouts"), n), _int_list(row.get("correct_rollouts"), n)
+    if rollouts is None or right is None:
+        return "rows_not_annotated"
+    soft = []
+    for r, c in zip(rollouts, right, strict=True):
+        if c > max(r, 1):  # the last step: no rollouts, its verdict as 1 or 0
+            return "rows_not_annotated"
+        soft.append(Fraction(c, r) >= t if r else c == 1)
+    return {"prompt": prompt, "completions": list(steps), "labels": soft}
+
+
+def prm_rows(
+    rows: Iterable[Mapping[str, Any]],
+    labels: str = "hard",
+    threshold: Fraction | float | str = Fraction(1, 2),
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """:func:`prm_row` over ``rows``: the stepwise rows, and the counts the export summary holds."""
+    tally: Counter[str] = Counter()
+    out = []
+    for row in rows:
+        got = _prm_tally(prm_row(row, labels, threshold), tally)
+        if got is not None:
+            out.append(got)
+    return out, dict(sorted(tally.items()))
+
+
+def _prm_tally(got: dict[str, Any] | str, tally: Counter[str]) -> dict[str, Any] | None:
+    tally["rows"] += 1
+    if isinstance(got, str):
+        tally[got] += 1
+        return None
+    tally["rows_exported"] += 1
+    tally["steps_exported"] += len(got["labels"])
+    tally["steps_labelled_positive"] += sum(got["labels"])
+    return got
+
+
+class PRMExporter:
+    """Receives annotate output rows and writes the ``prm`` export (see :func:`prm_row`)."""
+
+    def __init__(self, opts: ExportOptions) -> None:
+        if opts.kind != "prm":
+            raise ValueError(f"PRMExporter writes prm exports, not {opts.kind}")
+        self.opts = opts
+        self.tally: Counter[str] = Counter()
+        self._writer = rio.OutputWriter(opts.path, "jsonl")
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        got = _prm_tally(prm_row(row, self.opts.prm_labels, self.opts.soft_threshold), self.tally)
+        if got is not None:
+            self._writer.write([got])
+
+    def commit(self) -> dict[str, Any]:
+        """Publish the file; returns the export summary."""
+        self._writer.commit()
+        extra: dict[str, Any] = {"labels": self.opts.prm_labels}
+        if self.opts.prm_labels == "soft":
+            extra["soft_threshold"] = str(self.opts.soft_threshold)
+        return _summary(self.opts, self._writer.rows, self.tally, extra)
 
     def abort(self) -> None:
         self._writer.abort()

@@ -96,8 +96,9 @@ def test_math_shepherd_texts_and_the_stepwise_row() -> None:
     assert math_shepherd_text(s.question, s.steps, [True, False]) == "Q? a = 1 +\nso \\boxed{1} -"
     from prm.annotate import StepLabels
 
-    row = stepwise_row(s, StepLabels([True, False], [0.5, 0.0], [4, 0], [2, 0]))
+    row = stepwise_row(s, StepLabels([True, False], [0.5, 0.0], [4, 0], [2, 0], [1, 0]))
     assert row["prompt"] == "Q?" and row["completions"] == ["a = 1", "so \\boxed{1}"]
+    assert row["verify_errors"] == [1, 0]
     assert row["labels"] == [True, False] and row["soft_labels"] == [0.5, 0.0]
 
 
