@@ -200,7 +200,7 @@ class StepReward:
         return self.name
 
     def __post_init__(self) -> None:
-        from prm.scores import AGGREGATES  # prm is imported on use, not with the adapters
+        from prm.scores import AGGREGATES  # here, not at import: importing the adapters stays light
 
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
