@@ -9,9 +9,9 @@
 Choice, in order: an explicit ``server`` (an address, a list of replicas, or a :class:`ServerSpec`), then
 the ``MATHREWARD_SERVER`` environment variable; with neither the work runs in this process
 (:func:`verifier.verify_batch` in the sandbox pool, a PRM loaded once from ``prm_model`` or
-``MATHREWARD_PRM_MODEL``). A server is reached with the token and TLS settings of :class:`ServerSpec`,
-which reads ``MATHREWARD_TOKEN`` and ``MATHREWARD_TLS_CA`` / ``_CERT`` / ``_KEY`` / ``_SERVER_NAME``
-when they are not given.
+``MATHREWARD_PRM_MODEL``). A server is reached with the token, TLS and deadline settings of
+:class:`ServerSpec`, which reads ``MATHREWARD_TOKEN``, ``MATHREWARD_TLS_CA`` / ``_CERT`` / ``_KEY`` /
+``_SERVER_NAME`` and ``MATHREWARD_TIMEOUT`` when they are not given.
 
 Both backends answer the same methods with the same types: a :class:`~verifier.Verdict` per pair, and
 a :class:`StepResult` per solution (its :class:`~prm.StepScores`, or why there are none). A bad item
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_PRM_MODEL",
     "ENV_SERVER",
+    "ENV_TIMEOUT",
     "ENV_TLS_CA",
     "ENV_TLS_CERT",
     "ENV_TLS_KEY",
@@ -67,6 +68,9 @@ ENV_TLS_CA = "MATHREWARD_TLS_CA"  # PEM file of the CA that signed the server's 
 ENV_TLS_CERT = "MATHREWARD_TLS_CERT"  # client certificate chain, PEM file (mutual TLS, with _KEY)
 ENV_TLS_KEY = "MATHREWARD_TLS_KEY"  # client private key, PEM file (mutual TLS, with _CERT)
 ENV_TLS_SERVER_NAME = "MATHREWARD_TLS_SERVER_NAME"  # the name to check in the server's certificate
+# seconds a call to a server may take, waiting for a replica included (unset: 60; a trainer's reward
+# call rides out a server restart within it)
+ENV_TIMEOUT = "MATHREWARD_TIMEOUT"
 ENV_PRM_MODEL = "MATHREWARD_PRM_MODEL"  # a local PRM folder for step scores without a server
 
 PRM_SERVICE = "mathreward.v1.ProcessRewardService"  # its health reads SERVING once the weights are loaded
@@ -96,6 +100,19 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _env_seconds(name: str) -> float | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a number of seconds above 0, got {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """How to reach a server: its address(es), token and TLS settings (the options of :class:`Client`).
@@ -111,6 +128,7 @@ class ServerSpec:
     client_cert: Path | None = None  # mutual TLS: the client's certificate chain (PEM)
     client_key: Path | None = None  # mutual TLS: the client's private key (PEM)
     server_name: str | None = None  # overrides the name checked in the server's certificate
+    timeout: float | None = None  # deadline of each call, seconds (None: the client's default, 60)
 
     @classmethod
     def resolve(
@@ -123,6 +141,7 @@ class ServerSpec:
         client_cert: str | Path | None = None,
         client_key: str | Path | None = None,
         server_name: str | None = None,
+        timeout: float | None = None,
     ) -> ServerSpec | None:
         """The server to use: ``server``, else ``MATHREWARD_SERVER``; None means in process.
 
@@ -143,11 +162,12 @@ class ServerSpec:
             client_cert=Path(client_cert) if client_cert else _env_path(ENV_TLS_CERT),
             client_key=Path(client_key) if client_key else _env_path(ENV_TLS_KEY),
             server_name=server_name or os.environ.get(ENV_TLS_SERVER_NAME) or None,
+            timeout=timeout if timeout is not None else _env_seconds(ENV_TIMEOUT),
         )
 
     def client_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :class:`mathreward.Client` / :class:`mathreward.AsyncClient`."""
-        return {
+        kwargs: dict[str, Any] = {
             "token": self.token,
             "tls": self.tls,
             "root_certs": self.root_certs,
@@ -155,6 +175,9 @@ class ServerSpec:
             "client_key": self.client_key,
             "server_name": self.server_name,
         }
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        return kwargs
 
 
 class Backend(Protocol):

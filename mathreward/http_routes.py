@@ -2,7 +2,8 @@
 
 ``mathreward serve --http-port PORT`` starts this app inside the gRPC server's process and event
 loop, on the server's own verifier engine, limits, bearer token and Prometheus metrics. It can
-also run alone (:func:`start_http` with no engine grades in this process).
+also run alone: with no engine it grades through :func:`mathreward.backend.process_backend`, the
+seam the adapters choose through (in this process, or a ``MATHREWARD_SERVER`` server).
 
 Routes:
 
@@ -46,10 +47,11 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
-from mathreward.adapters._backend import VerifyFn, averify_many
+from mathreward.adapters._backend import VerifyFn
 from mathreward.adapters._settings import ENV_VARS, MissingLabelsError, RewardSettings
 from mathreward.adapters.openrlhf import ascore_queries
 from mathreward.adapters.slime import ascore_samples
+from mathreward.backend import process_backend
 from mathreward.service.auth import TokenChecker
 from mathreward.service.config import HttpTimeouts, default_of
 from mathreward.service.errors import OverBudget
@@ -227,10 +229,6 @@ def _fail_all(
     for _, _, future in batch:
         if not future.done():
             future.set_exception(exc)
-
-
-async def _in_process_engine(pairs: list[tuple[str, str]], questions: list[str | None]) -> list[Verdict]:
-    return await averify_many([p for p, _ in pairs], [r for _, r in pairs], questions)
 
 
 class _BadRequest(Exception):
@@ -478,9 +476,11 @@ def make_http_app(
     ``state``: a running server's :class:`~mathreward.service.state.ServerState`; the routes then
     grade on its verifier engine (one queue and admission limit for HTTP and gRPC), with its
     limits, bearer token, byte budget, metrics and draining flag. Without it (or to override a part
-    of it): ``engine`` grades clean pairs (None: in this process, off the event loop); ``token``
-    requires ``Authorization: Bearer <token>`` on the POST routes; ``metrics`` counts requests, items
-    and latency (method label = the path); ``is_serving`` returning False makes the routes answer 503.
+    of it): ``engine`` grades clean pairs (None: this process's
+    :func:`~mathreward.backend.process_backend`, in process off the event loop, or the
+    ``MATHREWARD_SERVER`` server when one is set); ``token`` requires ``Authorization: Bearer
+    <token>`` on the POST routes; ``metrics`` counts requests, items and latency (method label = the
+    path); ``is_serving`` returning False makes the routes answer 503.
     """
     token_check: Callable[[str | bytes | None], bool] | None = TokenChecker(token).check if token else None
     budget = None
@@ -494,7 +494,7 @@ def make_http_app(
         if is_serving is None:
             is_serving = lambda: not state.draining  # noqa: E731
     limits = limits or HttpLimits()
-    engine = engine or _in_process_engine
+    engine = engine or process_backend().averify_batch  # the backend seam's choice, as the adapters'
     coalescer = None
     if limits.coalesce_items > 1:
         engine = coalescer = _Coalescer(engine, limits.coalesce_items, limits.coalesce_wait_ms / 1000)

@@ -12,9 +12,10 @@ One module per trainer, each importable on its own and light (no torch, no gRPC 
   answer as ``POST /slime/reward``).
 
 Each grades in process by default, or through a server with ``server="host:port"`` or
-``MATHREWARD_SERVER`` (see :mod:`mathreward.adapters._backend`). The rewards of right, wrong,
-no-answer and badly formatted answers, and the strict format mode, are the settings of
-:mod:`mathreward.adapters._settings`. ``mathreward adapters`` prints the lines for each trainer.
+``MATHREWARD_SERVER``: the choice of :func:`mathreward.backend.process_backend`, the seam rescore
+uses too. The rewards of right, wrong, no-answer and badly formatted answers, and the strict format
+mode, are the settings of :mod:`mathreward.adapters._settings`. ``mathreward adapters`` prints the
+lines for each trainer.
 """
 
 __all__ = ["openrlhf", "slime", "trl", "verl"]

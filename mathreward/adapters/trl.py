@@ -42,14 +42,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mathreward.adapters._backend import (
-    StepResult,
-    averify_many,
-    score_steps_many,
-    verify_many,
-)
+from mathreward.adapters._backend import averify_many, verify_many
 from mathreward.adapters._settings import RewardSettings
 from mathreward.adapters._text import message_text, prompt_question
+from mathreward.backend import StepItem, StepResult, process_backend
 from verifier.verdict import Status, Verdict
 
 __all__ = [
@@ -62,7 +58,6 @@ __all__ = [
     "step_reward",
     "step_reward_async",
 ]
-
 
 
 def _reference_unusable(verdict: Verdict) -> bool:
@@ -210,18 +205,19 @@ class StepReward:
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
 
-    def _items(
-        self, prompts: Sequence[Any] | None, completions: Sequence[Any]
-    ) -> list[tuple[str, list[str]]]:
-        from prm import split_steps
-
+    def _items(self, prompts: Sequence[Any] | None, completions: Sequence[Any]) -> list[StepItem]:
+        """(question, completion text) per completion; the backend cuts the text with ``split_mode``
+        (a server cuts it the same way); a completion that is not text has no steps."""
         questions = _prompts_for(prompts, len(completions))
-        items: list[tuple[str, list[str]]] = []
+        items: list[StepItem] = []
         for question, completion in zip(questions, completions, strict=True):
             text = message_text(completion)
-            steps = split_steps(text, mode=self.split_mode) if isinstance(text, str) else []  # type: ignore[arg-type]
-            items.append((question or "", steps))
+            items.append((question or "", text if isinstance(text, str) else []))
         return items
+
+    def _score(self, items: list[StepItem]) -> list[StepResult]:
+        backend = process_backend(self.server, self.prm_model)
+        return backend.score_steps_batch(items, split_mode=self.split_mode)
 
     def _finish(self, results: Sequence[StepResult], log_extra: Any) -> list[float | None]:
         if callable(log_extra):
@@ -230,8 +226,7 @@ class StepReward:
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         items = self._items(kwargs.get("prompts"), completions)
-        results = score_steps_many(items, server=self.server, prm_model=self.prm_model)
-        return self._finish(results, kwargs.get("log_extra"))
+        return self._finish(self._score(items), kwargs.get("log_extra"))
 
 
 @dataclass(frozen=True)
@@ -244,10 +239,7 @@ class AsyncStepReward(StepReward):
         import asyncio
 
         items = self._items(kwargs.get("prompts"), completions)
-        results = await asyncio.to_thread(
-            score_steps_many, items, server=self.server, prm_model=self.prm_model
-        )
-        return self._finish(results, kwargs.get("log_extra"))
+        return self._finish(await asyncio.to_thread(self._score, items), kwargs.get("log_extra"))
 
 
 def _step_settings(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

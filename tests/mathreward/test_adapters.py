@@ -466,10 +466,10 @@ def test_importing_the_adapters_creates_nothing_and_imports_nothing_heavy() -> N
     code = (
         "import sys\n"
         "import mathreward.adapters.verl, mathreward.adapters.trl, mathreward.adapters.openrlhf\n"
-        "import mathreward.adapters.slime, mathreward.adapters._backend as b\n"
+        "import mathreward.adapters.slime, mathreward.backend as b\n"
         "names = ('torch', 'grpc', 'aiohttp', 'sympy', 'transformers', 'prm')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
-        "print(heavy, b._state_box, b.process_clients_pid())\n"
+        "print(heavy, b._box, b._inherited)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[] [] None"
+    assert out.stdout.strip() == "[] [] []"

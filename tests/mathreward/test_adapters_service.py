@@ -30,6 +30,7 @@ import mathreward.adapters.openrlhf as openrlhf_adapter
 import mathreward.adapters.slime as slime_adapter
 import mathreward.adapters.trl as trl_adapter
 import mathreward.adapters.verl as verl_adapter
+import mathreward.backend as seam
 from tests.mathreward.adapter_helpers import expected_reward, load_cases, printed_lines
 from tests.mathreward.service_helpers import server_config
 
@@ -38,6 +39,11 @@ GOOD = [c for c in CASES if c["expect"] != "error"]  # a verl or slime call grad
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = "Verify"  # the method label of the gRPC metrics
 SCORE_STEPS = "ScoreSteps"
+
+
+def _backends_pid() -> int | None:
+    """The pid that owns this process's backends (None before first use)."""
+    return seam._box[0].pid if seam._box else None
 
 
 def verify_calls(server: Any, method: str = VERIFY) -> float:
@@ -152,15 +158,18 @@ def test_an_item_the_server_refuses_is_that_items_error(verify_server: Any) -> N
     assert [i["status"] for i in out["items"]] == ["correct", "error", "correct"]
 
 
-def test_an_unreachable_server_raises_a_clear_error() -> None:
-    with pytest.raises(backend.RewardBackendError, match=r"127\.0\.0\.1:9"):
+def test_an_unreachable_server_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a call waits for a replica (to ride out a restart) within its deadline, then fails the whole call
+    monkeypatch.setenv("MATHREWARD_TIMEOUT", "1.5")
+    with pytest.raises(backend.RewardBackendError, match=r"127\.0\.0\.1:9 failed: Timeout"):
         verl_adapter.compute_score("math", "\\boxed{1}", "1", server="127.0.0.1:9")
+    assert backend.RewardBackendError is seam.BackendError  # the old name catches the seam's error
 
 
 def _child_grades(target: str, conn: Any) -> None:
     try:
         out = verl_adapter.compute_score("math", "\\boxed{\\frac{1}{2}}", "0.5", server=target)
-        conn.send((out, backend.process_clients_pid(), os.getpid()))
+        conn.send((out, _backends_pid(), os.getpid()))
     finally:
         conn.close()
 
@@ -168,7 +177,7 @@ def _child_grades(target: str, conn: Any) -> None:
 def test_a_forked_child_builds_its_own_channel(verify_server: Any) -> None:
     target = verify_server.target
     assert verl_adapter.compute_score("math", "\\boxed{2}", "2", server=target)["score"] == 1.0
-    assert backend.process_clients_pid() == os.getpid()  # the parent's client exists now
+    assert _backends_pid() == os.getpid()  # the parent's client exists now
     before = verify_calls(verify_server)
     ctx = multiprocessing.get_context("fork")
     parent_end, child_end = ctx.Pipe()
@@ -336,7 +345,9 @@ def test_a_bare_fork_never_destroys_the_parents_clients_in_the_child(verify_serv
 
     target = verify_server.target
     assert verl_adapter.compute_score("math", "\\boxed{2}", "2", server=target)["score"] == 1.0
-    parent_client = weakref.ref(backend.sync_client(target))
+    remote = seam.process_backend(target)  # the backend compute_score made: the same key
+    assert isinstance(remote, seam.RemoteBackend)
+    parent_client = weakref.ref(remote.client())
     for _ in range(2):  # several forks, as a worker pool makes
         read_end, write_end = os.pipe()
         child = os.fork()

@@ -10,6 +10,7 @@ import pytest
 
 from mathreward.backend import (
     ENV_SERVER,
+    ENV_TIMEOUT,
     ENV_TLS_CA,
     ENV_TOKEN,
     LocalBackend,
@@ -55,7 +56,7 @@ def test_no_prm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_server_comes_from_the_argument_then_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in (ENV_SERVER, ENV_TOKEN, ENV_TLS_CA):
+    for name in (ENV_SERVER, ENV_TOKEN, ENV_TLS_CA, ENV_TIMEOUT):
         monkeypatch.delenv(name, raising=False)
     assert ServerSpec.resolve() is None
     assert isinstance(choose_backend(), LocalBackend)
@@ -67,6 +68,14 @@ def test_the_server_comes_from_the_argument_then_the_environment(
     assert spec is not None and spec.target == "10.0.0.1:50051" and spec.token == "s3cret"
     assert spec.root_certs == tmp_path / "ca.pem"
     assert "s3cret" not in repr(spec)  # the token never reaches a log line
+    assert spec.timeout is None and "timeout" not in spec.client_kwargs()  # the client's default
+    monkeypatch.setenv(ENV_TIMEOUT, "2.5")
+    spec = ServerSpec.resolve()
+    assert spec is not None and spec.client_kwargs()["timeout"] == 2.5
+    monkeypatch.setenv(ENV_TIMEOUT, "soon")
+    with pytest.raises(ValueError, match="MATHREWARD_TIMEOUT must be a number of seconds"):
+        ServerSpec.resolve()
+    monkeypatch.delenv(ENV_TIMEOUT)
     assert ServerSpec.resolve(["a:1", "b:2"], token="t") == ServerSpec(
         "a:1,b:2", token="t", root_certs=tmp_path / "ca.pem"
     )
