@@ -384,7 +384,7 @@ def _minerva(text: str, lower: str) -> Hit | None:
 _VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]"
     r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
-    r"|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+    r"|(?<![\w.])(-?\d+(?:,\d{3})*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
 # a bound or an estimate before a value: "at least 5" states no value
 _QUALIFIER = re.compile(
@@ -675,7 +675,7 @@ _CONCLUDES = re.compile(
 # a conclusion that hedges, supposes or negates is no statement of an answer
 _HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|might|may|could|possibly|likely|guess|if|whether|suppose|assume"
-    r"|assuming|unless|not|either|should|or|check|try|let|but)\b|\bwe\s+(?:still\s+)?need\b"
+    r"|assuming|unless|not|either|should|or|check|try|let|but|keep|continue)\b|\bwe\s+(?:still\s+)?need\b"
     r"|\bneed\s+to\s+(?:find|check|show|prove|compute|calculate|determine|solve|consider|verify)\b|\?"
 )
 _STATES = re.compile(
