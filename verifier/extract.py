@@ -925,7 +925,8 @@ def find_answer(
     if best is None:
         return Reading(None, NO_STATEMENT, runon)
     recognizer, hit = best
-    why = cut_off(text, hit.answer_end)
+    # a bare answer is the whole (short) text, not a long response that ran out of tokens
+    why = cut_off(text, hit.answer_end) if recognizer.name != "bare" else None
     if why is not None:
         return Reading(None, why, runon)
     return Reading(Extraction(hit.answer, recognizer.name), "", runon)
