@@ -1,8 +1,11 @@
 """Guards that run before any parsing: text aimed at the grader, and where a raw decode's turn ends.
 
-This module is the ONE set of injection patterns: :func:`grader_injection` screens whole responses
-(:mod:`verifier.api`), and :mod:`verifier.judge.policy` screens the answers it would show a judge with
-the same patterns. One prefiltered pass: ``str.find`` locates each pattern's trigger words in the
+This module is the one set of injection patterns for whole responses: :func:`grader_injection` screens
+them (:mod:`verifier.api`), and the judge's policy module screens the answers it would show a judge
+with the same patterns, plus a stricter word list of its own for those short answers (any word that
+talks about grading, folded look-alike letters: an answer has no reason to say "grader" at all).
+
+One prefiltered pass: ``str.find`` locates each pattern's trigger words in the
 lowercased text, and the pattern runs only in a short window around each occurrence, so an ordinary
 4 KB solution costs a few microseconds however often it says "correct".
 
@@ -75,6 +78,16 @@ INJECTIONS: tuple[Injection, ...] = (
         60,
         20,
     ),
+    Injection(
+        "instructions to the grader in Chinese or Japanese",
+        ("忽略", "无视", "無視", "判定", "判断", "评定", "视为", "視為", "标记", "評価"),
+        re.compile(
+            r"(?:忽略|无视|無視)[^。！？\n]{0,12}(?:指令|指示|提示|规则|規則|说明)"
+            r"|(?:判定|判断|评定|视为|視為|标记|評価)[^。！？\n]{0,6}(?:正确|正確|等价|等價|满分|滿分)"
+        ),
+        0,
+        40,
+    ),
 )
 
 # Chat-template tokens. A raw decode that ran on past its answer ends in one (``<|im_end|>``, or a new
@@ -108,12 +121,14 @@ def grader_injection(text: str) -> str | None:
         for trigger in injection.triggers:
             at = lower.find(trigger)
             while at >= 0:
-                if at > 0 and (lower[at - 1].isalnum() or lower[at - 1] == "\\"):
+                if at > 0 and (
+                    (lower[at - 1].isascii() and lower[at - 1].isalnum()) or lower[at - 1] == "\\"
+                ):
                     at = lower.find(trigger, at + 1)
                     continue  # inside a word or a LaTeX command ("bright", "\\right"): every match
                     # has its trigger as a whole word
                 start = max(0, at - injection.before)
-                while start > 0 and lower[start - 1].isalnum():  # begin the window at a word start
+                while start > 0 and lower[start - 1].isascii() and lower[start - 1].isalnum():  # a word start
                     start -= 1
                 if injection.pattern.search(lower, start, at + len(trigger) + injection.after):
                     return injection.name
