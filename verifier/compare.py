@@ -287,6 +287,8 @@ def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
     assert isinstance(pred, Number | Expr) and isinstance(ref, Number | Expr)
     if isinstance(pred, Number) and isinstance(ref, Number):
         return numbers_equal(pred, ref, ctx)
+    if isinstance(ref, Number) and ref.base is not None:
+        return Match(False, f"the reference is a number in base {ref.base}; the answer is an expression")
     if isinstance(pred, Expr) and isinstance(ref, Expr) and pred.node is not None and pred.node == ref.node:
         return Match(True, "the same expression")
     inf_p, inf_r = _infinity(pred), _infinity(ref)
@@ -728,9 +730,9 @@ def _end_value(a: Answer) -> tuple[int, Fraction] | None:
 def merge_intervals(parts: tuple[Interval, ...]) -> tuple[Interval, ...]:
     """A union of intervals with exact ends in one form: sorted, overlapping or touching intervals merged
     (``[1,2) U [2,3]`` -> ``[1,3]``; ``(1,2) U (2,3)`` stays two). Unchanged when an end is not exact."""
-    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     if len(parts) < 2:
         return parts
+    ends = [(_end_value(i.lo), _end_value(i.hi)) for i in parts]
     exact: list[tuple[tuple[int, Fraction], tuple[int, Fraction], Interval]] = []
     for (lo, hi), interval in zip(ends, parts, strict=True):
         if lo is None or hi is None:
@@ -779,7 +781,16 @@ def _infinity_end(a: Answer) -> int | None:
 
 
 def tuple_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
+    """In order; two tuples that both name their items (``CD = 5, AB = 4`` and ``AB = 4, CD = 5``) name by
+    name."""
     assert isinstance(pred, TupleA) and isinstance(ref, TupleA)
+    if pred.names is not None and ref.names is not None and pred.names != ref.names:
+        if sorted(pred.names) != sorted(ref.names):
+            return Match(
+                False, f"the answer names {', '.join(pred.names)}, the reference {', '.join(ref.names)}"
+            )
+        by_name = dict(zip(pred.names, pred.items, strict=True))
+        return _ordered(tuple(by_name[n] for n in ref.names), ref.items, ctx)
     return _ordered(pred.items, ref.items, ctx)
 
 
@@ -926,7 +937,11 @@ def key_of(a: Answer) -> str:
         parts = merge_intervals(a.parts if isinstance(a, Union) else (a,))
         return "u:" + "U".join(sorted(_interval_key(i) for i in parts))
     if isinstance(a, TupleA):
-        return "t(" + ",".join(key_of(it) for it in a.items) + ")"
+        if a.names is not None and any(len(n) > 1 for n in a.names):
+            # "AB = 4, CD = 5": compared name by name with another named tuple, so keyed by name
+            named = sorted(zip(a.names, (key_of(it) for it in a.items), strict=True))
+            return "t(" + ",".join(f"{n}={k}" for n, k in named) + ")"
+        return "t(" + ",".join(key_of(it) for it in a.items) + ")"  # x, y: already in name order
     if isinstance(a, SetA):
         return _set_key(a.items)
     if isinstance(a, Matrix):

@@ -4,10 +4,13 @@
 (normalise, then parse) and writes it in one canonical form, in process and without SymPy, in tens of
 microseconds. Two answers with one key are the same answer to the rules (``1,027``/``1027``,
 ``\\frac12``/``0.5``, ``x=3``/``3``, ``\\{1,2\\}``/``2, 1``). The key is sound rather than complete:
-answers only SymPy calls equal (``\\sqrt{8}`` and ``2\\sqrt{2}``) may keep two keys.
+answers only SymPy calls equal (``\\sqrt{8}`` and ``2\\sqrt{2}``) may keep two keys. One exception on
+purpose: the name on the left of ``=`` is dropped (``x = 3`` and ``y = 3`` share a key, as answers to
+one question name the same unknown), though verify keeps two names apart.
 
-``group_answers(answers)`` groups by key. maj@k in ``mathreward rescore``, the PRM-weighted vote of
-:func:`prm.select_best` and the verl adapter's ``pred`` all read these keys, so their majorities agree.
+``group_answers(answers)`` groups by key. maj@k in ``mathreward rescore`` and the PRM-weighted vote of
+:func:`prm.select_best` both call it, and the verl adapter's ``pred`` is :attr:`Verdict.answer_key`, so
+their majorities agree.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
 # Any other unit stays in the key ("5 cm" is not "5 m"), since a key may join only answers the rules
 # call equal, and they never call two different units equal
 _UNIT_LEFT_OUT = "dollar"
+# an answer longer than this is keyed by its text alone (verify calls it unparseable at the default
+# max_answer_chars, and nothing longer is worth normalising to vote)
+MAX_KEY_CHARS = 1000
 
 
 def read_answer(answer: str) -> Answer | None:
@@ -36,11 +42,14 @@ def read_answer(answer: str) -> Answer | None:
     Use it to inspect what the rules read (a number, a relation, a set, a word of a closed vocabulary in
     :class:`verifier.parse.Text`'s ``vocab``, ...): this is the parser's own answer, not a re-recognition.
     """
-    text = normalize(answer)
-    if _ONLY_PUNCTUATION.match(text):
+    return _parsed(normalize(answer))
+
+
+def _parsed(normalized: str) -> Answer | None:
+    if _ONLY_PUNCTUATION.match(normalized):
         return None
     try:
-        return parse_answer(text)
+        return parse_answer(normalized)
     except (Unparseable, TooCostly, ParseError, RecursionError):
         return None
 
@@ -55,10 +64,12 @@ def answer_key(answer: str | None) -> str | None:
     if answer is None:
         return None
     text = answer.strip()
+    if len(text) > MAX_KEY_CHARS:
+        return "s:" + " ".join(text.split())
     normalized = normalize(text)
     if _ONLY_PUNCTUATION.match(normalized):
         return None
-    parsed = None if normalized.endswith("?") else read_answer(text)
+    parsed = None if normalized.endswith("?") else _parsed(normalized)
     key = "s:" + normalized if parsed is None else key_of(parsed)
     unit = unit_of(text)
     if unit is not None and unit != _UNIT_LEFT_OUT:

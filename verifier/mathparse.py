@@ -558,8 +558,9 @@ def _safe_exact(node: Node) -> Fraction | None:
 
 # a matrix of exact entries, row by row
 MatrixValue = tuple[tuple[Fraction, ...], ...]
-# the largest power of a matrix evaluated exactly
+# the largest power of a matrix evaluated exactly, and the most entries of a matrix in arithmetic
 MAX_MATRIX_POWER = 64
+MAX_MATRIX_ENTRIES = 36
 
 
 def evaluate_matrices(node: Node, matrices: list[MatrixValue]) -> Fraction | MatrixValue:
@@ -577,7 +578,10 @@ def evaluate_matrices(node: Node, matrices: list[MatrixValue]) -> Fraction | Mat
         m = re.fullmatch(r"M_(\d+)", node.name)
         if m is None or int(m.group(1)) >= len(matrices):
             raise ParseError(f"unknown symbol {node.name!r} among matrices")
-        return matrices[int(m.group(1))]
+        matrix = matrices[int(m.group(1))]
+        if len(matrix) * len(matrix[0]) > MAX_MATRIX_ENTRIES:
+            raise TooCostly(f"arithmetic on a matrix of more than {MAX_MATRIX_ENTRIES} entries refused")
+        return matrix
     args = [evaluate_matrices(a, matrices) for a in node.args]
     if op == "neg":
         return _scale(args[0], Fraction(-1))
@@ -611,8 +615,14 @@ def evaluate_matrices(node: Node, matrices: list[MatrixValue]) -> Fraction | Mat
         result: Fraction | MatrixValue = tuple(
             tuple(Fraction(int(i == j)) for j in range(len(base))) for i in range(len(base))
         )
-        for _ in range(int(exp)):
-            result = _matrix_mul(result, base)
+        square: Fraction | MatrixValue = base
+        k = int(exp)
+        while k:  # by squaring: at most 2 log2(k) products
+            if k & 1:
+                result = _matrix_mul(result, square)
+            k >>= 1
+            if k:
+                square = _matrix_mul(square, square)
         return result
     raise ParseError(f"{op!r} on matrices")
 
@@ -640,7 +650,12 @@ def _matrix_mul(a: Fraction | MatrixValue, b: Fraction | MatrixValue) -> Fractio
         return _scale(a, b)
     if len(a[0]) != len(b):
         raise ParseError("a product of matrices whose shapes do not fit")
-    return tuple(
+    out = tuple(
         tuple(sum((a[i][k] * b[k][j] for k in range(len(b))), Fraction(0)) for j in range(len(b[0])))
         for i in range(len(a))
     )
+    for row in out:
+        for x in row:
+            if max(abs(x.numerator), x.denominator).bit_length() > MAX_BITS:
+                raise TooCostly(f"a matrix entry over {MAX_BITS} bits refused")
+    return out

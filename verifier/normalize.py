@@ -7,11 +7,15 @@ meaning (units, currency, degrees, percent) are decided here and documented in t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -465,17 +469,33 @@ def edge_punctuation(s: str) -> str:
 
 def _brace_depths(s: str) -> tuple[int, int]:
     """(final depth, lowest depth) of the plain braces in ``s``; ``\\{`` and ``\\}`` do not count."""
+    depth, low, _ = _brace_scan(s)
+    return depth, low
+
+
+def _brace_scan(s: str) -> tuple[int, int, list[int]]:
+    """(final depth, lowest depth, positions of the groups left open) of the plain braces in ``s``."""
     depth = low = 0
+    open_at: list[int] = []
     i = 0
     while i < len(s):
         ch = s[i]
         if ch == "\\":
             i += 2
             continue
-        depth += (ch == "{") - (ch == "}")
+        if ch == "{":
+            depth += 1
+            open_at.append(i)
+        elif ch == "}":
+            depth -= 1
+            if open_at:
+                open_at.pop()
         low = min(low, depth)
         i += 1
-    return depth, low
+    return depth, low, open_at
+
+
+_BOX_OPENING = re.compile(r"\\(?:boxed|fbox)\s*$")
 
 
 _TRAILING_CLOSERS = re.compile(r"\}[\s}]*$")
@@ -487,13 +507,16 @@ def unbalanced_braces(s: str) -> str:
 
     Only when the fix is unambiguous: groups opened and never closed are closed at the end; closing
     braces past the last open group are dropped only when they all stand at the very end after some
-    group (``yes}`` keeps its brace). Anything else (a ``}`` in the middle that closes nothing) is left
-    for the parser to refuse.
+    group (``yes}`` keeps its brace). A ``\\boxed{`` or ``\\fbox{`` left open is never closed: a box
+    cut off is no answer. Anything else (a ``}`` in the middle that closes nothing) is left for the
+    parser to refuse.
     """
     if "{" not in s and "}" not in s:
         return s
-    depth, low = _brace_depths(s)
+    depth, low, open_at = _brace_scan(s)
     if low == 0 and depth > 0:
+        if any(_BOX_OPENING.search(s, 0, i) for i in open_at):
+            return s  # a box left open is a response cut off, never an answer
         return s + "}" * depth
     if depth < 0 and "{" in s:  # "yes}" is a cut-off sentence, not LaTeX with an extra brace
         m = _TRAILING_CLOSERS.search(s)
@@ -593,6 +616,26 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# normalize, unit_of and parse_answer keep their results for the most recent short inputs: they are pure
+# functions of a string, an RL batch grades one reference against N samples, and answer_key re-reads
+# the answer verify has just read. Bounded: MEMO_SIZE entries of at most MEMO_MAX_CHARS characters
+MEMO_SIZE = 4096
+MEMO_MAX_CHARS = 2000
+
+
+def memoized(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """``fn`` with its results kept for the last :data:`MEMO_SIZE` inputs up to :data:`MEMO_MAX_CHARS`
+    characters (an exception is not kept: it is raised again on the next call)."""
+    cached = functools.lru_cache(maxsize=MEMO_SIZE)(fn)
+
+    @functools.wraps(fn)
+    def call(s: str) -> T:
+        return cached(s) if len(s) <= MEMO_MAX_CHARS else fn(s)
+
+    return call
+
+
+@memoized
 def normalize(s: str) -> str:
     """Apply every rule of :data:`RULES` in order."""
     for rule in RULES:
@@ -644,6 +687,7 @@ _UNIT_ALIASES = {alias: name for name, aliases in _CANONICAL_UNITS.items() for a
 _BEFORE_UNITS = tuple(r for r in RULES[: [r.name for r in RULES].index("units")])
 
 
+@memoized
 def unit_of(s: str) -> str | None:
     r"""The unit of measure written after a number, in one spelling (``10\text{ centimeters}`` -> ``cm``,
     ``12 sq ft`` -> ``ft^2``, ``5 \text{ km/h}`` -> ``km/h``), or None (no unit, a count noun, "units").

@@ -3,7 +3,8 @@ r"""Parsing: a normalised answer string -> one typed answer (:data:`Answer`).
 Kinds: :class:`Number` (exact rational, with how it was written), :class:`Expr` (anything SymPy must
 judge: ``\sqrt{2}``, ``x^2-1``), :class:`Relation` (``y=2x+1``, ``1<x\le 3``), :class:`Interval`,
 :class:`Union`, :class:`TupleA` (ordered), :class:`SetA` (unordered: ``\{1,2\}`` and bare lists
-``1, 2``), :class:`Matrix`, :class:`Choice` (a multiple-choice letter), :class:`Text`, and
+``1, 2``), :class:`Matrix` (also evaluated arithmetic on literal matrices), :class:`Ratio` (``7:32``),
+:class:`Choice` (a multiple-choice letter), :class:`Text` (with its closed vocabulary, if any), and
 :class:`Alternatives` (``3 or 4``). Structure is read here at string level with bracket matching;
 the leaves are numbers (evaluated exactly in process) or expressions (left for SymPy).
 """
@@ -26,6 +27,7 @@ from verifier.mathparse import (
     free_symbols,
     parse_expression,
 )
+from verifier.normalize import memoized
 
 
 class Unparseable(ValueError):
@@ -70,6 +72,9 @@ class Union:
 class TupleA:
     items: tuple[Answer, ...]
     parenthesized: bool  # "(1, 2)" may also be an open interval
+    # the name of each item when written "x = 4, y = 3" or "AB = 4, CD = 5" (then two such tuples are
+    # compared name by name); None for a plain tuple
+    names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,11 +187,14 @@ _MATH_WORDS = frozenset(
      "overline", "circ", "infin", "epsilon", "varepsilon", "varphi", "mu", "tau", "rho", "eta", "zeta",
      "neq", "leq", "geq", "pm", "mp", "div", "hat", "vec", "prime", "ldots", "cdots", "tfrac", "dfrac"}
 )  # fmt: skip
-_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 
 
+@memoized
 def parse_answer(s: str) -> Answer:
-    """Parse one normalised answer. Raises :class:`Unparseable` (with the reason) or TooCostly."""
+    """Parse one normalised answer. Raises :class:`Unparseable` (with the reason) or TooCostly.
+
+    The answer kinds are immutable, so a result may be shared (see :func:`verifier.normalize.memoized`).
+    """
     s = s.strip()
     if not s:
         raise Unparseable("empty answer")
@@ -297,7 +305,7 @@ def _named_coordinates(items: tuple[Answer, ...]) -> TupleA | None:
         return None
     if all(len(n) == 1 for n, _ in named):
         named = sorted(named, key=lambda nv: nv[0])
-    return TupleA(tuple(v for _, v in named), parenthesized=False)
+    return TupleA(tuple(v for _, v in named), parenthesized=False, names=tuple(n for n, _ in named))
 
 
 def _names_and_values(items: tuple[Answer, ...]) -> list[tuple[str, Answer]] | None:
@@ -419,13 +427,14 @@ _SUBSCRIPTED_NAME = re.compile(r"([A-Za-z])_\{?([A-Za-z0-9]{1,8})\}?")
 def _ratio(s: str, level: int) -> Ratio | None:
     """``7:32`` and ``S_{MBCN}:S`` -> a :class:`Ratio` of their terms; None without a top-level colon."""
     pieces = _split_top(s, _COLON)
-    if len(pieces) < 2:
+    if len(pieces) < 2 or any(not p.strip() for p in pieces):
         return None
-    if any(not p.strip() for p in pieces):
-        raise Unparseable("a ratio with an empty term")
-    items = tuple(_relation_side(p, level) for p in pieces)
+    try:
+        items = tuple(_relation_side(p, level) for p in pieces)
+    except Unparseable:
+        return None
     if not all(isinstance(it, Number | Expr) for it in items):
-        raise Unparseable("a ratio of things that are not numbers or expressions")
+        return None  # "Answer: 5", "3:45 PM": not a ratio; read as before
     return Ratio(items)
 
 
@@ -591,7 +600,7 @@ def _number(s: str) -> Number:
 
 _MATRIX_LITERAL = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
 # what may stand between matrix literals: signs, products, scalars (digits, \frac, \cdot, brackets)
-_MATRIX_GLUE = re.compile(r"[\s\d+\-*/().{}]|\\(?:cdot|times|frac)(?![A-Za-z])")
+_MATRIX_GLUE = re.compile(r"[\s\d+\-*/^().{}]|\\(?:cdot|times|frac)(?![A-Za-z])")
 # the most matrix literals in one answer
 MAX_MATRICES = 8
 
@@ -610,6 +619,8 @@ def _matrix_answer(s: str, level: int) -> Matrix | None:
         return _matrix(found[0].group(2), level)
     if len(found) > MAX_MATRICES:
         raise TooCostly(f"more than {MAX_MATRICES} matrices")
+    if any(m.group(1) in ("vmatrix", "Vmatrix") for m in found):
+        return None  # determinants and norms are numbers: not arithmetic on matrices
     glue = _MATRIX_LITERAL.sub(" ", s)
     if _MATRIX_GLUE.sub("", glue).strip():
         return None  # symbols or words around the matrices: not plain arithmetic on them

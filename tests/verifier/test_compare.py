@@ -174,3 +174,70 @@ def test_methods() -> None:
     assert compare(parse_answer("2"), parse_answer("2.0"), FAST).method is Method.NUMERIC
     assert compare(parse_answer("C"), parse_answer("(C)"), FAST).method is Method.STRING
     assert compare(parse_answer("(1,2)"), parse_answer("(1,2)"), FAST).method is Method.STRUCTURAL
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "expected"),
+    [
+        ("0.25%", "25%", False),
+        ("25%", "25%", True),
+        ("0.25%", "0.25", True),  # the percent policy: a percentage also matches its number as written
+        ("[1,2)\\cup[2,3]", "[1,3]", True),
+        ("[1,2]\\cup[2,3]", "[1,3]", True),
+        ("(1,2)\\cup(2,3)", "(1,3)", False),
+        ("(-\\infty,2]\\cup[1,\\infty)", "\\mathbb{R}", True),
+        ("|x| \\le 3", "[-3, 3]", True),
+        ("|x| \\ge 0", "\\mathbb{R}", True),
+        ("3 > |x|", "(-3, 3)", True),
+        ("|x| < -1", "\\emptyset", False),  # no intervals guessed for a negative bound
+        ("|z| \\le 1", "[-1, 1]", False),  # z is complex: a disc, not an interval
+        ("2 \\ge |x| \\ge 1", "[-2,-1]\\cup[1,2]", True),
+        ("7:32", "7 : 32", True),
+        ("14:64", "7:32", False),  # ratios as written
+        ("7:32", "\\frac{7}{32}", False),
+        ("Wednesday", "Tuesday", False),
+        ("101_2", "5", True),
+        ("5", "101_2", False),
+        ("101", "101_2", True),
+        ("12_3", "101_2", False),
+        ("\\sqrt{25}", "101_2", False),  # the value, not written in the base asked for
+        ("101_2", "\\sqrt{25}", True),
+        ("4, 5", "AB=4, CD=5", True),
+        ("AB=4", "CD=4", False),
+        ("2+3=5", "5", True),
+        ("5", "2+3=5", True),
+        ("x = 2+3 = 5", "2+3=5", True),
+        ("x=3", "x \\in \\{3\\}", True),
+        ("1 or 2", "x \\in \\{1, 2\\}", True),
+        ("3", "3, 3", True),
+        ("1, 1.0, 2", "1, 2", True),
+    ],
+)
+def test_new_strategies(pred: str, ref: str, expected: bool) -> None:
+    try:
+        got = same(pred, ref)
+    except NeedsSymbolic:
+        got = same(pred, ref, SYM)
+    assert got is expected
+
+
+def test_closed_vocabulary_mismatch_says_which_vocabulary() -> None:
+    m = equal(parse_answer("even"), parse_answer("odd"), FAST)
+    assert not m.ok and m.why == "even is not odd (parity)"
+    assert equal(parse_answer("odd"), parse_answer("ODD"), FAST).ok
+
+
+def test_merge_intervals_sorts_and_joins_only_exact_touching_ends() -> None:
+    from verifier.compare import key_of, merge_intervals
+    from verifier.parse import Union
+
+    u = parse_answer("[5,6]\\cup[1,2)\\cup[2,3)\\cup(3,4)")
+    assert isinstance(u, Union)
+    merged = merge_intervals(u.parts)  # 3 is in neither [2,3) nor (3,4): those two stay apart
+    assert [key_of(i) for i in merged] == ["u:[n:1,n:3)", "u:(n:3,n:4)", "u:[n:5,n:6]"]
+    closed = parse_answer("[1,3]\\cup(3,4)")
+    assert isinstance(closed, Union) and key_of(Union(merge_intervals(closed.parts))) == key_of(
+        parse_answer("[1,4)")
+    )
+    symbolic = parse_answer("[a,2)\\cup[2,3]")
+    assert isinstance(symbolic, Union) and merge_intervals(symbolic.parts) == symbolic.parts

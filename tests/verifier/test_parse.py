@@ -22,12 +22,14 @@ from verifier.parse import (
     Interval,
     Matrix,
     Number,
+    Ratio,
     Relation,
     SetA,
     Text,
     TupleA,
     Union,
     Unparseable,
+    label_name,
     parse_answer,
 )
 
@@ -248,3 +250,83 @@ def test_option_text_starting_with_a_joiner_is_no_option_text() -> None:
 def test_unparseable(text: str) -> None:
     with pytest.raises(Unparseable):
         parse_answer(text)
+
+
+def test_a_ratio_keeps_its_terms_in_order() -> None:
+    r = parse_answer("7:32")
+    assert isinstance(r, Ratio) and [x.value for x in r.items if isinstance(x, Number)] == [7, 32]
+    assert isinstance(parse_answer("S_{MBCN}:S"), Ratio)
+    with pytest.raises(Unparseable):
+        parse_answer("7:")
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "base"),
+    [("101_2", 5, 2), ("1112112_3", int("1112112", 3), 3), ("A3_16", None, None),
+     ("7F_16", 127, 16), ("102_2", None, None), ("x_2", None, None)],
+)  # fmt: skip
+def test_numbers_with_a_base_subscript(text: str, value: int | None, base: int | None) -> None:
+    try:
+        parsed = parse_answer(text)
+    except Unparseable:
+        parsed = None
+    if value is None:
+        assert not (isinstance(parsed, Number) and parsed.base is not None)
+    else:
+        assert isinstance(parsed, Number) and parsed.value == value and parsed.base == base
+
+
+def test_closed_vocabularies_are_one_canonical_word() -> None:
+    assert parse_answer("Tues") == Text("tuesday", "weekday")
+    assert parse_answer("SEPT") == Text("september", "month")
+    assert parse_answer("No") == Text("no", "yes_no")
+    assert parse_answer("diverges") == Text("divergent", "convergence")
+    assert parse_answer("odd numbers") == Text("odd numbers")  # more than the word: free text
+
+
+def test_the_reals_without_points_are_open_intervals_between_them() -> None:
+    u = parse_answer("\\mathbb{R}\\setminus\\{1, -1\\}")
+    assert isinstance(u, Union) and len(u.parts) == 3
+    ends = [(p.lo, p.hi) for p in u.parts]
+    assert isinstance(ends[1][0], Number) and ends[1][0].value == -1 and ends[1][1].value == 1  # type: ignore[union-attr]
+    assert not isinstance(parse_answer("\\mathbb{R}\\setminus\\{a\\}"), Union)
+
+
+def test_labelled_values_and_solutions() -> None:
+    four, five, three = parse_answer("4"), parse_answer("5"), parse_answer("3")
+    # written order for names longer than a letter; alphabetical for one-letter names (coordinates)
+    assert parse_answer("CD=5,AB=4") == TupleA((five, four), parenthesized=False, names=("CD", "AB"))
+    assert parse_answer("y=3,x=4") == TupleA((four, three), parenthesized=False, names=("x", "y"))
+    sols = parse_answer("p=5,q=2;p=7,q=2")
+    assert isinstance(sols, SetA) and len(sols.items) == 2
+    assert all(isinstance(t, TupleA) and t.names == ("p", "q") for t in sols.items)
+    mixed = parse_answer("p=5,q=2;r=7,q=2")  # different unknowns: not a list of solutions
+    assert not (isinstance(mixed, SetA) and all(isinstance(t, TupleA) for t in mixed.items))
+    rel = parse_answer("\\frac{NO}{BO}=\\frac{1}{2}")
+    assert isinstance(rel, Relation) and label_name(rel.parts[0]) == "\\frac{NO}{BO}"
+    assert label_name(parse_answer("x+1")) is None
+
+
+def test_arithmetic_on_literal_matrices_is_evaluated_exactly() -> None:
+    m = parse_answer(
+        "\\frac{1}{2}\\begin{pmatrix}2&4\\\\6&8\\end{pmatrix}-\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}^{2}"
+    )
+    assert isinstance(m, Matrix)
+    assert [[x.value for x in row] for row in m.rows] == [[0, 2], [3, 3]]  # type: ignore[union-attr]
+    for bad in (
+        "\\begin{pmatrix}1&2\\end{pmatrix}+\\begin{pmatrix}1\\\\2\\end{pmatrix}",  # shapes differ
+        "\\begin{pmatrix}a&2\\end{pmatrix}+\\begin{pmatrix}1&2\\end{pmatrix}",  # a symbolic entry
+        "\\begin{pmatrix}1&2\\end{pmatrix}/\\begin{pmatrix}1&2\\end{pmatrix}",  # division by a matrix
+    ):
+        with pytest.raises(Unparseable):
+            parse_answer(bad)
+    with pytest.raises(TooCostly):
+        parse_answer("\\begin{pmatrix}1&1\\\\0&1\\end{pmatrix}^{1000}")
+    seven = "\\begin{pmatrix}" + "\\\\".join("&".join(["1"] * 7) for _ in range(7)) + "\\end{pmatrix}"
+    with pytest.raises(TooCostly):  # arithmetic on more than 36 entries is refused
+        parse_answer(f"2{seven}")
+    assert isinstance(parse_answer(seven), Matrix)  # a lone literal of any size is read as before
+    fib = parse_answer("\\begin{pmatrix}1&1\\\\1&0\\end{pmatrix}^{10}")  # powers by squaring
+    assert isinstance(fib, Matrix) and [[x.value for x in r] for r in fib.rows] == [[89, 55], [55, 34]]  # type: ignore[union-attr]
+    # anything but numbers around the literals is not matrix arithmetic
+    assert not isinstance(parse_answer("A=\\begin{pmatrix}1&2\\end{pmatrix}"), Matrix)

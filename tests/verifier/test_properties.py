@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.verifier import pathological
-from verifier import Status, Verdict, VerifyConfig, verify, verify_batch
+from verifier import Status, Verdict, VerifyConfig, answer_key, verify, verify_batch
 
 CONFIG = VerifyConfig(timeout_s=2.0)
 # how much later than its limit a call may return on a loaded 2-core CI machine
@@ -200,6 +200,27 @@ def test_an_expression_matches_itself_in_plain_text(e: Expr) -> None:
 def test_latex_and_plain_spellings_of_an_expression_match(e: Expr) -> None:
     verdict = verify(f"\\boxed{{{e.latex}}}", e.plain, config=CONFIG)
     assert verdict.correct, (e.latex, e.plain, verdict)
+
+
+@PROPS
+@given(e=expressions)
+def test_latex_and_plain_spellings_share_an_answer_key(e: Expr) -> None:
+    assert answer_key(e.latex) == answer_key(e.plain) == answer_key(f"$\\displaystyle {e.latex}$")
+
+
+@PROPS
+@given(
+    items=st.lists(
+        st.fractions(min_value=-20, max_value=20, max_denominator=9).map(fraction), min_size=1, max_size=5
+    ),
+    data=st.data(),
+)
+def test_a_set_in_any_order_and_spelling_has_one_key_and_verify_agrees(items: list[Expr], data: Any) -> None:
+    shuffled = data.draw(st.permutations(items))
+    a = "\\{" + ", ".join(i.latex for i in items) + "\\}"
+    b = ", ".join(i.plain for i in shuffled)
+    assert answer_key(a) == answer_key(b)
+    assert verify(b, a, config=CONFIG).correct
 
 
 # ---------------------------------------------------------------- concurrency and batch
