@@ -10,6 +10,18 @@ workers; latency (max per call, calls over the limit) and a few pathological inp
 figures as JSON to bench/out/verifier.json.
 
     .venv/bin/python bench/verifier.py
+    .venv/bin/python bench/verifier.py --speed-only [--corpus PATH] [--long 240]
+
+Speed, cold and warm, side by side with math-verify in one run (``--speed-only`` runs only this part):
+each verifier runs in a fresh subprocess on one worker; "cold" is half of the inputs timed
+from the moment the subprocess is started (interpreter start, imports and first calls included, and
+our SymPy pool when a pair needs it), "warm" the other half, in the same process right after. The
+halves interleave (even and odd rows: alike in content) and share no pair, so no cache of either
+verifier is hit by a repeat. Inputs: long reasoning
+responses (8-32 KB with ``<think>``, made deterministically by :func:`long_responses` from the
+realistic responses) and, when ``--corpus`` names one (or bench/corpus/data/corpus.jsonl exists), the
+real-response corpus (rows with ``response``, ``reference``, ``question``, ``label``), where the
+read rate of each answer convention (our recognizer's name) is reported beside math-verify's.
 
 math-verify is called as its README shows, ``verify(parse(gold), parse(pred))``, in the main thread
 (its timeouts are signal-based); a gold written without delimiters is wrapped in ``$...$`` as the
@@ -212,10 +224,218 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line, rule, *body])
 
 
+LONG_SIZES = (8_000, 32_000)  # characters of a long response, drawn uniformly between these
+LONG_SEED = 20241130
+
+
+def long_responses(n: int, seed: int = LONG_SEED) -> list[dict[str, Any]]:
+    """``n`` long reasoning responses, 8-32 KB each: a ``<think>`` block of realistic reasoning
+    paragraphs (drawn from fixtures/verifier_responses.jsonl, drafts and their boxes included), then a
+    realistic response as the final answer part. The pair's reference and expected verdict are that
+    response's. Deterministic for a seed."""
+    import random
+
+    rng = random.Random(seed)
+    rows = load(RESPONSES)
+    paragraphs = [
+        p.strip() for r in rows for p in r["pred"].replace("<think>", "").split("\n\n") if p.strip()
+    ]
+    out: list[dict[str, Any]] = []
+    for k in range(n):
+        row = rows[k % len(rows)]
+        target = rng.randint(*LONG_SIZES)
+        thinking: list[str] = []
+        size = 0
+        while size < target:
+            paragraph = rng.choice(paragraphs)
+            thinking.append(paragraph)
+            size += len(paragraph) + 2
+        final = row["pred"].split("</think>")[-1].strip()
+        pred = "<think>\n" + "\n\n".join(thinking) + "\n</think>\n\n" + final
+        out.append({"pred": pred, "ref": row["ref"], "question": None, "expected": row["expected"]})
+    return out
+
+
+def load_corpus(path: Path | None) -> list[dict[str, Any]]:
+    """The real-response corpus as bench rows (pred, ref, question, expected, source)."""
+    if path is None:
+        path = ROOT / "bench" / "corpus" / "data" / "corpus.jsonl"
+        if not path.exists():
+            return []
+    return [
+        {
+            "pred": r["response"],
+            "ref": r["reference"],
+            "question": r.get("question"),
+            "expected": bool(r["label"]),
+            "source": r.get("source", "?"),
+        }
+        for r in load(path)
+    ]
+
+
+def _speed_child(which: str, pairs_path: str, t0: float) -> None:
+    """In a fresh process: verify the even rows (cold, timed from t0, when the parent started this
+    process), then the odd rows (warm); print the times and verdicts as JSON."""
+    rows = load(Path(pairs_path))
+    cold_rows, warm_rows = rows[0::2], rows[1::2]  # interleaved: two halves alike, no pair repeated
+    if which == "ours":
+        from verifier import verify
+
+        def check(row: dict[str, Any]) -> bool:
+            return bool(verify(row["pred"], row["ref"], question=row.get("question")))
+    else:
+        quiet_math_verify()
+
+        def check(row: dict[str, Any]) -> bool:
+            return math_verify_check(row["pred"], row["ref"])
+
+    cold = [check(r) for r in cold_rows]
+    cold_done = time.time()
+    start = time.perf_counter()
+    warm = [check(r) for r in warm_rows]
+    warm_s = time.perf_counter() - start
+    got = [False] * len(rows)
+    got[0::2], got[1::2] = cold, warm
+    print(json.dumps({"cold_s": cold_done - t0, "cold_n": len(cold_rows), "warm_s": warm_s,
+                      "warm_n": len(warm_rows), "got": got}))  # fmt: skip
+
+
+def speed(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Cold and warm pairs/s of both verifiers on ``rows``, each in a fresh subprocess (best of 2)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for r in rows:
+            f.write(json.dumps({k: r.get(k) for k in ("pred", "ref", "question")}) + "\n")
+    result: dict[str, Any] = {"inputs": name, "pairs": len(rows)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    for which in ("ours", "math-verify"):
+        best: dict[str, Any] | None = None
+        for _ in range(2):
+            t0 = time.time()
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.verifier", "--speed-child", which, f.name, str(t0)],
+                capture_output=True, text=True, env=env, check=True, cwd=ROOT,
+            )  # fmt: skip
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            if best is None or got["cold_s"] + got["warm_s"] < best["cold_s"] + best["warm_s"]:
+                best = got
+        assert best is not None
+        result[which] = {
+            "cold_pairs_per_s": best["cold_n"] / best["cold_s"],
+            "warm_pairs_per_s": best["warm_n"] / best["warm_s"],
+            "cold_s": best["cold_s"],
+            "warm_s": best["warm_s"],
+            "correct": best["got"],
+        }
+    os.unlink(f.name)
+    return result
+
+
+def print_speed(results: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in results:
+        ours, mv = r["ours"], r["math-verify"]
+        rows.append(
+            [
+                f"{r['inputs']} ({r['pairs']} pairs, half cold, half warm)",
+                f"{mv['cold_pairs_per_s']:.0f}",
+                f"{ours['cold_pairs_per_s']:.0f}",
+                f"{ours['cold_pairs_per_s'] / mv['cold_pairs_per_s']:.2f}x",
+                f"{mv['warm_pairs_per_s']:.0f}",
+                f"{ours['warm_pairs_per_s']:.0f}",
+                f"{ours['warm_pairs_per_s'] / mv['warm_pairs_per_s']:.2f}x",
+            ]
+        )
+    print("\nSpeed, one worker, fresh subprocess each (pairs/s; cold: from process start, imports and first")
+    print("calls included; warm: the other half right after, in the same process; halves interleaved)\n")
+    print(
+        table(
+            rows,
+            ["inputs", "math-verify cold", "ours cold", "ratio", "math-verify warm", "ours warm", "ratio"],
+        )
+    )
+
+
+def read_rates(rows: list[dict[str, Any]], mv_correct: list[bool]) -> dict[str, list[dict[str, Any]]]:
+    """Per answer convention (the recognizer that read the response; "none" when none did) and per
+    source: the right answers read as correct and the wrong answers accepted, ours beside math-verify."""
+    from verifier import verify
+    from verifier.extract import find_answer
+
+    tables: dict[str, dict[str, dict[str, int]]] = {"convention": {}, "source": {}}
+    for row, mv in zip(rows, mv_correct, strict=True):
+        found = find_answer(row["pred"]).extraction
+        ours = bool(verify(row["pred"], row["ref"], question=row.get("question")))
+        keys = {"convention": found.how if found is not None else "none", "source": row.get("source", "?")}
+        for kind, key in keys.items():
+            c = tables[kind].setdefault(
+                key, {"n": 0, "right": 0, "ours_read": 0, "ours_fp": 0, "mv_read": 0, "mv_fp": 0}
+            )
+            c["n"] += 1
+            if row["expected"]:
+                c["right"] += 1
+                c["ours_read"] += ours
+                c["mv_read"] += mv
+            else:
+                c["ours_fp"] += ours
+                c["mv_fp"] += mv
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, cells in tables.items():
+        total = {
+            f: sum(c[f] for c in cells.values())
+            for f in ("n", "right", "ours_read", "ours_fp", "mv_read", "mv_fp")
+        }
+        ordered = [*sorted(cells.items(), key=lambda kv: -kv[1]["n"]), ("**all**", total)]
+        out[kind] = [{kind: k, **v} for k, v in ordered]
+        body = [
+            [
+                str(o[kind]), str(o["n"]), str(o["right"]),
+                f"{o['ours_read']} ({100 * o['ours_read'] / max(o['right'], 1):.1f}%)", str(o["ours_fp"]),
+                f"{o['mv_read']} ({100 * o['mv_read'] / max(o['right'], 1):.1f}%)", str(o["mv_fp"]),
+            ]
+            for o in out[kind]
+        ]  # fmt: skip
+        print(f"\nReal-response corpus by {kind} (right answers read as correct; wrong ones accepted)\n")
+        print(table(body, [kind, "pairs", "right", "ours read", "ours FP", "math-verify read", "mv FP"]))
+    return out
+
+
+def speed_main(args: argparse.Namespace) -> int:
+    results = [speed(long_responses(args.long), "long reasoning responses, 8-32 KB with <think>")]
+    corpus = load_corpus(args.corpus)
+    if corpus:
+        results.append(speed(corpus, "real-response corpus"))
+    print_speed(results)
+    out: dict[str, Any] = {"speed": [{k: v for k, v in r.items()} for r in results]}
+    for r in out["speed"]:
+        for which in ("ours", "math-verify"):
+            r[which] = {k: v for k, v in r[which].items() if k != "correct"}
+    if corpus:
+        out["read_rates"] = read_rates(corpus, results[-1]["math-verify"]["correct"])
+    path = OUT.with_name("verifier_speed.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-pathological", action="store_true", help="skip the pathological inputs")
+    parser.add_argument("--speed-only", action="store_true", help="only the cold/warm speed comparison")
+    parser.add_argument("--corpus", type=Path, default=None, help="real-response corpus JSONL")
+    parser.add_argument("--long", type=int, default=240, help="how many long reasoning responses")
+    parser.add_argument("--speed-child", nargs=3, metavar=("WHICH", "PAIRS", "T0"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.speed_child:
+        which, pairs_path, t0 = args.speed_child
+        _speed_child(which, pairs_path, float(t0))
+        return 0
+    if args.speed_only:
+        return speed_main(args)
 
     from verifier import VerifyConfig, verify, verify_batch
 
@@ -446,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=2, ensure_ascii=False))
     print(f"\nwrote {OUT.relative_to(ROOT)}")
-    return 0
+    return speed_main(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ process; only a comparison that needs SymPy is sent, whole, to a sandbox worker 
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import replace
@@ -38,6 +39,23 @@ _ASKS_TO_ROUND = re.compile(
     re.IGNORECASE,
 )
 _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
+# normalising is a pure function of the text, and references (and many answers) repeat from call to
+# call (k samples per prompt): remember the last few thousand, a few MB at most
+_normalize = functools.lru_cache(maxsize=4096)(normalize)
+_unit_of = functools.lru_cache(maxsize=4096)(unit_of)
+# a plain integer as answers and references are most often written ("18", "-3"; no leading zero)
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+
+
+def _plain_integers(pred: str, ref: str) -> Verdict | None:
+    """Two plain integers are decided here, before normalising and parsing (the commonest pair)."""
+    if _PLAIN_INTEGER.fullmatch(pred) is None or _PLAIN_INTEGER.fullmatch(ref) is None:
+        return None
+    if pred == ref:
+        return Verdict(Status.CORRECT, Method.STRING, pred, ref, "identical after normalisation")
+    if int(pred) == int(ref):  # "-0" and "0"
+        return Verdict(Status.CORRECT, Method.NUMERIC, pred, ref, "equal numbers")
+    return Verdict(Status.INCORRECT, Method.NUMERIC, pred, ref, f"{pred} != {ref}")
 
 
 def verify(
@@ -141,12 +159,15 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
                 Status.UNPARSEABLE, Method.NONE, pred_answer, ref_answer,
                 f"the {side} is longer than {config.max_answer_chars} characters",
             )  # fmt: skip
-    pred_unit, ref_unit = unit_of(pred_answer), unit_of(ref_answer)
+    plain = _plain_integers(pred_answer, ref_answer)
+    if plain is not None:
+        return plain
+    pred_unit, ref_unit = _unit_of(pred_answer), _unit_of(ref_answer)
     if pred_unit is not None and ref_unit is not None and pred_unit != ref_unit:
         reason = f"different units: {pred_unit} for {ref_unit}"
         return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason)
-    pred_norm = normalize(pred_answer)
-    ref_norm = normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
+    pred_norm = _normalize(pred_answer)
+    ref_norm = _normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
     if _ONLY_PUNCTUATION.match(ref_norm):
         return Verdict(
             Status.ERROR, Method.NONE, pred_answer, ref_answer, "bad argument: the reference is empty"

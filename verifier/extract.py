@@ -84,16 +84,73 @@ _MAX_JOINER_CHARS = 40
 
 
 def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order, in one pass.
+    r"""The outermost ``\boxed``/``\fbox`` arguments as (start, end, content), in order.
 
-    The scan starts at the first box and visits only braces and box commands (compiled pattern, no
-    loop over characters); braces are matched with a stack, so 10,000 nested or unclosed boxes stay
-    linear. An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no
-    braces) takes the following token. An escaped brace (``\{``) is not a brace.
+    An unclosed box is skipped; a box inside a closed box is part of it. ``\boxed 5`` (no braces)
+    takes the following token. An escaped brace (``\{``) is not a brace. No loop over characters: the
+    box commands are found with ``str.find``, and each box's braces are matched by a compiled pattern
+    that visits only braces, inside that box. A text with many boxes takes one stack-based pass instead,
+    so 10,000 nested or unclosed boxes stay linear.
     """
-    first = _first_box(text)
-    if first < 0:
-        return []
+    starts = _box_starts(text)
+    if len(starts) > _FEW_BOXES:
+        return _find_boxes_one_pass(text, starts[0])
+    spans: list[tuple[int, int, str]] = []
+    for start in starts:
+        closed = _close_box(text, start)
+        if closed is not None:
+            spans.append((start, *closed))
+    # outermost: not inside an earlier closed box
+    return [b for b in spans if not any(a[0] < b[0] < a[1] for a in spans)]
+
+
+# up to this many box commands, each box is matched on its own; more take the one-pass scan
+_FEW_BOXES = 16
+_BRACE = re.compile(r"\\[\\{}]|[{}]")
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*(\{)?")
+
+
+def _box_starts(text: str) -> list[int]:
+    """Where every ``\boxed``/``\fbox`` command starts (not one escaped by a backslash before it)."""
+    starts: list[int] = []
+    for name in ("\\boxed", "\\fbox"):
+        i = text.find(name)
+        while i >= 0:
+            if _BOX_COMMAND.match(text, i) and not _escaped(text, i):
+                starts.append(i)
+            i = text.find(name, i + 1)
+    return sorted(starts)
+
+
+def _escaped(text: str, i: int) -> bool:
+    """The backslash at ``i`` is the second of a pair (``\\\\boxed`` is a line break, then text)."""
+    j = i
+    while j > 0 and text[j - 1] == "\\":
+        j -= 1
+    return (i - j) % 2 == 1
+
+
+def _close_box(text: str, start: int) -> tuple[int, str] | None:
+    """(end, content) of the box command at ``start``, or None when it is never closed."""
+    m = _BOX_COMMAND.match(text, start)
+    assert m is not None
+    if m.group(1) is None:
+        bare = _BARE_TOKEN.match(text, m.end())
+        return None if bare is None else (bare.end(), bare.group())
+    depth = 1
+    for brace in _BRACE.finditer(text, m.end()):
+        tok = brace.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return brace.end(), text[m.end() : brace.start()]
+    return None
+
+
+def _find_boxes_one_pass(text: str, first: int) -> list[tuple[int, int, str]]:
+    """:func:`find_boxes` for a text with many boxes: one stack-based pass from the first box."""
     parent: dict[int, int | None] = {}  # box start -> start of the box it was opened in
     closed: dict[int, tuple[int, str]] = {}  # box start -> (end, content)
     stack: list[tuple[int, int, int]] = []  # (box start, content start, brace depth outside it)
@@ -127,11 +184,6 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
         up = parent[start]
         nested[start] = up is not None and (up in closed or nested[up])
     return [(start, end, content) for start, (end, content) in sorted(closed.items()) if not nested[start]]
-
-
-def _first_box(text: str) -> int:
-    starts = [i for i in (text.find("\\boxed"), text.find("\\fbox")) if i >= 0]
-    return min(starts) if starts else -1
 
 
 def _boxed(text: str, lower: str) -> Hit | None:
@@ -242,7 +294,7 @@ _MINERVA = re.compile(r"final\s+answer\s*:\s*the\s+final\s+answer\s+is\b\s*:?")
 _FINAL = re.compile(r"final\s+answer(?:\s*\*\*)?\s*(?::|=|\n|\*\*|$)(?:\s*\*\*)?")
 # "answer" [a parenthetical] [a few words: "to this problem", "for part (b)"] "is"
 _ANSWER_IS = re.compile(
-    r"(?<![a-z])answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
+    r"answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
     r"(?:\s*\*\*)?\s+is\b(?:\s*\*\*)?(?:\s*:)?(?:\s*\*\*)?"
 )
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
@@ -252,17 +304,17 @@ _NOT_A_STATEMENT = re.compile(
     r"(?:the|my|our)?\s*(?:final\s+)?$"
 )
 _HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
-_ANSWER_LABEL = re.compile(
-    r"(?<![a-z])answer(?:\s*\*\*)?\s*(?::|=)(?:\s*\*\*)?|(?:^|\n)[ \t*#]*answer[ \t]+(?=\$|\\\(|\\\[)"
-)
-_ANSWER_HEADING = re.compile(r"(?:^|\n)[ \t]*#{1,6}[ \t]*(?:final\s+)?answer[ \t:]*\n")
+# "Answer: 5", "answer = 5"; or "Answer $9$" at a line start (the group is None then)
+_ANSWER_LABEL = re.compile(r"answer(?:((?:\s*\*\*)?\s*[:=](?:\s*\*\*)?)|[ \t]+(?=\$|\\\(|\\\[))")
+_LINE_LEAD = re.compile(r"[ \t*#]*")
+_ANSWER_HEADING = re.compile(r"#{1,6}[ \t]*(?:final\s+)?answer[ \t:]*\n")
 _GSM8K = re.compile(r"####[ \t]*(?=\S)")
 _JSON_KEY = re.compile(r"\"(?:final[_ ]answer|answer)\"\s*:\s*")
 _JSON_STRING = re.compile(r"\"((?:[^\"\\]|\\.){0,2000})\"", re.DOTALL)
 _JSON_SCALAR = re.compile(r"[^,}\]\n]{1,200}")
 _CHOICE = re.compile(r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?")
 # "So 5 is the answer." / "$\\frac23$ is the final answer": the tail first, then the answer before it
-_IS_THE_ANSWER = re.compile(r"(?<!\s)\s+is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
+_IS_THE_ANSWER = re.compile(r"is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
 _BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
 # a Markdown heading or a step label after ####, not an answer: "#### Step 2: Find x"
 _HEADING_WORDS = re.compile(r"[A-Za-z]{3,}\b[^\n]*?(?<![\\A-Za-z])[A-Za-z]{2,}")
@@ -272,17 +324,42 @@ def _last(pattern: re.Pattern[str], lower: str, accept: Callable[[re.Match[str]]
     """The last match of ``pattern`` that ``accept`` turns into a hit. The tail is searched first (the
     last statement is nearly always there); the rest only when the tail has none."""
     tail_start = max(0, len(lower) - _WINDOW)
-    for m in reversed(list(pattern.finditer(lower, tail_start))):
-        hit = accept(m)
-        if hit is not None:
+    tries = 0
+    matches = list(pattern.finditer(lower, tail_start))
+    for k in range(len(matches) - 1, -1, -1):
+        hit = accept(matches[k])
+        tries += 1
+        if hit is not None and k > 0 and _stacked(lower, matches[k - 1], accept, hit, matches[k].start()):
+            return None  # "The answer is (A).\n\nThe answer is (H).": a list of guesses, not an answer
+        if hit is not None or tries >= _MAX_TRIES:
             return hit
     if tail_start:
         for m in reversed(list(pattern.finditer(lower, 0, tail_start + _WINDOW // 2))):
             if m.start() < tail_start:
                 hit = accept(m)
-                if hit is not None:
+                tries += 1
+                if hit is not None or tries >= _MAX_TRIES:
                     return hit
     return None
+
+
+def _stacked(
+    lower: str, prev: re.Match[str], accept: Callable[[re.Match[str]], Hit | None], hit: Hit, start: int
+) -> bool:
+    """The statement before ``hit`` states a different answer with next to nothing in between."""
+    before = accept(prev)
+    if before is None or before.answer == hit.answer:
+        return False
+    between = _WORD.findall(lower[before.end : start])
+    return all(w in _LEAD_WORDS for w in between)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# the words that may lead a statement: two statements with only these between them are a list of guesses
+_LEAD_WORDS = frozenset({"the", "so", "thus", "therefore", "hence", "my", "our", "final", "correct"})
+# the statements of one kind looked at, from the last, before a recognizer gives up (a response that
+# writes "the answer is" hundreds of times without an answer is no answer, read in bounded time)
+_MAX_TRIES = 32
 
 
 def _slot_hit(text: str, m: re.Match[str]) -> Hit | None:
@@ -291,75 +368,142 @@ def _slot_hit(text: str, m: re.Match[str]) -> Hit | None:
 
 
 def _minerva(text: str, lower: str) -> Hit | None:
+    if "final" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         return _slot_hit(text, m)
 
     return _last(_MINERVA, lower, accept)
 
 
-# the last math span or number of a sentence, with at most a few words (units) after it
-_LAST_MATH = re.compile(
+# a math span or a plain number: the values a sentence can state
+_VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
-_TRAILING_WORDS = re.compile(r"^[\s,]*(?:[A-Za-z'’]+[\s.,!]*){0,5}[\s.!*]*$")
+# a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
+# (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
+# which may state the asked value itself)
+_ADJUNCT = re.compile(
+    r"\b(?:to|by|from|if|when|after|before)\s+[a-z]+ing\b|\b(?:to\s+(?!a\b|the\b)[a-z]+|if|when)\b"
+)
+_STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
+# a "$" that is a price, not math: "$18 every day" ("$18$" is math)
+_CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
+_MATH_INSIDE = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 
 
-def _last_math(sentence: str) -> tuple[str, int] | None:
-    """The last math span (or plain number) of a sentence and where it ends, when it closes the
-    sentence (up to five words, a unit and its phrase, may follow)."""
-    last = None
-    for m in _LAST_MATH.finditer(sentence):
-        last = m
-    if last is None or not _TRAILING_WORDS.match(sentence[last.end() :]):
+def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
+    r"""The one value a sentence states: the math span or number after its last verb that has one
+    (``Janet makes $18 every day.`` -> 18, ``the perimeter is 2 * 9 = **18 feet**.`` -> 18,
+    ``We find that $x \lt 3$.`` -> ``x \lt 3``). None for a hedge, a supposition, or two values
+    stated (``Toulouse has 160 sheep, Charleston 80``). A value may be followed by an adjunct with
+    values of its own (``Mason needs 310 ounces to make 8 batches``). ``marked``: the sentence follows
+    an answer marker, so only a real hedge (``probably``), not a condition (``if``), voids it."""
+    plain = _CURRENCY.sub("", sentence).replace("**", "")
+    masked = _MATH_INSIDE.sub(lambda m: "$" + " " * (len(m.group()) - 2) + "$", plain).lower()
+    if (_STRONG_HEDGE if marked else _HEDGE).search(masked):
         return None
-    return next(g for g in last.groups()[1:] if g is not None), last.end()
+    # what is stated: after the last "=" outside math (a chain of arithmetic), else after the first
+    # verb that has a value after it, else the whole sentence
+    equals = masked.rfind("=")
+    if equals >= 0:
+        cut = equals + 1
+    else:
+        cut = next((m.end() for m in _STATES.finditer(masked) if _VALUE.search(plain, m.end())), 0)
+    values = list(_VALUE.finditer(plain, cut))
+    if not values:
+        return None
+    if len(values) > 1:
+        between = masked[values[0].end() : values[1].start()]
+        if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
+            return None  # two values stated: "Toulouse has 160 sheep, Charleston has 80 sheep, ..."
+    answer = next(g for g in values[0].groups()[1:] if g is not None)
+    arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
+    return arithmetic.group(1) if arithmetic else answer
 
 
 def _final_answer(text: str, lower: str) -> Hit | None:
+    if "final" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
-        hit = _slot_hit(text, m)
-        if hit is None or not _is_sentence(hit.answer):
-            return hit
-        # "Final Answer: The largest $n$ is 34." -> the sentence's last math span
-        found = _last_math(hit.answer)
-        if found is None:
-            return None
-        return Hit(hit.end, found[0], hit.end)
+        return _sentence_slot(_slot_hit(text, m))
 
     return _last(_FINAL, lower, accept)
 
 
+def _sentence_slot(hit: Hit | None) -> Hit | None:
+    """A slot that holds a sentence (``Final Answer: The largest $n$ is 34.``, ``Answer: Janet makes
+    $18 every day.``) states the one value in it, or nothing."""
+    if hit is None or not _is_sentence(hit.answer):
+        return hit
+    if len(hit.answer) > _MAX_SENTENCE_CHARS:
+        return None
+    value = _stated_value(hit.answer, marked=True)
+    return hit if value is None else Hit(hit.end, value, hit.end)
+
+
 def _is_sentence(answer: str) -> bool:
-    """An answer slot that holds a sentence rather than an answer: three words or more outside math,
-    one of them a verb that states something (``The largest $n$ is 34``)."""
+    """An answer slot that holds a sentence rather than an answer: three words or more outside math
+    (``The largest $n$ is 34``, ``Mary put in 10 cups of flour``), or a word and an equals sign
+    (``Total cost = $6 + $8 = $14``)."""
     plain = _INLINE_MATH.sub(" ", answer)
-    return len(_SENTENCE_WORD.findall(plain)) >= 3 and _STATES.search(plain.lower()) is not None
+    words = len(_SENTENCE_WORD.findall(plain))
+    return words >= 3 or (words >= 1 and "=" in plain)
+
+
+def _after_letter(lower: str, i: int) -> bool:
+    """The match at ``i`` continues a word ("reanswer"): the patterns start with a literal, for speed,
+    and check the word boundary here."""
+    return i > 0 and "a" <= lower[i - 1] <= "z"
+
+
+def _at_line_start(lower: str, i: int) -> bool:
+    """Only spaces, ``*`` and ``#`` precede ``i`` on its line."""
+    start = lower.rfind("\n", 0, i) + 1
+    return _LINE_LEAD.fullmatch(lower, start, i) is not None
 
 
 def _answer_is(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if _after_letter(lower, m.start()):
+            return None
         before = max(0, m.start() - 40)
         if _PART_ANSWER.match(lower, m.start()) or _NOT_A_STATEMENT.search(lower, before, m.start()):
             return None
         hit = _slot_hit(text, m)
         if hit is None or _HEDGED_SLOT.match(hit.answer):
             return None  # "the answer is probably 5" states no answer
-        return hit
+        return _sentence_slot(hit)
 
     return _last(_ANSWER_IS, lower, accept)
 
 
 def _answer_label(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if _after_letter(lower, m.start()) or (m.group(1) is None and not _at_line_start(lower, m.start())):
+            return None
         if _NOT_A_STATEMENT.search(lower, max(0, m.start() - 40), m.start()):
             return None
-        return _slot_hit(text, m)
+        return _sentence_slot(_slot_hit(text, m))
 
     return _last(_ANSWER_LABEL, lower, accept)
 
 
 def _answer_heading(text: str, lower: str) -> Hit | None:
+    if "#" not in lower or "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
+        if not _at_line_start(lower, m.start()):
+            return None
         rest = text[m.end() : m.end() + _WINDOW]
         body = rest.lstrip()
         lead = len(rest) - len(body)
@@ -378,6 +522,9 @@ def _answer_heading(text: str, lower: str) -> Hit | None:
 
 
 def _gsm8k(text: str, lower: str) -> Hit | None:
+    if "####" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         line = text[m.end() : m.end() + _WINDOW].split("\n", 1)[0]
         if _HEADING_WORDS.match(line.strip().lstrip("*")):  # "#### Step 2: Solve", a Markdown heading
@@ -435,6 +582,9 @@ def _json(text: str, lower: str) -> Hit | None:
 
 
 def _choice(text: str, lower: str) -> Hit | None:
+    if "option" not in lower and "choice" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
         return _slot_hit(text, m)
 
@@ -442,8 +592,14 @@ def _choice(text: str, lower: str) -> Hit | None:
 
 
 def _is_the_answer(text: str, lower: str) -> Hit | None:
+    if "answer" not in lower:
+        return None
+
     def accept(m: re.Match[str]) -> Hit | None:
-        window = text[max(0, m.start() - _WINDOW) : m.start()]
+        if m.start() == 0 or not lower[m.start() - 1].isspace():
+            return None  # "... 5 is the answer" needs a space before "is"
+        begin = max(0, m.start() - _WINDOW)
+        window = text[begin : begin + len(lower[begin : m.start()].rstrip())]
         before = _BEFORE_TAIL.search(window)
         if before is None:
             return None
@@ -498,9 +654,8 @@ _MAX_SENTENCE_CHARS = 400
 
 
 def _conclusion(text: str, lower: str) -> Hit | None:
-    body = text.rstrip()
-    if not body.endswith((".", "!", ".$", ".**")):
-        return None  # a conclusion is a finished sentence; a cut-off one states nothing
+    body = _without_pleasantries(text, lower)
+    finished = body.endswith((".", "!", "$", "*")) or body[-1:].isdigit()
     window_start = max(0, len(body) - _MAX_SENTENCE_CHARS)
     start = window_start
     for m in _SENTENCE_BREAK.finditer(body, window_start, len(body) - 1):
@@ -508,38 +663,53 @@ def _conclusion(text: str, lower: str) -> Hit | None:
     if start == window_start and window_start > 0:
         return None  # a sentence longer than the window is not a plain conclusion
     low = lower[start : len(body)]
-    if not _CONCLUDES.match(low):
-        # "We add 5 and 7, therefore 12.": a last clause that is only the result
-        clauses = list(_CLAUSE_OPENER.finditer(low))
-        clause = clauses[-1] if clauses else None
-        if clause is None or not _ONLY_RESULT.match(low, clause.end()):
-            return None
+    # the last line of a longer text, standing on its own as a statement ("He has 44 quilt blocks.")
+    line_start = body.rfind("\n") + 1
+    own_line = (
+        (line_start > 0 or len(body) < len(text.rstrip()))  # more lines, or a pleasantry after it
+        and _LIST_MARK.fullmatch(body, line_start, start) is not None
+        and len(body) - start <= _MAX_LINE_STATEMENT
+        and _is_sentence(body[start:])
+        and _STATES.search(_INLINE_MATH.sub(" ", lower[start : len(body)])) is not None
+    )
+    if not finished and not own_line:
+        return None  # a conclusion is a finished sentence; a cut-off one states nothing
+    # "We add 5 and 7, therefore 12.": a last clause that is only the result
+    clauses = list(_CLAUSE_OPENER.finditer(low))
+    clause = clauses[-1] if clauses else None
+    if clause is not None and _ONLY_RESULT.match(low, clause.end()):
         start += clause.start(1)
-        low = low[clause.start(1) :]
+    elif not _CONCLUDES.match(low) and not own_line:
+        return None  # neither a conclusion nor the last line standing on its own
     sentence = body[start:]
-    plain = _INLINE_MATH.sub(" $ ", low)  # hedge words inside math (\text{or}) do not count
-    if _HEDGE.search(plain):
-        return None
-    opener = _CONCLUDES.match(plain)
-    states = _STATES.search(plain)  # a verb outside math ("is"), else a relation inside it ("$x = 5$")
-    if states is not None:
-        stated = plain[states.end() :]
-    elif _STATES.search(low) is not None and "$" in plain:
-        stated = plain[plain.find("$") :]
-    elif opener is not None and _ONLY_RESULT.match(plain, opener.end()):
-        stated = plain[opener.end() :]  # "therefore 12.", "so $x = 5$."
-    else:
-        return None
-    if " and " in stated:
-        return None  # two things stated: "$x = 2$ and $y = 3$"
-    found = _last_math(sentence)
-    if found is None:
-        return None
-    answer, stop = found
-    arithmetic = _ARITHMETIC.match(answer)  # "3 + 4 = 7": the result
-    if arithmetic:
-        answer = arithmetic.group(1)
-    return Hit(start + stop, answer, start + stop)
+    value = _stated_value(sentence)
+    return None if value is None else Hit(len(body), value, len(body))
+
+
+# what may precede a last line's statement: nothing, or a list mark ("2. ", "- ")
+_LIST_MARK = re.compile(r"[ \t]*(?:(?:\d{1,2}[.)]|[-*•])[ \t]+)?")
+# a last line longer than this is not read as a statement on its own
+_MAX_LINE_STATEMENT = 200
+
+
+# closing pleasantries after the answer ("I hope this helps!", "Is there anything else ...?")
+_PLEASANTRY = re.compile(
+    r"(?:i\s+hope\s+(?:this|that|it)\s+(?:helps|is\s+(?:helpful|clear))|hope\s+(?:this|that)\s+helps"
+    r"|let\s+me\s+know|is\s+there\s+anything\s+else|do\s+you\s+have\s+(?:any\s+)?other\s+questions"
+    r"|feel\s+free\s+to\s+ask|happy\s+to\s+help)[^\n]*$"
+)
+
+
+def _without_pleasantries(text: str, lower: str) -> str:
+    """The text without the closing pleasantries that follow its last statement."""
+    body = text.rstrip()
+    for _ in range(3):
+        m = _PLEASANTRY.search(lower, max(0, len(body) - 300), len(body))
+        if m is None:
+            break
+        starts = [s.end() for s in re.finditer(r"(?:^|\n|[.!?]\s+)", lower[: m.start()])]
+        body = body[: starts[-1] if starts else 0].rstrip()
+    return body
 
 
 # a concluding clause after a comma or semicolon: ", therefore 12."
@@ -606,8 +776,14 @@ CONVENTIONS: frozenset[str] = frozenset(r.name for r in RECOGNIZERS)
 _OPEN_END = re.compile(
     r"(?:[+/=^_{(\[,\\]|\\(?:[dt]?frac|sqrt|left|boxed|text|mathrm|cdot|times|div|pm|le|ge|leq|geq))\s*$"
 )
+# a text that stops on a word no sentence ends with
+_DANGLING = re.compile(
+    r"(?<![\\$])\b(?:is|are|was|were|be|the|an|of|to|and|or|which|that|with|by|for|from|then|than|because"
+    r"|since|we|get|gives|equals|into|its|their|our)\s*$",
+    re.IGNORECASE,
+)
 _CLOSING_PHRASE = re.compile(r"i\s+hope\s+(?:it|this)\s+is\s+correct|hope\s+(?:this|that|it)\s+helps")
-_ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|]\s*$")
+_ENDS_A_SENTENCE = re.compile(r"[.!?)\]}$*\"'`>|\d%]\s*$")
 _TAIL_WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -626,6 +802,8 @@ def cut_off(text: str, answer_end: int) -> str | None:
     last = body[max(paragraph, 0) :]
     if _OPEN_END.search(last) or _unclosed_math(last):
         return "the response is cut off mid-expression"
+    if _DANGLING.search(last):
+        return "the response is cut off mid-sentence"
     tail = body[answer_end:]
     if (
         len(_TAIL_WORDS.findall(tail)) >= 3
@@ -637,7 +815,7 @@ def cut_off(text: str, answer_end: int) -> str | None:
 
 
 # an opening "$" of math (not a price): followed by a command or a letter, never closed
-_OPEN_DOLLAR = re.compile(r"\$\s*(?:\\[A-Za-z]|[A-Za-z(])[^$]*$")
+_OPEN_DOLLAR = re.compile(r"\$(?:\\[A-Za-z]|[A-Za-z(])[^$]*$")
 
 
 def _unclosed_math(paragraph: str) -> bool:
@@ -646,9 +824,15 @@ def _unclosed_math(paragraph: str) -> bool:
         return True
     if paragraph.count("\\(") > paragraph.count("\\)") or paragraph.count("\\[") > paragraph.count("\\]"):
         return True
+    if _CLOSED_MATH_END.search(paragraph):
+        return False  # "$\boxed{\sqrt{2}$": a brace left open inside math that was closed is a typo
     opened = paragraph.count("{") - paragraph.count("\\{")
     closed = paragraph.count("}") - paragraph.count("\\}")
     return opened > closed
+
+
+# a paragraph that ends by closing its math: "$...$", "\(...\)", "\[...\]", then punctuation
+_CLOSED_MATH_END = re.compile(r"(?:\$|\\\)|\\\])[\s.!]*$")
 
 
 # ---------------------------------------------------------------------------------------------

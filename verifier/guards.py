@@ -2,8 +2,9 @@
 
 This module is the ONE set of injection patterns: :func:`grader_injection` screens whole responses
 (:mod:`verifier.api`), and :mod:`verifier.judge_policy` screens the answers it would show a judge with
-the same patterns. One prefiltered pass: a cheap substring test on the lowercased text decides which
-patterns can match at all, so an ordinary 4 KB solution costs a few microseconds.
+the same patterns. One prefiltered pass: ``str.find`` locates each pattern's trigger words in the
+lowercased text, and the pattern runs only in a short window around each occurrence, so an ordinary
+4 KB solution costs a few microseconds however often it says "correct".
 
 The cost guards on math itself (power towers, huge exponents and factorials, deep nesting, too many
 tokens) live next to the parser that reads the tree: :func:`verifier.mathparse.check_cost`,
@@ -19,8 +20,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Injection:
     name: str  # what the text does, as a verdict's reason names it
-    triggers: tuple[str, ...]  # lowercase substrings; the pattern runs only when one of them is present
+    # lowercase words every match contains; the pattern runs only around their occurrences
+    triggers: tuple[str, ...]
     pattern: re.Pattern[str]  # run on the lowercased text
+    # a match starts at most this many characters before a trigger and ends at most this many after
+    before: int
+    after: int
 
 
 # Each pattern is an instruction to a grader, never part of a solution. A response containing one
@@ -34,6 +39,8 @@ INJECTIONS: tuple[Injection, ...] = (
             r"(?:previous|prior|above|earlier|preceding|former|grading|system)\s+"
             r"(?:instructions?|prompts?|rules?|directions?|guidelines?|messages?)"
         ),
+        0,
+        120,
     ),
     Injection(
         "asks to be marked correct",
@@ -44,6 +51,8 @@ INJECTIONS: tuple[Injection, ...] = (
             r"|this\s+(?:answer|response|solution))\s+(?:as\s+)?(?:being\s+)?"
             r"(?:correct|right|true|equivalent|valid|full\s+marks?)\b"
         ),
+        100,
+        20,
     ),
     Injection(
         "addresses the grader",
@@ -53,6 +62,8 @@ INJECTIONS: tuple[Injection, ...] = (
             r"|\byou\s+are\s+(?:a|an|the)\s+(?:grader|judge|verifier|evaluator)\b"
             r"|\b(?:grader|judge|verifier|evaluator)\s*[:,]\s*(?:please\s+)?(?:output|return|say|mark|answer)\b"
         ),
+        40,
+        60,
     ),
     Injection(
         "dictates the verdict",
@@ -61,6 +72,8 @@ INJECTIONS: tuple[Injection, ...] = (
             r"\b(?:output|return|respond\s+with|reply\s+with|answer\s+with|say|print)\s*[\"'`]?"
             r"(?:correct|equivalent|true|yes|1\.0)[\"'`]?\s+(?:regardless|no\s+matter|for\s+this)"
         ),
+        60,
+        20,
     ),
 )
 
@@ -92,8 +105,15 @@ def grader_injection(text: str) -> str | None:
     """
     lower = text.lower()
     for injection in INJECTIONS:
-        if any(t in lower for t in injection.triggers) and injection.pattern.search(lower):
-            return injection.name
+        for trigger in injection.triggers:
+            at = lower.find(trigger)
+            while at >= 0:
+                start = max(0, at - injection.before)
+                while start > 0 and lower[start - 1].isalnum():  # begin the window at a word start
+                    start -= 1
+                if injection.pattern.search(lower, start, at + len(trigger) + injection.after):
+                    return injection.name
+                at = lower.find(trigger, at + 1)
     return None
 
 

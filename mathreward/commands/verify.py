@@ -32,6 +32,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ref", help="the reference answer")
     p.add_argument("--question", default=None, help="the question (lets 'round to ...' allow rounding)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="SymPy time limit, seconds")
+    p.add_argument(
+        "--answer-conventions",
+        metavar="NAMES",
+        default=None,
+        help="strict mode for format rewards: a comma-separated list of the answer conventions that count "
+        "(e.g. 'boxed'; all: " + ", ".join(_convention_names()) + "); a response that states its answer "
+        "any other way is no_answer. Default: every convention",
+    )
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     j = p.add_argument_group("LLM second opinion (only for answers the rules reject but may have misread)")
     j.add_argument(
@@ -47,12 +55,29 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _convention_names() -> list[str]:
+    from verifier.extract import RECOGNIZERS
+
+    return [r.name for r in RECOGNIZERS]
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from verifier import VerifyConfig
 
     config = VerifyConfig()
+    if args.answer_conventions is not None:
+        names = tuple(n.strip() for n in args.answer_conventions.split(",") if n.strip())
+        unknown = [n for n in names if n not in _convention_names()]
+        if not names or unknown:
+            print(
+                f"mathreward verify: --answer-conventions: unknown {unknown or 'empty list'}; "
+                f"known: {', '.join(_convention_names())}",
+                file=sys.stderr,
+            )
+            return 2
+        config = replace(config, answer_conventions=names)
     if args.timeout is not None:
         if not args.timeout > 0:
             print("mathreward verify: --timeout must be a positive number of seconds", file=sys.stderr)

@@ -88,3 +88,15 @@ def test_stdin_all_good_exits_0() -> None:
     out = run("-", stdin="\n".join(lines))
     assert out.returncode == 0, out.stderr
     assert [json.loads(line)["correct"] for line in out.stdout.splitlines()] == [True] * 5
+
+
+def test_answer_conventions_flag_is_strict_mode() -> None:
+    plain = "We add 3 and 4.\nThe answer is 7."
+    assert run("--pred", plain, "--ref", "7").returncode == 0
+    strict = run("--pred", plain, "--ref", "7", "--answer-conventions", "boxed", "--json")
+    assert strict.returncode == 1
+    verdict = json.loads(strict.stdout)
+    assert verdict["status"] == "no_answer" and "boxed" in verdict["reason"]
+    assert run("--pred", "so \\boxed{7}", "--ref", "7", "--answer-conventions", "boxed,json").returncode == 0
+    bad = run("--pred", "7", "--ref", "7", "--answer-conventions", "boxes")
+    assert bad.returncode == 2 and "boxed" in bad.stderr

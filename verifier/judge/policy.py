@@ -18,6 +18,7 @@ import secrets
 import unicodedata
 from fractions import Fraction
 
+from verifier.guards import CHAT_TURN, grader_injection
 from verifier.verdict import Method, Status, Verdict
 
 EQUIVALENT = "equivalent"
@@ -140,7 +141,8 @@ _GRADER_TALK = re.compile(
 )
 # the same in a few other scripts (checked as substrings: no word boundaries there)
 _GRADER_TALK_CJK = re.compile(r"(忽略|指令|正确|等价|等效|评分|裁判|答案正确|判定|奖励|正解|採点|無視|指示)")
-# markup of the prompt itself or of chat templates: tags of ours, special tokens, role headers
+# markup of the prompt itself or of chat templates: tags of ours, special tokens, role headers (the
+# chat-turn tokens themselves are guards.CHAT_TURN, checked beside this)
 _MARKUP = re.compile(
     r"(</|<\s*(answer|reference|question|system|user|assistant|instruction|im_start|im_end|s)\b|"
     r"<\||\|>|\[/?INST\]|<<\s*/?SYS\s*>>|```|^\s*#{1,6}\s|\b(system|user|assistant)\s*:)",
@@ -181,8 +183,10 @@ def master_key_reason(answer: str | None, *, max_chars: int) -> str | None:
     content = _EMPTY_LATEX.sub(" ", folded)
     if not any(ch.isalnum() for ch in content):
         return "the answer is empty or punctuation only"
-    if _MARKUP.search(answer) or _MARKUP.search(folded):
+    if _MARKUP.search(answer) or _MARKUP.search(folded) or CHAT_TURN.search(answer):
         return "the answer contains prompt or chat-template markup"
+    if grader_injection(answer) is not None or grader_injection(folded) is not None:
+        return "the answer addresses a grader or talks about grading"
     words = _words_only(_EMPTY_LATEX.sub(" ", folded).replace("\\", " "))
     if words in FILLERS:
         return f"the answer is a filler ({words!r}), not an answer"
