@@ -1,0 +1,117 @@
+"""What the parser read each side as: the kind names recorded on a verdict (:attr:`Verdict.kinds`).
+
+The rule pipeline (:mod:`verifier.api`) records, for every pair it parsed, the kind of the answer and
+of the reference as :func:`kind_of` names them. The LLM judge's gate (:mod:`verifier.judge.policy`)
+reads these names and nothing else to tell a pair the rules compared between comparable kinds (a
+mismatch there is final) from a pair the rules could not compare (a side not read, words against a
+number, free text against free text). One parser, one reading: the gate never re-recognises kinds.
+
+Names: ``number``, ``expression``, ``relation``, ``interval``, ``tuple``, ``set``, ``matrix``,
+``ratio``, ``time`` (a two-term ratio written as a clock time, ``4:30``), ``alternatives``,
+``text`` (free words), ``text:<vocabulary>`` (a word of a closed vocabulary, ``text:weekday``),
+``letter`` (a choice letter whose option is not known) and ``letter:<kind>`` (a choice letter whose
+option's content is known, by the kind of that content). Any answer with free words inside a
+structure (``\\text{one and a quarter}`` read as a list of words) is ``text``.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from verifier.mathparse import TooCostly
+from verifier.parse import (
+    Alternatives,
+    Answer,
+    Choice,
+    Expr,
+    Interval,
+    Matrix,
+    Number,
+    Ratio,
+    Relation,
+    SetA,
+    Text,
+    TupleA,
+    Union,
+    Unparseable,
+    parse_answer,
+)
+
+Kinds = tuple[str | None, str | None]  # (the answer's kind, the reference's kind); None: not read
+
+_NAMES: dict[type, str] = {
+    Number: "number", Expr: "expression", Relation: "relation", Interval: "interval",
+    Union: "interval", TupleA: "tuple", SetA: "set", Matrix: "matrix", Ratio: "ratio",
+    Alternatives: "alternatives",
+}  # fmt: skip
+_MINUTES = re.compile(r"\s*[0-5]\d\s*")
+
+
+def kind_of(a: Answer, options: tuple[tuple[str, str], ...] = ()) -> str:
+    """The kind name of a parsed answer; ``options`` are the question's lettered options (normalised)."""
+    if isinstance(a, Choice):
+        content = a.option if a.option is not None else dict(options).get(a.letter)
+        inner = _read(content) if content is not None else None
+        return "letter" if inner is None or isinstance(inner, Choice) else f"letter:{kind_of(inner)}"
+    if isinstance(a, Text):
+        return "text" if a.vocab is None else f"text:{a.vocab}"
+    if _has_words(a):
+        return "text"
+    if isinstance(a, Ratio) and _is_clock(a):
+        return "time"
+    return _NAMES[type(a)]
+
+
+def read_kinds(pred_norm: str, ref_norm: str, question: str | None = None) -> Kinds:
+    """The kinds of a normalised answer and reference (None for a side the parser cannot read)."""
+    pred, ref = _read(pred_norm), _read(ref_norm)
+    options: tuple[tuple[str, str], ...] = ()
+    if question and (isinstance(pred, Choice) or isinstance(ref, Choice)):
+        from verifier.extract import question_options
+        from verifier.normalize import normalize
+
+        options = tuple((letter, normalize(text)) for letter, text in question_options(question))
+    return (
+        None if pred is None else kind_of(pred, options),
+        None if ref is None else kind_of(ref, options),
+    )
+
+
+def _read(text: str) -> Answer | None:
+    try:
+        return parse_answer(text)
+    except (Unparseable, TooCostly, ValueError, ArithmeticError, RecursionError):
+        return None
+
+
+def _has_words(a: Answer) -> bool:
+    stack: list[Answer] = [a]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, Text):
+            return True
+        if isinstance(cur, Relation | Union):
+            stack.extend(cur.parts)
+        elif isinstance(cur, Interval):
+            stack.extend((cur.lo, cur.hi))
+        elif isinstance(cur, TupleA | SetA | Alternatives | Ratio):
+            stack.extend(cur.items)
+        elif isinstance(cur, Matrix):
+            stack.extend(x for row in cur.rows for x in row)
+    return False
+
+
+def _is_clock(r: Ratio) -> bool:
+    """``4:30``, ``16:05``: hours 0-24 and two-digit minutes (a time of day, not a ratio)."""
+    if len(r.items) != 2 or not all(isinstance(x, Number) for x in r.items):
+        return False
+    hours, minutes = r.items
+    assert isinstance(hours, Number) and isinstance(minutes, Number)
+    return (
+        hours.value.denominator == 1
+        and 0 <= hours.value <= 24
+        and _MINUTES.fullmatch(minutes.text) is not None
+        and minutes.value < 60
+        and minutes.value == Fraction(int(minutes.value))
+    )
