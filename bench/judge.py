@@ -136,7 +136,12 @@ def load_corpus(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return [
-        {"pred": r["response"], "ref": r["reference"], "question": r.get("question"), "expected": bool(r["label"])}
+        {
+            "pred": r["response"],
+            "ref": r["reference"],
+            "question": r.get("question"),
+            "expected": bool(r["label"]),
+        }
         for r in rows
     ]
 
@@ -189,8 +194,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print()
     for r in results:
         print(
-            f"{r['set']}: {r['distinct_pairs']} distinct pairs, {r['right']} right, {r['wrong']} wrong; rules "
-            f"alone: {r['rules_correct']} correct, {r['rules_false_negatives']} false negatives, "
+            f"{r['set']}: {r['distinct_pairs']} distinct pairs, {r['right']} right, {r['wrong']} wrong; "
+            f"rules alone: {r['rules_correct']} correct, {r['rules_false_negatives']} false negatives, "
             f"{r['rules_false_positives']} false positives ({r['rules_s']:.1f}s); "
             f"HTTP requests ours/honest {r['ours_honest']['http_requests']} "
             f"(cache and in-batch dedup), ambiguous truth pairs {r['ambiguous_truth_pairs']}"

@@ -9,9 +9,10 @@ number, free text against free text). One parser, one reading: the gate never re
 Names: ``number``, ``expression``, ``relation``, ``interval``, ``tuple``, ``set``, ``matrix``,
 ``ratio``, ``time`` (a two-term ratio written as a clock time, ``4:30``), ``alternatives``,
 ``text`` (free words), ``text:<vocabulary>`` (a word of a closed vocabulary, ``text:weekday``),
-``letter`` (a choice letter whose option is not known) and ``letter:<kind>`` (a choice letter whose
-option's content is known, by the kind of that content). Any answer with free words inside a
-structure (``\\text{one and a quarter}`` read as a list of words) is ``text``.
+``letter C`` (choice C, its option not known) and ``letter C:<kind>`` (choice C whose option's content
+is known, by the kind of that content; ``B (10)`` and ``A (potatoes)``, which the parser reads as a
+product or as words, are ``letter B`` and ``letter A``: their content was not read). Any answer with
+free words inside a structure (``\\text{one and a quarter}`` read as a list of words) is ``text``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _NAMES: dict[type, str] = {
     Alternatives: "alternatives",
 }  # fmt: skip
 _MINUTES = re.compile(r"\s*[0-5]\d\s*")
+_LETTER_THEN_CONTENT = re.compile(r"([A-J])\s+\((.*)\)", re.S)
 
 
 def kind_of(a: Answer, options: tuple[tuple[str, str], ...] = ()) -> str:
@@ -53,7 +55,8 @@ def kind_of(a: Answer, options: tuple[tuple[str, str], ...] = ()) -> str:
     if isinstance(a, Choice):
         content = a.option if a.option is not None else dict(options).get(a.letter)
         inner = _read(content) if content is not None else None
-        return "letter" if inner is None or isinstance(inner, Choice) else f"letter:{kind_of(inner)}"
+        letter = f"letter {a.letter}"
+        return letter if inner is None or isinstance(inner, Choice) else f"{letter}:{kind_of(inner)}"
     if isinstance(a, Text):
         return "text" if a.vocab is None else f"text:{a.vocab}"
     if _has_words(a):
@@ -65,6 +68,20 @@ def kind_of(a: Answer, options: tuple[tuple[str, str], ...] = ()) -> str:
 
 def read_kinds(pred_norm: str, ref_norm: str, question: str | None = None) -> Kinds:
     """The kinds of a normalised answer and reference (None for a side the parser cannot read)."""
+    # "B (10)", "A (potatoes)": the parser reads a product or words, so the rules did not read the
+    # option; the letter is what the text names
+    pred_letter = _LETTER_THEN_CONTENT.fullmatch(pred_norm.strip())
+    ref_letter = _LETTER_THEN_CONTENT.fullmatch(ref_norm.strip())
+    if pred_letter is not None or ref_letter is not None:
+        pk, rk = read_kinds(
+            "X" if pred_letter is not None else pred_norm,
+            "X" if ref_letter is not None else ref_norm,
+            question,
+        )
+        return (
+            pk if pred_letter is None else f"letter {pred_letter.group(1)}",
+            rk if ref_letter is None else f"letter {ref_letter.group(1)}",
+        )
     pred, ref = _read(pred_norm), _read(ref_norm)
     options: tuple[tuple[str, str], ...] = ()
     if question and (isinstance(pred, Choice) or isinstance(ref, Choice)):
@@ -115,3 +132,24 @@ def _is_clock(r: Ratio) -> bool:
         and minutes.value < 60
         and minutes.value == Fraction(int(minutes.value))
     )
+
+
+def read_safely(text_norm: str) -> bool:
+    """Does the safe parser read this normalised text whole (numbers, or expressions with a tree, and
+    structures of them)? False for words, for text only latex2sympy might read (``\\lim_{x \\to c} f(x)``)
+    and for text no parser reads."""
+    a = _read(text_norm)
+    if a is None or _has_words(a):
+        return False
+    return not (isinstance(a, Expr) and a.node is None)
+
+
+def vocabularies_in(text: str) -> set[str]:
+    """The closed vocabularies (as :class:`Text` names them) that any single word of ``text`` belongs to:
+    ``The function is odd`` -> {"parity"}."""
+    found: set[str] = set()
+    for word in set(re.findall(r"[A-Za-z]+", text)):
+        a = _read(word)
+        if isinstance(a, Text) and a.vocab is not None:
+            found.add(a.vocab)
+    return found

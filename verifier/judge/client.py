@@ -324,7 +324,8 @@ def _apply(
         info.available
         and info.label == EQUIVALENT
         # the gate is asked again before any overturn, whatever any judge says
-        and consult_refusal(verdict, max_answer_chars=client.config.max_answer_chars, question=question) is None
+        and consult_refusal(verdict, max_answer_chars=client.config.max_answer_chars, question=question)
+        is None
     ):
         client.audit(verdict, EQUIVALENT, question)
         return replace(
@@ -346,7 +347,10 @@ def second_opinion(
     Never raises for a judge failure and never takes longer than ``timeout_s`` of the judge config.
     """
     jc = _judge_config(config)
-    if jc is None or consult_refusal(verdict, max_answer_chars=jc.max_answer_chars, question=question) is not None:
+    if (
+        jc is None
+        or consult_refusal(verdict, max_answer_chars=jc.max_answer_chars, question=question) is not None
+    ):
         return verdict
     assert verdict.pred_answer is not None and verdict.ref_answer is not None  # checked by the policy
     start = time.monotonic()

@@ -146,7 +146,7 @@ _NUMBER_WORDS = re.compile(
     r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
     r"ninety|hundred|thousand|million|billion|trillion|halfs?|halves|thirds?|quarters?|fourths?|"
     r"fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|dozens?|twice|double|triple|negative|minus|"
-    r"point|percent|nil|hundredths?|thousandths?|noon|midnight)\b"
+    r"point|percent|nil|hundredths?|thousandths?|noon|midnight|infinite|infinitely|infinity)\b"
 )
 # math no judge should weigh: power towers, huge exponents and factorials, division by zero
 _DEGENERATE = re.compile(
@@ -155,11 +155,14 @@ _DEGENERATE = re.compile(
 # program text, not math
 _CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|builtins)\b|\bos\.\w")
 _HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably)\b")
-_SEVERAL_LETTERS = re.compile(r"^\s*\(?[A-E]\)?(?:\s*(?:,|;|and|&|\s)\s*\(?[A-E]\)?)+\s*$")
+_SEVERAL_LETTERS = re.compile(r"^\s*\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|and|or|&|\s)\s*\(?\s*[A-J]\s*\)?)+\s*$")
 # the numerals a text writes (digits, one decimal point; thousands separators dropped first)
 _NUMERAL = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:\{,\}|,|\\,|\\!)(?=\d{3}(?!\d))")
 _CLOCK = re.compile(r"(\d{1,2})\s*:\s*(\d{2})")
+# kinds a relation may state as its value
+_VALUE_KINDS = frozenset({"number", "expression", "tuple", "set", "interval", "matrix", "ratio"})
+
 
 def numerals(text: str) -> list[Fraction]:
     """The numbers ``text`` writes in digits, in order (``1{,}000`` is one numeral)."""
@@ -167,8 +170,16 @@ def numerals(text: str) -> list[Fraction]:
 
 
 def _content(kind: str) -> str:
-    """The kind a letter stands for when its option is known (``letter:number`` -> ``number``)."""
-    return kind.split(":", 1)[1] if kind.startswith("letter:") else kind
+    """The kind a letter stands for: ``letter C:number`` -> ``number``; ``letter C`` (option not known)
+    -> ``letter``; any other kind is itself."""
+    if not kind.startswith("letter"):
+        return kind
+    return kind.split(":", 1)[1] if ":" in kind else "letter"
+
+
+def _letter(kind: str) -> str:
+    """``letter C:number`` -> ``C``."""
+    return kind.split(":", 1)[0].removeprefix("letter").strip()
 
 
 def _is_text(kind: str) -> bool:
@@ -181,14 +192,19 @@ def kinds_refusal(pred_kind: str, ref_kind: str) -> str | None:
 
     Comparable (final): every pair of math kinds (numbers, expressions, relations and equations,
     chains, intervals, tuples, sets, matrices, ratios), two words of one closed vocabulary, two
-    choice letters, and a letter whose option is not known against anything but words. Not
-    comparable (consulted): words against anything else (a spelled or described value, free text
-    against free text, a word against a word of another vocabulary), a letter whose option is not
-    known against words, two clock times that agree but for 12 hours.
+    different choice letters, and a letter whose option is not known against anything but words.
+    Not comparable (consulted): words against anything else (a spelled or described value, free
+    text against free text, a word against a word of another vocabulary), a letter whose option is
+    not known against words, the same letter written with text the rules found unlike the option's
+    (``(D) Rs`` for option D ``Rs. 750``), two clock times that agree but for 12 hours.
     """
-    if pred_kind.startswith("letter") and ref_kind.startswith("letter"):
-        return "two choice letters were compared"
     p, r = _content(pred_kind), _content(ref_kind)
+    if pred_kind.startswith("letter") and ref_kind.startswith("letter"):
+        if _letter(pred_kind) != _letter(ref_kind):
+            return "two different choice letters"
+        if "letter" in (p, r):
+            return None  # the same letter, and the rules could not read one side's option text
+        # the same letter: the text written with it against the option's, compared by kind below
     if p == "letter" or r == "letter":
         other = r if p == "letter" else p
         if _is_text(other):
@@ -214,30 +230,77 @@ def _time_refusal(pred: str, ref: str) -> str | None:
 
 
 _LETTERS = re.compile(r"[A-Za-z]")
-_FRACTION_CMD = re.compile(r"\\[dt]?frac")
+# LaTeX commands of plain math: a reference written only with these (and digits) is a numeral or a
+# constant, with no unit or word a described answer could stand for
+_MATH_COMMANDS = re.compile(r"\\(?:[dt]?frac|sqrt|infty|pi|cdot|times|left|right|pm|mp)\b")
+# words that change what a number stands for: "5 below zero", "5 fewer", "at least 5", "$5 loss"
+_QUALIFIER = re.compile(
+    r"\b(below|above|under|over|fewer|less|more|short|loss|lost|least|most|deficit|debt|owes?|"
+    r"lower|higher|greater|smaller|larger|decrease|increase|times|per|than|approximately|about|"
+    r"around|nearly|almost)\b"
+)
 
 
 def _text_number_refusal(pred: str, ref: str) -> str | None:
-    """Words against a number: final when the words write one numeral, no number word, and that
-    numeral is not the reference's (a sentence stating a different number); or write no digit and no
-    number word at all."""
+    """Words against a number. Final when the words write no digit and no number word against a plain
+    numeral; when they write numbers and none is the reference's (a sentence stating a different
+    number); or when they write the reference's number with a word that changes what it stands for
+    ("5 below zero", "at least 5")."""
     folded = fold(pred)
     words = _words_only(folded)
     has_number_word = _NUMBER_WORDS.search(words) is not None
     found = numerals(folded)
-    if not found and not has_number_word and not _LETTERS.search(_FRACTION_CMD.sub("", ref)):
-        return "the reference is a numeral and the answer has no digit or number word"
-    if len(found) == 1 and not has_number_word and found[0] not in numerals(ref):
-        return "the answer states one number, and it is not the reference's"
+    plain_ref = not _LETTERS.search(_MATH_COMMANDS.sub("", ref))  # no unit, no word, no variable
+    if not found:
+        if not has_number_word and plain_ref:
+            return "the reference is a numeral and the answer has no digit or number word"
+        return None
+    ref_values = set(numerals(ref))
+    if plain_ref and not ref_values & set(found):
+        return "the answer states numbers, and none is the reference's"
+    if len(found) == 1 and _QUALIFIER.search(words):
+        return "the answer qualifies the reference's number (a bound, a sign, a difference)"
     return None
 
 
+def _relation_value_refusal(pred: str, ref: str, question: str | None) -> str | None:
+    """A relation against a value (``\\lim_{x \\to c} f(x) = 0`` for ``0``): the rules read the value the
+    relation states last; only when that value is the reference's may the judge say whether the left
+    side is a label the rules did not know. ``a+b=9+1=10`` for ``12`` stays final."""
+    depth, cut = 0, -1
+    for i, ch in enumerate(pred):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            cut = i
+    if cut < 0 or re.search(r"[<>]|\\(?:le|ge|ne|lt|gt|leq|geq|neq|in)\b", pred):
+        return "a relation the rules compared"
+    lhs, rhs = pred[:cut].strip().strip("$").strip(), pred[cut + 1 :].strip().strip("$").strip()
+    if not lhs or not rhs or lhs == rhs:
+        return "an equation that states no new value"
+    from verifier.api import verify
+    from verifier.kinds import read_safely
+    from verifier.normalize import normalize
+
+    if read_safely(normalize(lhs)):
+        return "the rules read the left side: an equation or a chain, compared"
+
+    if verify(rhs, ref, question=question).correct:
+        return None
+    return "the value the relation states is not the reference's"
+
+
+_CURRENCY = re.compile(r"\$\s?\d")
 _MATH_SPAN = re.compile(r"\$\$?([^$]+?)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 
 
 def _stated_math_refusal(pred: str, ref: str, question: str | None) -> str | None:
     """Words around math (``The solution is $x \\leq 5$``): the rules read the last math span the
     sentence states against the reference; a mismatch between comparable kinds there is final."""
+    if _CURRENCY.search(pred):
+        return None  # "$6.50 + $5.50": dollar signs, not math delimiters
     spans = list(_MATH_SPAN.finditer(pred))
     if not spans:
         return None
@@ -254,6 +317,23 @@ def _stated_math_refusal(pred: str, ref: str, question: str | None) -> str | Non
     if sk is None or rk is None or kinds_refusal(sk, rk) is None:
         return None
     return f"the answer states {span!r}, which the rules read and found different ({stated.reason})"
+
+
+def _vocabulary_refusal(pred: str, ref_kind: str) -> str | None:
+    """Free text against a word of a closed vocabulary: final unless the text uses a word of it
+    (``The function is odd`` for ``odd`` may be right; ``Cannot be determined`` for ``Yes`` is not)."""
+    from verifier.kinds import vocabularies_in
+
+    vocab = ref_kind.split(":", 1)[1]
+    if vocab in vocabularies_in(pred):
+        return None
+    return f"the reference is a word of a closed vocabulary ({vocab}) and the answer uses none of it"
+
+
+def _option_text(letter: str, question: str | None) -> str | None:
+    from verifier.extract import question_options
+
+    return dict(question_options(question)).get(letter)
 
 
 def _unread_refusal(pred: str, ref: str) -> str | None:
@@ -303,8 +383,12 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
         if pred_kind is None or ref_kind is None:
             return "the rules recorded no reading of both sides: their verdict is final"
         refusal = kinds_refusal(pred_kind, ref_kind)
+        if refusal is not None and pred_kind == "relation" and _content(ref_kind) in _VALUE_KINDS:
+            refusal = _relation_value_refusal(pred, ref, question)
         if refusal is not None:
             return refusal
+    elif pred_kind is not None and ref_kind is not None and not (_is_text(pred_kind) or _is_text(ref_kind)):
+        return "both sides parse as math: a leaf SymPy cannot read is not the judge's to guess"
     key = master_key_reason(pred, max_chars=max_answer_chars)
     if key is not None:
         return key
@@ -314,14 +398,22 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     if shape is not None:
         return shape
     if pred_kind is None or ref_kind is None:
-        return _unread_refusal(pred, ref)
+        unread = _unread_refusal(pred, ref)
+        if unread is not None or ref_kind is None or _content(ref_kind) not in _VALUE_KINDS:
+            return unread
+        return _text_number_refusal(pred, ref)
     if pred_kind == "time" and ref_kind == "time":
         return _time_refusal(pred, ref)
     if _is_text(pred_kind) and not _is_text(_content(ref_kind)):
         stated = _stated_math_refusal(pred, ref, question)
         if stated is not None:
             return stated
-    if _content(ref_kind) == "number" and _is_text(pred_kind):
+    if pred_kind == "text" and _content(ref_kind).startswith("text:"):
+        return _vocabulary_refusal(pred, _content(ref_kind))
+    if _content(ref_kind) in _VALUE_KINDS and _is_text(pred_kind):
+        if ref_kind.startswith("letter"):  # words against a letter whose option is a value
+            option = _option_text(_letter(ref_kind), question)
+            return None if option is None else _text_number_refusal(pred, option)
         return _text_number_refusal(pred, ref)
     return None
 

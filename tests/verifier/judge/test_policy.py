@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.verifier.chat_server import fenced
+from verifier import verify
 from verifier.judge import CircuitBreaker, JudgeConfig, should_consult
 from verifier.judge.policy import (
     EQUIVALENT,
@@ -20,12 +21,11 @@ from verifier.judge.policy import (
     build_messages,
     cap_question,
     consult_refusal,
+    kinds_refusal,
     master_key_reason,
     new_nonce,
-    kinds_refusal,
     parse_label,
 )
-from verifier import verify
 from verifier.kinds import read_kinds
 from verifier.normalize import normalize
 from verifier.verdict import Method, Status, Verdict
@@ -93,13 +93,16 @@ def test_two_numbers_are_never_consulted_whatever_the_method():
         ("matrix", "matrix", False),
         ("ratio", "ratio", False),
         ("text:weekday", "text:weekday", False),
-        ("letter", "letter", False),
-        ("letter:text", "letter:number", False),
-        ("number", "letter", False),
-        ("expression", "letter", False),
-        ("text", "letter", True),
-        ("number", "letter:number", False),
-        ("text", "letter:number", True),
+        ("letter B", "letter C", False),
+        ("letter B:text", "letter C:number", False),
+        ("letter C", "letter C:number", True),
+        ("letter C:number", "letter C:number", False),
+        ("letter C:text", "letter C:text", True),
+        ("number", "letter C", False),
+        ("expression", "letter C", False),
+        ("text", "letter C", True),
+        ("number", "letter C:number", False),
+        ("text", "letter C:number", True),
         ("text", "number", True),
         ("text", "text", True),
         ("text:yes_no", "text:true_false", True),
@@ -146,7 +149,12 @@ def test_the_gate_reads_the_recorded_kinds(pred_kind, ref_kind, consulted):
         (r"2 \text{ hours } 30 \text{ minutes}", r"2.5 \text{ hours}", True, "a compound quantity"),
         (r"12 \text{ feet}", r"12 \text{ inches}", False, "two units of one quantity: both read as numbers"),
         (r"The solution is $x \leq 5$", r"x \geq 5", False, "a sentence whose math the rules read"),
-        (r"The solution is $x \geq 5$", r"x \geq 5", True, "a sentence whose math matches: the judge reads it"),
+        (
+            r"The solution is $x \geq 5$",
+            r"x \geq 5",
+            True,
+            "a sentence whose math matches: the judge reads it",
+        ),
         (r"x = 1 + \sqrt{2}", r"1 \pm \sqrt{2}", False, "x = <expression> is the expression"),
         (r"x \geq 2", r"(2, \infty)", False, "an inequality against an interval"),
         ("A, C", "C", False, "several letters"),
