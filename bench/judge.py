@@ -127,10 +127,6 @@ def per_1000(x: int, n: int) -> str:
     return f"{1000 * x / n:.1f}" if n else "-"
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else ("-" if a == 0 else "inf")
-
-
 def load_corpus(path: Path) -> list[dict[str, Any]]:
     """The real-response corpus (bench/corpus): rows of question, response, reference and label."""
     with path.open(encoding="utf-8") as f:

@@ -189,7 +189,8 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
             Status.CORRECT, Method.STRING, pred_answer, ref_answer, "identical after normalisation"
         )
     outcome = _decide(pred_norm, ref_norm, question, config)
-    kinds = read_kinds(pred_norm, ref_norm, question)  # the parse is memoised: no second reading
+    # what the parser read each side as, for the judge's gate (the parse is memoised: no second reading)
+    kinds = None if outcome.status is Status.CORRECT else read_kinds(pred_norm, ref_norm, question)
     return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason, kinds=kinds)
 
 

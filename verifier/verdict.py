@@ -54,8 +54,8 @@ class Verdict:
     # ("1,027"/"1027", "\frac12"/"0.5", "x=3"/"3"); every majority vote groups by it. None: no answer
     answer_key: str | None = None
     # what the parser read each side as (answer, reference), named by verifier.kinds.kind_of ("number",
-    # "relation", "text:weekday", "letter", ...; None for a side it could not read); None when the rules
-    # decided before parsing. The judge's gate reads this, never its own recognisers
+    # "relation", "text:weekday", "letter C", ...; None for a side it could not read); None when the
+    # pair is correct or was decided before parsing. The judge's gate reads this, never its own recognisers
     kinds: tuple[str | None, str | None] | None = None
 
     def __bool__(self) -> bool:

@@ -310,10 +310,14 @@ def _judge_config(config: VerifyConfig | JudgeConfig | None) -> JudgeConfig | No
     return config.judge
 
 
-def should_consult(verdict: Verdict, config: VerifyConfig | JudgeConfig | None) -> bool:
+def should_consult(
+    verdict: Verdict, config: VerifyConfig | JudgeConfig | None, question: str | None = None
+) -> bool:
     """Would :func:`second_opinion` ask a judge about ``verdict`` (cache aside)?"""
     jc = _judge_config(config)
-    return jc is not None and consult_refusal(verdict, max_answer_chars=jc.max_answer_chars) is None
+    if jc is None:
+        return False
+    return consult_refusal(verdict, max_answer_chars=jc.max_answer_chars, question=question) is None
 
 
 def _apply(
