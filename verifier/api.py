@@ -190,8 +190,8 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         )
     outcome = _decide(pred_norm, ref_norm, question, config)
     # what the parser read each side as, for the judge's gate (the parse is memoised: no second reading)
-    kinds = None if outcome.status is Status.CORRECT else read_kinds(pred_norm, ref_norm, question)
-    return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason, kinds=kinds)
+    read = None if outcome.status is Status.CORRECT else read_kinds(pred_norm, ref_norm, question)
+    return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason, kinds=read)
 
 
 def _turn_injection(reading: Reading) -> str | None:
