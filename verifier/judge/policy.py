@@ -337,11 +337,15 @@ def _option_text(letter: str, question: str | None) -> str | None:
 
 
 def _unread_refusal(pred: str, ref: str) -> str | None:
-    """A side the rules could not read: the numbers the answer writes must all be the reference's."""
+    """A side the rules could not read: the numbers the answer writes must all be the reference's, and
+    against a reference that writes numbers the answer must write a number (in digits or words)."""
     ref_values = set(numerals(ref))
-    missing = [n for n in numerals(pred) if n not in ref_values]
+    written = numerals(pred)
+    missing = [n for n in written if n not in ref_values]
     if missing:
         return f"a side was not read, and the answer writes {missing[0]}, which the reference does not"
+    if ref_values and not written and not _NUMBER_WORDS.search(_words_only(fold(pred))):
+        return "a side was not read; the reference writes numbers, the answer no digit and no number word"
     return None
 
 

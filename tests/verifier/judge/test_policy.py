@@ -176,6 +176,7 @@ def test_an_incorrect_pair_is_consulted_only_where_the_rules_could_not_compare(a
         (r"\text{noon}", r"12:00 \text{ p.m.}", True),
         ("5:30", r"4:30 \text{ p.m.}", False),
         ("17", r"4:30 \text{ p.m.}", False),
+        (r"\text{the evening show}", r"4:30 \text{ p.m.}", False),
     ],
 )
 def test_an_unreadable_side_is_consulted_only_when_the_answer_writes_the_references_numbers(
