@@ -23,7 +23,8 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 TABLE = [json.loads(line) for line in (FIXTURES / "judge_gate.jsonl").read_text().splitlines()]
 FAMILIES = {
     "equation", "relation", "chain", "unclosed_latex", "sentence_number", "json_template",
-    "closed_vocabulary", "units", "letter_without_options", "unreadable_reference", "clock_time", "same_letter",
+    "closed_vocabulary", "units", "letter_without_options", "unreadable_reference", "clock_time",
+    "same_letter",
 }  # fmt: skip
 
 
