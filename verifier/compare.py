@@ -32,6 +32,7 @@ from verifier.parse import (
     TupleA,
     Union,
     Unparseable,
+    is_symbol_name,
     label_name,
     parse_answer,
 )
@@ -781,16 +782,13 @@ def _infinity_end(a: Answer) -> int | None:
 
 
 def tuple_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
-    """In order; two tuples that both name their items (``CD = 5, AB = 4`` and ``AB = 4, CD = 5``) name by
-    name."""
+    """In order; two tuples that name the same items in another order (``CD = 5, AB = 4`` and
+    ``AB = 4, CD = 5``) name by name."""
     assert isinstance(pred, TupleA) and isinstance(ref, TupleA)
-    if pred.names is not None and ref.names is not None and pred.names != ref.names:
-        if sorted(pred.names) != sorted(ref.names):
-            return Match(
-                False, f"the answer names {', '.join(pred.names)}, the reference {', '.join(ref.names)}"
-            )
-        by_name = dict(zip(pred.names, pred.items, strict=True))
-        return _ordered(tuple(by_name[n] for n in ref.names), ref.items, ctx)
+    pn, rn = pred.names, ref.names
+    if pn is not None and rn is not None and pn != rn and sorted(pn) == sorted(rn):
+        by_name = dict(zip(pn, pred.items, strict=True))
+        return _ordered(tuple(by_name[n] for n in rn), ref.items, ctx)
     return _ordered(pred.items, ref.items, ctx)
 
 
@@ -937,7 +935,7 @@ def key_of(a: Answer) -> str:
         parts = merge_intervals(a.parts if isinstance(a, Union) else (a,))
         return "u:" + "U".join(sorted(_interval_key(i) for i in parts))
     if isinstance(a, TupleA):
-        if a.names is not None and any(len(n) > 1 for n in a.names):
+        if a.names is not None and not all(is_symbol_name(n) for n in a.names):
             # "AB = 4, CD = 5": compared name by name with another named tuple, so keyed by name
             named = sorted(zip(a.names, (key_of(it) for it in a.items), strict=True))
             return "t(" + ",".join(f"{n}={k}" for n, k in named) + ")"

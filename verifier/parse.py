@@ -297,15 +297,24 @@ def _list(parts: list[str], level: int) -> Answer:
 
 
 def _named_coordinates(items: tuple[Answer, ...]) -> TupleA | None:
-    """``y = 3, x = 4`` -> the ordered tuple (4, 3): distinct one-letter names, in alphabetical order;
-    ``AB = 4, CD = 5`` -> (4, 5): names of segments, areas or ratios (:func:`label_name`) in the order
-    written."""
+    """``y = 3, x = 4`` -> the ordered tuple (4, 3): distinct variable names (``x``, ``x_1``), in
+    alphabetical order; ``AB = 4, CD = 5`` -> (4, 5): names of segments, areas or ratios
+    (:func:`label_name`) in the order written."""
     named = _names_and_values(items)
     if named is None:
         return None
-    if all(len(n) == 1 for n, _ in named):
+    if all(is_symbol_name(n) for n, _ in named):
         named = sorted(named, key=lambda nv: nv[0])
     return TupleA(tuple(v for _, v in named), parenthesized=False, names=tuple(n for n, _ in named))
+
+
+_SYMBOL_NAME = re.compile(r"[A-Za-z](?:_[A-Za-z0-9]+)?")
+
+
+def is_symbol_name(name: str) -> bool:
+    """A variable's name (``x``, ``x_1``, ``A``): named values of variables are put in name order, as
+    coordinates are; other names (``AB``, ``\\frac{NO}{BO}``) keep the order they are written in."""
+    return _SYMBOL_NAME.fullmatch(name) is not None
 
 
 def _names_and_values(items: tuple[Answer, ...]) -> list[tuple[str, Answer]] | None:
