@@ -403,6 +403,46 @@ def read_rates(rows: list[dict[str, Any]], mv_correct: list[bool]) -> dict[str, 
     return out
 
 
+def stage_times(
+    rows: list[dict[str, Any]], lo: int = 3000, hi: int = 5000, passes: int = 5
+) -> dict[str, Any]:
+    """Median and p90 microseconds of extraction, the injection screen and a whole verify, in process,
+    on the responses of ``lo``-``hi`` characters (after one untimed pass)."""
+    from verifier import verify
+    from verifier.extract import find_answer
+    from verifier.guards import grader_injection
+
+    chosen = [r for r in rows if lo <= len(r["pred"]) <= hi]
+    if not chosen:
+        return {}
+    for r in chosen:
+        verify(r["pred"], r["ref"], question=r.get("question"))
+    stages: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "find_answer": lambda r: find_answer(r["pred"]),
+        "grader_injection": lambda r: grader_injection(r["pred"]),
+        "verify, whole pair": lambda r: verify(r["pred"], r["ref"], question=r.get("question")),
+    }
+    out: dict[str, Any] = {
+        "responses": len(chosen),
+        "mean_chars": sum(len(r["pred"]) for r in chosen) / len(chosen),
+    }
+    body = []
+    for name, fn in stages.items():
+        times: list[float] = []
+        for _ in range(passes):
+            for r in chosen:
+                start = time.perf_counter()
+                fn(r)
+                times.append(time.perf_counter() - start)
+        times.sort()
+        median, p90 = times[len(times) // 2], times[int(len(times) * 0.9)]
+        out[name] = {"median_us": 1e6 * median, "p90_us": 1e6 * p90}
+        body.append([name, f"{1e6 * median:.0f} us", f"{1e6 * p90:.0f} us"])
+    print(f"\nPer pair in process, {len(chosen)} corpus responses of {lo}-{hi} characters, {passes} passes\n")
+    print(table(body, ["stage", "median", "p90"]))
+    return out
+
+
 def speed_main(args: argparse.Namespace) -> int:
     results = [speed(long_responses(args.long), "long reasoning responses, 8-32 KB with <think>")]
     corpus = load_corpus(args.corpus)
@@ -415,6 +455,7 @@ def speed_main(args: argparse.Namespace) -> int:
             r[which] = {k: v for k, v in r[which].items() if k != "correct"}
     if corpus:
         out["read_rates"] = read_rates(corpus, results[-1]["math-verify"]["correct"])
+        out["stages"] = stage_times(corpus)
     path = OUT.with_name("verifier_speed.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

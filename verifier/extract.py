@@ -214,7 +214,7 @@ def _boxed(text: str, lower: str) -> Hit | None:
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break
-_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
@@ -297,6 +297,7 @@ _ANSWER_IS = re.compile(
     r"answer(?:\s*\([^()\n]{1,40}\))?(?:\s+(?:to|for|of|in|on)\b[^.\n:;=$]{1,60}?)?"
     r"(?:\s*\*\*)?\s+is\b(?:\s*\*\*)?(?:\s*:)?(?:\s*\*\*)?"
 )
+_ANSWER_IS_ZH = re.compile(r"答案\s*(?:是|为|為)\s*[:：]?")
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
 _PART_ANSWER = re.compile(r"answer\s+(?:to|for)\s+(?:the\s+)?(?:part|\(?[a-d]\)|question\s+\d|step)")
 _NOT_A_STATEMENT = re.compile(
@@ -312,7 +313,9 @@ _GSM8K = re.compile(r"####[ \t]*(?=\S)")
 _JSON_KEY = re.compile(r"\"(?:final[_ ]answer|answer)\"\s*:\s*")
 _JSON_STRING = re.compile(r"\"((?:[^\"\\]|\\.){0,2000})\"", re.DOTALL)
 _JSON_SCALAR = re.compile(r"[^,}\]\n]{1,200}")
-_CHOICE = re.compile(r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+is\b|\s*:)(?:\s*\*\*)?")
+_CHOICE = re.compile(
+    r"(?:correct|right|best)\s+(?:answer\s+)?(?:option|choice)(?:\s+letter)?(?:\s+is\b|\s*:)(?:\s*\*\*)?"
+)
 # "So 5 is the answer." / "$\\frac23$ is the final answer": the tail first, then the answer before it
 _IS_THE_ANSWER = re.compile(r"is\s+(?:the|my|our)\s+(?:final\s+)?answer\b")
 _BEFORE_TAIL = re.compile(r"(\$(?:\\\$|[^$\n])+\$|\\\((?:(?!\\\)).)+\\\)|[^\s$]+)$")
@@ -379,14 +382,23 @@ def _minerva(text: str, lower: str) -> Hit | None:
 
 # a math span or a plain number: the values a sentence can state
 _VALUE = re.compile(
-    r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+    r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]"
+    r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
+    r"|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+)
+# a bound or an estimate before a value: "at least 5" states no value
+_QUALIFIER = re.compile(
+    r"\b(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|greater\s+than|up\s+to|over|under"
+    r"|about|around|approximately|roughly|nearly|almost|close\s+to|between)\b|[<>≤≥≈~]"
 )
 # a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
 # (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
 # which may state the asked value itself)
 _ADJUNCT = re.compile(
     r"\b(?:to|by|from|if|when|after|before)\s+[a-z]+ing\b|\b(?:to\s+(?!a\b|the\b)[a-z]+|if|when)\b"
-)
+    r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
+    r"|\b(?:in|within|during|by|over)\s*$"
+)  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday")
 _STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
 # a "$" that is a price, not math: "$18 every day" ("$18$" is math)
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
@@ -412,8 +424,8 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     else:
         cut = next((m.end() for m in _STATES.finditer(masked) if _VALUE.search(plain, m.end())), 0)
     values = list(_VALUE.finditer(plain, cut))
-    if not values:
-        return None
+    if not values or _QUALIFIER.search(masked, cut, values[0].start()):
+        return None  # nothing stated, or a bound ("at least 5"), not a value
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
@@ -447,10 +459,19 @@ def _sentence_slot(hit: Hit | None) -> Hit | None:
 def _is_sentence(answer: str) -> bool:
     """An answer slot that holds a sentence rather than an answer: three words or more outside math
     (``The largest $n$ is 34``, ``Mary put in 10 cups of flour``), or a word and an equals sign
-    (``Total cost = $6 + $8 = $14``)."""
+    (``Total cost = $6 + $8 = $14``), or two words before its value (``Tommy raises $221``)."""
     plain = _INLINE_MATH.sub(" ", answer)
     words = len(_SENTENCE_WORD.findall(plain))
-    return words >= 3 or (words >= 1 and "=" in plain)
+    if words >= 3 or (words >= 1 and "=" in plain):
+        return True
+    # two words before the value: "Tommy raises $221" (but "10 square units" is an answer with a unit)
+    first = _VALUE.search(answer)
+    return (
+        words == 2
+        and first is not None
+        and _SENTENCE_WORD.search(answer, 0, first.start()) is not None
+        and not _QUALIFIER.search(answer.lower(), 0, first.start())
+    )
 
 
 def _after_letter(lower: str, i: int) -> bool:
@@ -466,6 +487,14 @@ def _at_line_start(lower: str, i: int) -> bool:
 
 
 def _answer_is(text: str, lower: str) -> Hit | None:
+    hits = [_answer_is_en(text, lower)]
+    if "答案" in text:  # Chinese: "所以，答案是 (D) 55°。"
+        hits.append(_last(_ANSWER_IS_ZH, lower, lambda m: _slot_hit(text, m)))
+    found = [h for h in hits if h is not None]
+    return max(found, key=lambda h: h.end) if found else None
+
+
+def _answer_is_en(text: str, lower: str) -> Hit | None:
     if "answer" not in lower:
         return None
 
@@ -635,7 +664,10 @@ def _a_line(text: str, lower: str) -> Hit | None:
 # a concluding last sentence
 
 # the last sentence: what follows the last sentence break (". ", "! ", a line break) before the end
-_SENTENCE_BREAK = re.compile(r"(?:[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)")
+_SENTENCE_BREAK = re.compile(
+    r"(?:(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)",
+    re.IGNORECASE,
+)  # (an abbreviation's period, "Mrs. Hilt", breaks no sentence)
 _CONCLUDES = re.compile(
     r"^[*\s]*(?:therefore|thus|so|hence|consequently|in\s+conclusion|in\s+summary|in\s+total|finally"
     r"|overall|altogether|this\s+(?:gives|means|yields|shows)|which\s+gives"
@@ -644,11 +676,13 @@ _CONCLUDES = re.compile(
 # a conclusion that hedges, supposes or negates is no statement of an answer
 _HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|might|may|could|possibly|likely|guess|if|whether|suppose|assume"
-    r"|assuming|unless|not|either|should|or|need|check|try|let)\b|\?"
+    r"|assuming|unless|not|either|should|or|check|try|let|but)\b|\bwe\s+(?:still\s+)?need\b"
+    r"|\bneed\s+to\s+(?:find|check|show|prove|compute|calculate|determine|solve|consider|verify)\b|\?"
 )
 _STATES = re.compile(
-    r"\b(?:is|are|was|were|equals?|gives?|get|obtain|find|found|have|has|becomes?|totals?|costs?|makes?"
-    r"|earns?|needs?|sells?|spends?|pays?|remains?|left)\b|="
+    r"\b(?:is|are|was|were|equals?|gives?|get|obtain|find|found|have|has|becomes?|totals|costs|makes?"
+    r"|earns?|needs?|sells?|spends?|spent|pays?|paid|remains?|left|made|ended|saved?|saves|bought|sold"
+    r"|will|took|takes|uses|used|weighs|measures|jumped|walked|traveled|travelled|ran)\b|="
 )
 _MAX_SENTENCE_CHARS = 400
 
@@ -669,7 +703,7 @@ def _conclusion(text: str, lower: str) -> Hit | None:
         (line_start > 0 or len(body) < len(text.rstrip()))  # more lines, or a pleasantry after it
         and _LIST_MARK.fullmatch(body, line_start, start) is not None
         and len(body) - start <= _MAX_LINE_STATEMENT
-        and _is_sentence(body[start:])
+        and len(_SENTENCE_WORD.findall(_INLINE_MATH.sub(" ", body[start:]))) >= 2
         and _STATES.search(_INLINE_MATH.sub(" ", lower[start : len(body)])) is not None
     )
     if not finished and not own_line:

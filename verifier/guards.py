@@ -108,6 +108,10 @@ def grader_injection(text: str) -> str | None:
         for trigger in injection.triggers:
             at = lower.find(trigger)
             while at >= 0:
+                if at > 0 and (lower[at - 1].isalnum() or lower[at - 1] == "\\"):
+                    at = lower.find(trigger, at + 1)
+                    continue  # inside a word or a LaTeX command ("bright", "\\right"): every match
+                    # has its trigger as a whole word
                 start = max(0, at - injection.before)
                 while start > 0 and lower[start - 1].isalnum():  # begin the window at a word start
                     start -= 1
