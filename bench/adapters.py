@@ -4,9 +4,10 @@ The same 256 realistic (response, reference) pairs (fixtures/verifier_responses.
 through every path a trainer can take, in one run:
 
 - anchor: ``verifier.verify_batch(pairs)`` in this process;
-- verl ``compute_score_batch`` in process (BatchRewardManager), and ``compute_score`` one call per
-  sample (NaiveRewardManager's loop);
-- verl ``compute_score_batch`` through a real ``mathreward serve`` subprocess on loopback (gRPC);
+- verl ``compute_score`` one call per sample (the reward loop's naive manager calls it per sample,
+  in a thread), and ``compute_score_async`` for all samples gathered on one event loop (as the
+  reward loop awaits it);
+- verl ``compute_score`` per sample through a real ``mathreward serve`` subprocess on loopback (gRPC);
 - OpenRLHF ``POST /get_reward`` (one batch, httpx) and slime ``POST /slime/reward`` (one sample per
   request, 16 in flight on one aiohttp session, as slime's ``remote_rm`` sends them) on the same
   server's ``--http-port``.
@@ -15,7 +16,7 @@ The paths take turns, ``--repeats`` rounds after one warm-up round; the table sh
 pairs/s, the ratio to the anchor, and checks every path gave the anchor's rewards. Writes
 bench/out/adapters.json.
 
-    .venv/bin/python bench/adapters.py [--pairs 256] [--repeats 5] [--workers N]
+    .venv/bin/python -m bench.adapters [--pairs 256] [--repeats 5] [--workers N]
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ async def _slime_concurrent(base: str, pairs: list[tuple[str, str]], in_flight: 
         return list(await asyncio.gather(*(one(p, r) for p, r in pairs)))
 
 
+async def _verl_async(pairs: list[tuple[str, str]]) -> list[float]:
+    results = await asyncio.gather(*(verl_adapter.compute_score_async("math", p, r) for p, r in pairs))
+    return [float(r["score"]) for r in results]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=256)
@@ -129,18 +135,16 @@ def main() -> int:
     http = httpx.Client(base_url=base, timeout=300)
     try:
         paths: dict[str, Callable[[], list[float]]] = {
+            # the adapters' default rewards: +1 right, -1 anything else
             "anchor: verify_batch in process": lambda: [
-                1.0 if v.correct else 0.0 for v in verify_batch(pairs, workers=args.workers)
-            ],
-            "verl compute_score_batch, in process": lambda: [
-                r["score"] for r in verl_adapter.compute_score_batch(["m"] * n, preds, refs, None)
+                1.0 if v.correct else -1.0 for v in verify_batch(pairs, workers=args.workers)
             ],
             "verl compute_score x N, in process": lambda: [
-                verl_adapter.compute_score("m", p, r)["score"] for p, r in pairs
+                verl_adapter.compute_score("math", p, r)["score"] for p, r in pairs
             ],
-            "verl compute_score_batch, gRPC server": lambda: [
-                r["score"]
-                for r in verl_adapter.compute_score_batch(["m"] * n, preds, refs, None, server=target)
+            "verl compute_score_async x N gathered, in process": lambda: asyncio.run(_verl_async(pairs)),
+            "verl compute_score x N, gRPC server": lambda: [
+                verl_adapter.compute_score("math", p, r, server=target)["score"] for p, r in pairs
             ],
             "OpenRLHF POST /get_reward (one batch)": lambda: list(
                 http.post("/get_reward", json={"query": preds, "prompts": [""] * n, "labels": refs}).json()[

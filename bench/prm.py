@@ -13,6 +13,7 @@ ratios engine/loop, and the largest score difference between the two (a sanity c
 
     .venv/bin/python bench/prm.py         # CPU: Math-Shepherd format, hidden 1024, 2 layers, vocab 32,000
     .venv/bin/python bench/prm.py --gpu   # GPU: Mistral-7B shape in bf16, achieved FLOP/s vs peak
+    .venv/bin/python bench/prm.py --encode --rounds 5   # encoding only (the tiny models), ms per item
 
 The model is built by fixtures/make_tiny_models.py (random weights, fixed seed) and cached in
 bench/out/. Results are printed as a table and written to bench/out/prm_<device>.json.
@@ -219,7 +220,7 @@ def _engine(path: Path, device: str, dtype: Any, max_batch_tokens: int | None) -
     from prm import ProcessRewardModel
 
     model = ProcessRewardModel.from_pretrained(
-        path, device=device, dtype=dtype, max_batch_tokens=max_batch_tokens
+        path, format="math-shepherd", device=device, dtype=dtype, max_batch_tokens=max_batch_tokens
     )
 
     def run(items: list[tuple[str, list[str]]]) -> list[list[float]]:
@@ -292,8 +293,43 @@ def _flops(args: argparse.Namespace, lengths: list[int]) -> float:
     return per_token * sum(lengths) + attention
 
 
+def encode_bench(args: argparse.Namespace) -> int:
+    """Milliseconds to encode one item (tokenise, place the tags, check them), per tiny model.
+
+    Runs whichever ``prm`` is first on PYTHONPATH (printed), so two trees can be compared.
+    """
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here] + [str(ROOT)]
+    import prm
+    from prm import ProcessRewardModel
+
+    builder = _builder()
+    paths = builder.ensure_built()
+    long_steps = [f"step {i}: we have {i} apples and so the sum is {i * 7}" for i in range(120)]
+    cases = {
+        "32 ragged items": make_items(32, args.seed),
+        "one 120-step item": [("What is the total?", long_steps)],
+    }
+    print(f"prm from {Path(prm.__file__).parent}; best of {args.rounds} rounds\n")
+    print("| model | items | tokens | ms per item |")
+    print("|---|---|---:|---:|")
+    for name in ("math-shepherd", "qwen2.5-math-prm-bpe"):
+        model = ProcessRewardModel.from_pretrained(paths[name], format=builder.FORMAT_OF[name], device="cpu")
+        model.max_length = 1 << 30  # encoding only: no length limit
+        for label, items in cases.items():
+            best = float("inf")
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                encoded = [model.encode(q, s) for q, s in items]
+                best = min(best, time.perf_counter() - start)
+            tokens = sum(len(e.ids) for e in encoded)
+            print(f"| {name} | {label} | {tokens} | {1000 * best / len(items):.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--encode", action="store_true", help="time encoding only (tiny models), no forward")
     p.add_argument("--gpu", action="store_true", help="7B-shaped bf16 model on cuda:0, FLOP/s vs peak")
     p.add_argument("--n", type=int, default=None, help="solutions (default: 32 on CPU, 256 on GPU)")
     p.add_argument("--seed", type=int, default=0)
@@ -321,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         args.n = 256 if args.gpu else 32
     if args.worker:
         return worker(args)
+    if args.encode:
+        return encode_bench(args)
 
     OUT.mkdir(parents=True, exist_ok=True)
     model = build_model(args)

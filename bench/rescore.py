@@ -1,6 +1,6 @@
 """Rescoring throughput: a 10,000-response dataset, in process, from 1 worker to all cores.
 
-    .venv/bin/python bench/rescore.py [--responses 10000] [--workers 1,2,...]
+    .venv/bin/python bench/rescore.py [--responses 10000] [--workers 1,2,...] [--ray]
 
 The dataset is fixtures/datasets/make_datasets.py's generator with more problems (4 responses each,
 GSM8K and MATH styles). Each row of the table is one whole ``rescore`` run (read, verify, group answers
@@ -9,6 +9,11 @@ The anchor is the field's usual loop: Math-Verify's ``verify(parse(gold), parse(
 pairs, one process. Ratios are against the anchor and against our 1-worker run; "agree" is the share
 of responses on which our verdict equals Math-Verify's. Each worker count runs ``--repeat`` times (the
 fastest is shown: the machine may be shared); the anchor runs once.
+
+``--ray`` adds the Ray engine (``rescore --engine ray``) on a local Ray with this machine's CPUs,
+started once: the same worker counts as CPU actors, each run timed whole (the actor pool starts in
+every run: that is the engine's overhead against the local one), and "same rows" checks its output
+byte for byte against the local engine's.
 """
 
 from __future__ import annotations
@@ -66,6 +71,24 @@ def run_ours(path: Path, workers: int) -> tuple[float, list[bool], dict]:
     return wall, correct, summary.to_dict()
 
 
+def run_ray(path: Path, actors: int, local_out: Path) -> tuple[float, bool, dict]:
+    from mathreward.rescore import RescoreOptions, run_rescore
+    from mathreward.rescore.ray_engine import RayEngine
+    from verifier import VerifyConfig
+
+    out = OUT / f"out_ray{actors}.jsonl"
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as devnull:
+        summary = run_rescore(
+            RescoreOptions(input=path, output=out, progress="none"),
+            RayEngine(VerifyConfig(), actors=actors),
+            stream=devnull,
+        )
+    wall = time.perf_counter() - t0
+    same = out.read_bytes() == local_out.read_bytes()
+    return wall, same, summary.to_dict()
+
+
 def run_math_verify(path: Path) -> tuple[float, list[bool]]:
     from math_verify import parse, verify
 
@@ -86,6 +109,7 @@ def main() -> int:
     p.add_argument("--workers", default=None, help="comma-separated worker counts (default: 1, 2, 4.. cores)")
     p.add_argument("--no-anchor", action="store_true", help="skip the Math-Verify loop")
     p.add_argument("--repeat", type=int, default=3, help="runs per worker count; the fastest is shown")
+    p.add_argument("--ray", action="store_true", help="also the Ray engine, the same counts as CPU actors")
     args = p.parse_args()
     counts = (
         sorted({int(x) for x in args.workers.split(",")})
@@ -109,6 +133,19 @@ def main() -> int:
                 best[w] = run
     results = [(w, *best[w]) for w in counts]
     base = results[0][1]
+    ray_results: list[tuple[int, float, bool]] = []
+    if args.ray:
+        import ray
+
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray_best: dict[int, tuple[float, bool, dict]] = {}
+        for _ in range(max(1, args.repeat)):
+            for w in counts:
+                ray_run = run_ray(path, w, OUT / f"out_w{counts[0]}.jsonl")
+                if w not in ray_best or ray_run[0] < ray_best[w][0]:
+                    ray_best[w] = ray_run
+        ray.shutdown()
+        ray_results = [(w, ray_best[w][0], ray_best[w][1]) for w in counts]
     print(
         f"# load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
         f"(other processes on this machine share its {cores} cores)"
@@ -131,6 +168,16 @@ def main() -> int:
         rates = f"{args.responses / wall:.0f} | {n_rows / wall:.0f}"
         ratios = f"{base / wall:.2f}x | {vs_anchor} | {agree}"
         print(f"| mathreward rescore | {w} | {wall:.1f} | {rates} | {ratios} |")
+    if ray_results:
+        print()
+        print("| run | CPU actors | wall s | responses/s | vs local, same count | vs local first | same |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for w, wall, same in ray_results:
+            local_wall = best[w][0]
+            print(
+                f"| rescore --engine ray | {w} | {wall:.1f} | {args.responses / wall:.0f} | "
+                f"{local_wall / wall:.2f}x | {base / wall:.2f}x | {'yes' if same else 'NO'} |"
+            )
     last = results[-1][3]
     print()
     print(f"accuracy {last['accuracy']:.3f}, statuses {last['statuses']}")

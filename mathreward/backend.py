@@ -26,11 +26,12 @@ backend one asyncio client per event loop, since a grpc.aio channel belongs to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -185,6 +186,10 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _listed(questions: Sequence[str | None] | None) -> list[str | None] | None:
+    return None if questions is None else list(questions)
+
+
 def _refused(exc: BaseException) -> StepResult:
     return StepResult(None, f"{type(exc).__name__}: {exc}")
 
@@ -312,7 +317,8 @@ class RemoteBackend:
     def __init__(self, spec: ServerSpec, **client_options: Any) -> None:
         self.spec = spec
         self.where = spec.target
-        self._options = {**spec.client_kwargs(), **client_options}
+        # a batch job or a trainer rides out a restart: its calls wait (within their deadline) for a replica
+        self._options = {**spec.client_kwargs(), "wait_for_ready": True, **client_options}
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
@@ -337,8 +343,17 @@ class RemoteBackend:
                 client = self._aclients[loop] = AsyncClient(self.spec.target, **self._options)
             return client
 
-    def _failed(self, exc: BaseException) -> BackendError:
-        return BackendError(f"mathreward server {self.spec.target} failed: {type(exc).__name__}: {exc}")
+    @contextlib.contextmanager
+    def _calling(self) -> Iterator[None]:
+        """The client's errors (unreachable, refused, deadline) as a BackendError for the whole call."""
+        from mathreward.client import ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            raise BackendError(
+                f"mathreward server {self.spec.target} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def wait_ready(self, service: str = "", *, timeout: float = 30.0) -> None:
         """Block until ``service`` ("" the server, :data:`PRM_SERVICE` its PRM) reads SERVING."""
@@ -354,28 +369,17 @@ class RemoteBackend:
     def verify_batch(
         self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
     ) -> list[Verdict]:
-        if not pairs:
-            return []
-        qs = None if questions is None else list(questions)
-        try:
-            return self.client().verify_batch(list(pairs), questions=qs)
-        except Exception as exc:  # the client's errors: unreachable, refused, deadline
-            raise self._failed(exc) from exc
+        with self._calling():
+            return self.client().verify_batch(list(pairs), questions=_listed(questions)) if pairs else []
 
     async def averify_batch(
         self, pairs: Sequence[tuple[str, str]], questions: Sequence[str | None] | None = None
     ) -> list[Verdict]:
-        if not pairs:
-            return []
-        qs = None if questions is None else list(questions)
-        try:
-            return await self.async_client().verify_batch(list(pairs), questions=qs)
-        except Exception as exc:
-            raise self._failed(exc) from exc
+        with self._calling():
+            client = self.async_client()
+            return await client.verify_batch(list(pairs), questions=_listed(questions)) if pairs else []
 
     def score_steps_batch(self, items: Sequence[StepItem], *, split_mode: str = "auto") -> list[StepResult]:
-        from mathreward.client import ItemError
-
         out: list[StepResult | None] = [None] * len(items)
         index: list[int] = []
         todo: list[StepItem] = []
@@ -389,12 +393,10 @@ class RemoteBackend:
             index.append(i)
             todo.append((question if isinstance(question, str) else "", solution))
         if todo:
-            try:
+            with self._calling():
                 results = self.client().score_steps_batch(todo, split_mode=split_mode)
-            except Exception as exc:
-                raise self._failed(exc) from exc
             for i, r in zip(index, results, strict=True):
-                out[i] = _refused(r) if isinstance(r, ItemError) else StepResult(r)
+                out[i] = StepResult(r) if not isinstance(r, Exception) else _refused(r)
         return [r if r is not None else StepResult(None, "internal: item not scored") for r in out]
 
     def split(self, n: int) -> list[Backend]:

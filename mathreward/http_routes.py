@@ -13,8 +13,10 @@ Routes:
   "method", "reason"}``; a JSON list of such objects gets a list of answers.
 - ``GET /health``: ``{"status": "SERVING"}``, or 503 ``NOT_SERVING`` while the server drains.
 
-Reward values: 1.0 / 0.0 by default, per request with query parameters
-(``/get_reward?correct_reward=1&incorrect_reward=-1``), so a trainer's URL carries its own scale.
+Reward settings (:mod:`mathreward.adapters._settings`): per request with query parameters
+(``/get_reward?no_answer_reward=0&strict_format=1``), so a trainer's URL carries its own scale;
+what the URL leaves out comes from the server's ``MATHREWARD_*`` environment, else the defaults
+(+1 right, -1 otherwise). A batch whose labels are all missing is a 400.
 
 Errors are JSON ``{"error": message}``, and every answer is counted in the metrics under the gRPC
 status name of its HTTP status: 400 for a body that is not JSON (or nested deeper than JSON decoding
@@ -34,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,7 +46,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
-from mathreward.adapters._backend import RewardValues, VerifyFn, averify_many
+from mathreward.adapters._backend import VerifyFn, averify_many
+from mathreward.adapters._settings import ENV_VARS, MissingLabelsError, RewardSettings
 from mathreward.adapters.openrlhf import ascore_queries
 from mathreward.adapters.slime import ascore_samples
 from mathreward.service.auth import TokenChecker
@@ -241,20 +243,12 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _values(request: web.Request) -> RewardValues:
-    out = {}
-    for key in ("correct_reward", "incorrect_reward"):
-        raw = request.query.get(key)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _BadRequest(400, f"query parameter {key}={raw!r} is not a number") from None
-        if not math.isfinite(value):
-            raise _BadRequest(400, f"query parameter {key}={raw!r} is not finite")
-        out[key] = value
-    return RewardValues.from_kwargs(out)
+def _settings(request: web.Request) -> RewardSettings:
+    given = {key: request.query[key] for key in ENV_VARS if key in request.query}
+    try:
+        return RewardSettings.resolve(given)
+    except ValueError as exc:
+        raise _BadRequest(400, f"query parameter {exc}") from None
 
 
 async def _json_body(request: web.Request, timeout_s: float) -> Any:
@@ -321,6 +315,10 @@ class _Routes:
         statuses: list[str] = []
         try:
             response = await self._answer(request, work, statuses)
+        except asyncio.CancelledError:  # the client went away: its work was stopped
+            if self.metrics is not None:
+                self.metrics.requests.labels(method=method, code="CANCELLED").inc()
+            raise
         finally:
             if self.metrics is not None:
                 self.metrics.in_flight.labels(method=method).dec()
@@ -368,6 +366,8 @@ class _Routes:
             if exc.status == 408:
                 response.force_close()
             return response
+        except MissingLabelsError as exc:
+            return _error(400, str(exc))
         except asyncio.CancelledError:
             if task is not None and task in self.cut_tasks:  # cut at the end of the shutdown grace
                 self.cut_tasks.discard(task)
@@ -409,12 +409,12 @@ class _Routes:
             if seq is not None and len(seq) != len(queries):
                 raise _BadRequest(400, f"field {key!r} has {len(seq)} items but 'query' has {len(queries)}")
         _check_items(len(queries), self.limits)
-        values = _values(request)
+        settings = _settings(request)
         answer = await ascore_queries(
             queries,
             prompts,
             labels,
-            values=values,
+            settings=settings,
             engine=self.engine,
             max_item_chars=self.limits.max_item_chars,
         )
@@ -436,12 +436,12 @@ class _Routes:
                 where = "the body" if single else f"item {i}"
                 raise _BadRequest(400, f"{where} must be an object with prompt, response, label")
         _check_items(len(samples), self.limits)
-        values = _values(request)
+        settings = _settings(request)
         results = await ascore_samples(
             [s.get("prompt") for s in samples],
             [s.get("response") for s in samples],
             [s.get("label") for s in samples],
-            values=values,
+            settings=settings,
             engine=self.engine,
             max_item_chars=self.limits.max_item_chars,
         )
@@ -578,7 +578,16 @@ async def start_http(
     ``ssl_context``: serve HTTPS. Stop it with :func:`drain_http` or ``await runner.cleanup()``.
     """
     timeouts = timeouts or HttpTimeouts()
-    runner = _Runner(app, timeouts.header_s, access_log=None, keepalive_timeout=timeouts.keepalive_s)
+    runner = _Runner(
+        app,
+        timeouts.header_s,
+        access_log=None,
+        keepalive_timeout=timeouts.keepalive_s,
+        handler_cancellation=True,  # a client that goes away stops its call's work
+        # after answering a request whose body was not read (401, 408, 413), read and drop what keeps
+        # coming for at most this long before closing (aiohttp's default is 10 s)
+        lingering_time=1.0,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()

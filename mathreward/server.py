@@ -92,6 +92,7 @@ class MathRewardServer:
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
                 ("grpc.so_reuseport", 0),
+                ("grpc.http2.bdp_probe", 0),
             ],
         )
         for servicer, module, name in (

@@ -114,44 +114,55 @@ def success_counts(
     verify_every: int = 256,
     on_request: Callable[[], None] | None = None,
 ) -> list[int]:
-    """How many of each probe's ``params.n`` rollouts are right; every probe in flight at once."""
-    right = [0] * len(probes)
-    pending: list[tuple[int, str]] = []
+    """How many of each probe's ``params.n`` rollouts are right; every probe in flight at once.
 
-    def flush() -> None:
-        if not pending:
-            return
+    Rollouts are verified in batches of ``verify_every`` on a thread of their own, so a backend that
+    generates in this thread (transformers, vLLM offline) keeps generating while a batch is verified.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def check(batch: list[tuple[int, str]]) -> list[tuple[int, bool]]:
         # identical rollouts of one probe (greedy, or a short last step) are verified once
         unique: dict[tuple[str, str, str | None], int] = {}
         slots = []
-        for i, text in pending:
+        for i, text in batch:
             item = (probes[i].prefix + text, probes[i].reference, probes[i].question)
             slots.append(unique.setdefault(item, len(unique)))
         items = list(unique)
         pairs = [(text, ref) for text, ref, _ in items]
         verdicts = verify_counted(verify_batch, pairs, [q for _, _, q in items], timing)
-        for (i, _), slot in zip(pending, slots, strict=True):
-            right[i] += verdicts[slot]
-        timing.rollouts += len(pending)
         timing.verified += len(items)
-        pending.clear()
+        return [(i, verdicts[slot]) for (i, _), slot in zip(batch, slots, strict=True)]
 
-    stream = generator.stream([Request(p.prompt, params) for p in probes])
-    timing.requests += len(probes)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            i, texts = next(stream)
-        except StopIteration:
+    right = [0] * len(probes)
+    pending: list[tuple[int, str]] = []
+    checks: list[Future[list[tuple[int, bool]]]] = []
+    verifying = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-rollouts")
+    try:
+        stream = generator.stream([Request(p.prompt, params) for p in probes])
+        timing.requests += len(probes)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                i, texts = next(stream)
+            except StopIteration:
+                timing.generate_s += time.perf_counter() - t0
+                break
             timing.generate_s += time.perf_counter() - t0
-            break
-        timing.generate_s += time.perf_counter() - t0
-        pending.extend((i, t) for t in texts)
-        if on_request is not None:
-            on_request()
-        if len(pending) >= verify_every:
-            flush()
-    flush()
+            pending.extend((i, t) for t in texts)
+            timing.rollouts += len(texts)
+            if on_request is not None:
+                on_request()
+            if len(pending) >= verify_every:
+                checks.append(verifying.submit(check, pending))
+                pending = []
+        if pending:
+            checks.append(verifying.submit(check, pending))
+        for f in checks:
+            for i, ok in f.result():
+                right[i] += ok
+    finally:
+        verifying.shutdown(wait=False, cancel_futures=True)
     return right
 
 

@@ -33,6 +33,7 @@ from prm.errors import (
     PRMFormatError,
     PRMInputError,
     PRMPathError,
+    PRMPlacementError,
     PRMScoringError,
     PRMTooLongError,
 )
@@ -160,7 +161,9 @@ def _last_layer_mlp_at(backbone: torch.nn.Module) -> Any:
 class _Replica:
     """The backbone and head on one device (or, split, inputs on the first GPU and the head on the last)."""
 
-    def __init__(self, backbone: torch.nn.Module, head: Head, device: str, out_device: str | None = None) -> None:
+    def __init__(
+        self, backbone: torch.nn.Module, head: Head, device: str, out_device: str | None = None
+    ) -> None:
         self.backbone = backbone
         self.head = head
         self.device = device
@@ -168,7 +171,9 @@ class _Replica:
         self.lock = threading.Lock()  # one forward at a time per replica
         self.tag_rows_mlp = _last_layer_mlp_at(backbone)
 
-    def run(self, batch: list[Encoded], pad_id: int, tokens: bool = False) -> list[tuple[list[float], list[float]]]:
+    def run(
+        self, batch: list[Encoded], pad_id: int, tokens: bool = False
+    ) -> list[tuple[list[float], list[float]]]:
         """(step scores, token scores) of each encoded item in ``batch`` (one forward).
 
         Token scores are the head at every token from ``prefix_len`` on (empty unless ``tokens``).
@@ -218,9 +223,14 @@ Result = tuple[list[float], list[float]]  # (step scores, token scores)
 
 
 def _plan_gpus(
-    root: Path, config: dict[str, Any], devices: list[str], dtype: Any, max_batch_tokens: int, placement: str
+    root: Path,
+    config: dict[str, Any],
+    devices: list[str],
+    dtype: Any,
+    max_batch_tokens: int,
+    placement: Placement,
 ) -> Plan:
-    """Replicas or a split over ``devices`` (all CUDA), from the checkpoint's size and the GPUs' free memory."""
+    """Replicas or a split over ``devices`` (all CUDA), from the checkpoint's size and free GPU memory."""
     import torch
 
     from prm.placement import activation_bytes, checkpoint_params, plan
@@ -233,9 +243,7 @@ def _plan_gpus(
         weights = sum(f.stat().st_size for f in root.glob("pytorch_model*.bin"))
     index = [torch.device(d).index or 0 for d in devices]
     free = [torch.cuda.mem_get_info(i)[0] for i in index]
-    return plan(
-        weights, activation_bytes(config, max_batch_tokens, dtype_bytes), free, placement, index  # type: ignore[arg-type]
-    )
+    return plan(weights, activation_bytes(config, max_batch_tokens, dtype_bytes), free, placement, index)
 
 
 class ProcessRewardModel:
@@ -268,7 +276,7 @@ class ProcessRewardModel:
 
     @property
     def format(self) -> str:
-        """The checkpoint's format: ``math-shepherd``, ``step-tag``, ``qwen2.5-math-prm``, ``token-classification``, ``qwen2.5-math-rm``."""
+        """The checkpoint's format (a key of :data:`prm.FORMATS`, e.g. ``math-shepherd``)."""
         return self._fmt.name
 
     @property
@@ -337,11 +345,19 @@ class ProcessRewardModel:
             )
         config = read_config(root)
         check_weight_files(root)
-        given = {"step_separator": step_separator, "step_tag_id": step_tag_id}
-        given["returned_token_ids"] = None if returned_token_ids is None else list(returned_token_ids)
-        fmt_cls, options, how = resolve(root, config, format, {k: v for k, v in given.items() if v is not None})
+        given: dict[str, Any] = {"step_separator": step_separator, "step_tag_id": step_tag_id}
+        given["returned_token_ids"] = returned_token_ids  # checked by the format
+        fmt_cls, options, how = resolve(
+            root, config, format, {k: v for k, v in given.items() if v is not None}
+        )
         if how != "argument":
-            log.info("prm: %s: %s format %r (architectures=%s)", root, how, fmt_cls.name, config.get("architectures"))
+            log.info(
+                "prm: %s: %s format %r (architectures=%s)",
+                root,
+                how,
+                fmt_cls.name,
+                config.get("architectures"),
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(root))
         except Exception as exc:  # the loading boundary: any failure here is an unusable tokenizer
@@ -350,7 +366,9 @@ class ProcessRewardModel:
         devices = _resolve_devices(device)
         torch_dtype = _resolve_dtype(dtype, devices[0])
         if max_batch_tokens is None:
-            max_batch_tokens = DEFAULT_BATCH_TOKENS_GPU if devices[0].startswith("cuda") else DEFAULT_BATCH_TOKENS_CPU
+            max_batch_tokens = (
+                DEFAULT_BATCH_TOKENS_GPU if devices[0].startswith("cuda") else DEFAULT_BATCH_TOKENS_CPU
+            )
         gpus = all(d.startswith("cuda") for d in devices)
         plan = None
         if gpus and (len(devices) > 1 or placement == "split"):
@@ -361,9 +379,19 @@ class ProcessRewardModel:
         try:
             if plan is not None and plan.kind == "split":
                 backbone, head = fmt.load(
-                    root, torch_dtype, attn_implementation, device_map="sequential", max_memory=plan.max_memory
+                    root,
+                    torch_dtype,
+                    attn_implementation,
+                    device_map="sequential",
+                    max_memory=plan.max_memory,
                 )
                 params = list(backbone.parameters())
+                off_gpu = sorted({str(p.device) for p in params if p.device.type != "cuda"})
+                if off_gpu:  # accelerate put layers on the CPU or disk: slow and not what was planned
+                    raise PRMPlacementError(
+                        f"the device map put part of the model on {off_gpu}: it does not fit the GPUs "
+                        f"{plan.devices}; lower max_batch_tokens or use more GPUs"
+                    )
                 first, last = str(params[0].device), str(params[-1].device)
                 replicas = [_Replica(backbone, head.to(last), first, out_device=last)]
             else:
@@ -406,7 +434,9 @@ class ProcessRewardModel:
         except PRMInputError as exc:
             raise PRMInputError(str(exc), index=index) from exc
         except Exception as exc:  # the item's own failure, whatever raised it: reported in its slot
-            raise PRMInputError(f"cannot encode this item ({type(exc).__name__}: {exc})", index=index) from exc
+            raise PRMInputError(
+                f"cannot encode this item ({type(exc).__name__}: {exc})", index=index
+            ) from exc
         if enc.prefix_len >= self.max_length:
             raise PRMTooLongError(
                 f"the question is {enc.prefix_len} tokens with the format's template; "
@@ -445,7 +475,9 @@ class ProcessRewardModel:
         """Scores by item index. ``isolate``: a batch whose forward fails is rerun item by item, and an
         item that fails alone gets its :class:`PRMScoringError`; otherwise the failure propagates."""
 
-        def one_batch(replica: _Replica, batch: list[tuple[int, Encoded]]) -> dict[int, Result | PRMScoringError]:
+        def one_batch(
+            replica: _Replica, batch: list[tuple[int, Encoded]]
+        ) -> dict[int, Result | PRMScoringError]:
             try:
                 got = replica.run([e for _, e in batch], self._pad_id, tokens)
                 return {idx: r for (idx, _), r in zip(batch, got, strict=True)}
@@ -454,13 +486,19 @@ class ProcessRewardModel:
                     raise
                 if len(batch) == 1:
                     log.warning("prm: item %d failed in the forward: %r", batch[0][0], exc)
-                    return {batch[0][0]: PRMScoringError(f"the forward pass failed: {type(exc).__name__}: {exc}", index=batch[0][0])}
+                    return {
+                        batch[0][0]: PRMScoringError(
+                            f"the forward pass failed: {type(exc).__name__}: {exc}", index=batch[0][0]
+                        )
+                    }
                 out: dict[int, Result | PRMScoringError] = {}
                 for item in batch:
                     out.update(one_batch(replica, [item]))
                 return out
 
-        def work(replica: _Replica, mine: list[list[tuple[int, Encoded]]]) -> dict[int, Result | PRMScoringError]:
+        def work(
+            replica: _Replica, mine: list[list[tuple[int, Encoded]]]
+        ) -> dict[int, Result | PRMScoringError]:
             got: dict[int, Result | PRMScoringError] = {}
             for batch in mine:
                 got.update(one_batch(replica, batch))
@@ -537,12 +575,19 @@ class ProcessRewardModel:
                 if not return_errors:
                     raise
                 errors[i] = exc
+            except Exception as exc:  # reading the item failed (e.g. its steps' iterator raised)
+                err = PRMInputError(f"cannot read this item ({type(exc).__name__}: {exc})", index=i)
+                if not return_errors:
+                    raise err from exc
+                errors[i] = err
         got = self._run(self._batches(encoded), tokens=token_scores, isolate=return_errors) if encoded else {}
         enc_of = dict(encoded)
         results: list[StepScores | PRMError] = []
         for i in range(len(items)):
             r = errors.get(i) or got[i]
-            results.append(r if isinstance(r, PRMError) else self._result(steps_of[i], r, enc_of[i], token_scores))
+            results.append(
+                r if isinstance(r, PRMError) else self._result(steps_of[i], r, enc_of[i], token_scores)
+            )
         return results
 
     def select_best(

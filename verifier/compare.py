@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from verifier.config import VerifyConfig
 from verifier.mathparse import Node, TooCostly, exact_value
+from verifier.outcome import Match, NeedsSymbolic, Outcome
 from verifier.parse import (
     Alternatives,
     Answer,
@@ -39,10 +40,6 @@ from verifier.parse import (
 from verifier.verdict import Method, Status
 
 
-class NeedsSymbolic(Exception):
-    """Raised in process when a leaf pair needs SymPy; the comparison moves to a sandbox worker."""
-
-
 @dataclass(frozen=True)
 class Context:
     config: VerifyConfig
@@ -57,19 +54,6 @@ class Context:
             if key == letter:
                 return _parse_option(text)
         return None
-
-
-@dataclass(frozen=True)
-class Match:
-    ok: bool
-    why: str  # a short phrase for the verdict's reason
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Status
-    method: Method
-    reason: str
 
 
 def compare(pred: Answer, ref: Answer, ctx: Context) -> Outcome:

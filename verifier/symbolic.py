@@ -18,10 +18,11 @@ from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from latex2sympy2_extended.math_normalization import NormalizationConfig
 
 from verifier.mathparse import MAX_FACTORIAL, Node, TooCostly, check_cost
+from verifier.outcome import Match
 from verifier.parse import Expr, Number, Relation, Unparseable
 
 if TYPE_CHECKING:
-    from verifier.compare import Context, Match
+    from verifier.compare import Context
 
 # latex2sympy: our own rules have normalised the text; keep its basic clean-up, no boxed/units guessing
 _L2S_NORMALIZATION = NormalizationConfig(
@@ -134,7 +135,6 @@ def _candidates(a: Number | Expr, ctx: Context) -> list[sympy.Expr]:
 
 def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match:
     """SymPy equivalence of two values; a decimal matches an irrational only by the rounding policy."""
-    from verifier.compare import Match
 
     for a in _candidates(pred, ctx):
         for b in _candidates(ref, ctx):
@@ -220,7 +220,6 @@ def _complex(value: sympy.Expr) -> complex | None:
 
 def equations_equivalent(pred: Relation, ref: Relation, ctx: Context) -> Match:
     """Two equations are the same when lhs-rhs of one is a nonzero constant multiple of the other's."""
-    from verifier.compare import Match
 
     sides = []
     for rel in (pred, ref):

@@ -19,10 +19,10 @@ from types import ModuleType
 from bench.corpus import CORPUS
 from bench.corpus.common import Record, SourceMissing
 from bench.corpus.conventions import classify
-from bench.corpus.sources import bbh, mathvista, plan_and_solve, rereading, tabmwp, theoremqa
+from bench.corpus.sources import bbh, mathvista, mmlu_pro, plan_and_solve, rereading, tabmwp, theoremqa
 
 SOURCES: dict[str, ModuleType] = {
-    m.NAME: m for m in (rereading, plan_and_solve, bbh, mathvista, theoremqa, tabmwp)
+    m.NAME: m for m in (rereading, plan_and_solve, bbh, mathvista, theoremqa, tabmwp, mmlu_pro)
 }
 
 

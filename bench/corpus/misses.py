@@ -36,7 +36,13 @@ FAMILIES: list[tuple[str, Callable[[Row, Row], bool]]] = [
     ),
     (
         "rounded decimal reference vs a more precise or exact answer (0.03045 vs 0.0304, 17/3 vs 5.667)",
-        lambda v, r: bool(re.search(r"!=|decimal approximation", v["ours"]["reason"])),
+        lambda v, r: (
+            "decimal approximation" in v["ours"]["reason"] or _close(v["ours"]["pred"], r["reference"])
+        ),
+    ),
+    (
+        "another number of the response read as the answer (not the one it states last)",
+        lambda v, r: "!=" in v["ours"]["reason"],
     ),
     (
         "a percent for a fraction reference (23% vs 0.23)",
@@ -70,6 +76,26 @@ FAMILIES: list[tuple[str, Callable[[Row, Row], bool]]] = [
     ),
     ("other", lambda v, r: True),
 ]
+
+
+def _number(text: str | None) -> float | None:
+    if not text:
+        return None
+    cleaned = re.sub(r"[$,\s]|\\!|(?:m|meters|degrees)$", "", text)
+    frac = re.fullmatch(r"\\frac\{(-?\d+)\}\{(\d+)\}|(-?\d+)/(\d+)", cleaned)
+    try:
+        if frac:
+            num, den = (frac.group(1), frac.group(2)) if frac.group(1) else (frac.group(3), frac.group(4))
+            return int(num) / int(den)
+        return float(cleaned)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _close(pred: str | None, ref: str) -> bool:
+    """Two numbers within 5% of each other: a rounding question, not a misread."""
+    a, b = _number(pred), _number(ref)
+    return a is not None and b is not None and a != b and abs(a - b) <= 0.05 * max(abs(b), 1e-12)
 
 
 def _is_fraction(ref: str) -> bool:

@@ -23,10 +23,11 @@ import numbers
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mathreward.adapters._settings import check_labels
 from verifier.verdict import Method, Status, Verdict
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ __all__ = [
     "ENV_SERVER",
     "ENV_TOKEN",
     "RewardBackendError",
-    "RewardValues",
     "StepResult",
     "VerifyFn",
     "averify_many",
@@ -60,26 +60,6 @@ VerifyFn = Callable[[list[tuple[str, str]], list[str | None]], Awaitable[list[Ve
 
 class RewardBackendError(RuntimeError):
     """The reward could not be computed for the whole call (the server is unreachable, say)."""
-
-
-@dataclass(frozen=True)
-class RewardValues:
-    """The reward given for each verdict: ``correct`` when the answer is right, else ``incorrect``."""
-
-    correct: float = 1.0  # reward of a correct final answer
-    incorrect: float = 0.0  # reward of every other verdict: incorrect, no answer, unparseable, timeout, error
-
-    def of(self, verdict: Verdict) -> float:
-        return self.correct if verdict.correct else self.incorrect
-
-    @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any], default: RewardValues | None = None) -> RewardValues:
-        """Read ``correct_reward`` / ``incorrect_reward`` from a trainer's keyword arguments."""
-        base = default or cls()
-        return cls(
-            correct=float(kwargs.get("correct_reward", base.correct)),
-            incorrect=float(kwargs.get("incorrect_reward", base.incorrect)),
-        )
 
 
 def resolve_server(server: str | None = None) -> str | None:
@@ -227,9 +207,11 @@ def _prepare(
     refs: Sequence[Any],
     questions: Sequence[Any] | None,
     max_item_chars: int | None = None,
+    label_hint: str = "",
 ) -> tuple[list[Verdict | None], list[int], list[tuple[str, str]], list[str | None]]:
     if len(preds) != len(refs):
         raise ValueError(f"got {len(preds)} responses but {len(refs)} references")
+    check_labels(refs, label_hint or "check which dataset field the trainer reads the references from")
     if questions is not None and len(questions) != len(preds):
         raise ValueError(f"got {len(preds)} responses but {len(questions)} questions")
     out: list[Verdict | None] = [None] * len(preds)
@@ -284,9 +266,14 @@ def verify_many(
     questions: Sequence[Any] | None = None,
     *,
     server: str | None = None,
+    label_hint: str = "",
 ) -> list[Verdict]:
-    """One verdict per (response, reference) pair, in order; bad items get their own ERROR verdict."""
-    out, index, pairs, qs = _prepare(preds, refs, questions)
+    """One verdict per (response, reference) pair, in order; bad items get their own ERROR verdict.
+
+    A batch whose references are all missing raises ``MissingLabelsError`` (``label_hint`` says
+    where the trainer reads them).
+    """
+    out, index, pairs, qs = _prepare(preds, refs, questions, label_hint=label_hint)
     if not pairs:
         return _merge(out, index, [])
     target = resolve_server(server)
@@ -307,6 +294,7 @@ async def averify_many(
     server: str | None = None,
     engine: VerifyFn | None = None,
     max_item_chars: int | None = None,
+    label_hint: str = "",
 ) -> list[Verdict]:
     """:func:`verify_many` for an event loop: never blocks the loop.
 
@@ -314,7 +302,7 @@ async def averify_many(
     routes pass the server's own engine); its call-level errors propagate. An item longer than
     ``max_item_chars`` (all its text together) gets its own ERROR verdict.
     """
-    out, index, pairs, qs = _prepare(preds, refs, questions, max_item_chars)
+    out, index, pairs, qs = _prepare(preds, refs, questions, max_item_chars, label_hint)
     if not pairs:
         return _merge(out, index, [])
     if engine is not None:

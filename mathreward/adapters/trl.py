@@ -10,20 +10,29 @@ becomes NaN, which means "no reward from this function for this completion" (the
 functions still count). Functions for which ``is_async_callable`` holds are awaited together on
 the trainer's own event loop thread. The trainer names each function by ``__name__``.
 
-- :func:`accuracy_reward` / :func:`accuracy_reward_async`: 1.0 when the final answer matches the
-  ``solution`` column, 0.0 otherwise (a timeout too); ``None`` when the reference itself is
-  unusable (missing, not text, or yields no answer), as TRL's own ``accuracy_reward`` does.
+- :func:`accuracy_reward` / :func:`accuracy_reward_async` / :class:`AccuracyReward`: the reward
+  settings' value (:mod:`mathreward.adapters._settings`: +1 right, -1 otherwise by default; no
+  answer and, in the strict format mode, an unboxed answer have their own values when set) against
+  the ``solution`` column; ``None`` when the reference itself is unusable (missing, not text, or
+  yields no answer), as TRL's own ``accuracy_reward`` does. A batch whose references are all
+  missing raises.
 - :func:`step_reward` / :func:`step_reward_async`: the process reward model's verdict on the
   reasoning, one float per completion: the minimum over steps of P(step correct) by default
   (a solution is as good as its worst step; ``aggregate`` = min | prod | last | mean). GRPOTrainer
   takes a scalar per completion, so the per-step scores are aggregated here; ``None`` when the
   completion has no steps or the PRM refuses it (too long).
 
-Configuration: the module-level functions read ``MATHREWARD_SERVER`` (grade through a server) and,
-for step rewards, ``MATHREWARD_PRM_MODEL`` (a local PRM directory), and take their settings as
-keywords, so ``functools.partial(accuracy_reward, incorrect_reward=-1.0)`` works (TRL names a partial
-after the wrapped function); :class:`AccuracyReward` and :class:`StepReward` instances carry their own
-settings. All of them pickle cleanly (TRL forwards reward functions to spawned rollout workers).
+Names: GRPOTrainer logs each function under ``trl.trainer.utils.get_callable_name`` (``__name__``;
+a ``functools.partial`` under the wrapped function's name), and two functions with one name
+overwrite each other's metrics. The module functions are ``accuracy_reward``,
+``accuracy_reward_async``, ``step_reward``, ``step_reward_async``; the instances are named by their
+``name`` field (``mathreward_accuracy`` ... by default), so several configured copies log apart.
+
+Configuration: the module-level functions read the ``MATHREWARD_*`` settings, ``MATHREWARD_SERVER``
+(grade through a server) and, for step rewards, ``MATHREWARD_PRM_MODEL`` (a local PRM directory);
+:class:`AccuracyReward` and :class:`StepReward` instances carry their own settings (a field left at
+None reads the environment). All of them pickle cleanly (TRL forwards reward functions to spawned
+rollout workers).
 """
 
 from __future__ import annotations
@@ -34,13 +43,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mathreward.adapters._backend import (
-    RewardValues,
     StepResult,
     averify_many,
     score_steps_many,
     verify_many,
 )
+from mathreward.adapters._settings import RewardSettings
 from mathreward.adapters._text import message_text, prompt_question
+from prm.scores import AGGREGATES
 from verifier.verdict import Status, Verdict
 
 __all__ = [
@@ -54,7 +64,6 @@ __all__ = [
     "step_reward_async",
 ]
 
-_AGGREGATES = ("min", "prod", "last", "mean")
 
 
 def _reference_unusable(verdict: Verdict) -> bool:
@@ -67,16 +76,6 @@ def _reference_unusable(verdict: Verdict) -> bool:
     return verdict.status is not Status.ERROR and not verdict.ref_answer
 
 
-def _rewards(verdicts: Sequence[Verdict], values: RewardValues) -> list[float | None]:
-    return [None if _reference_unusable(v) else values.of(v) for v in verdicts]
-
-
-def _log(log_extra: Any, verdicts: Sequence[Verdict]) -> None:
-    if callable(log_extra):
-        log_extra("verdict", [v.status.value for v in verdicts])
-        log_extra("pred_answer", [v.pred_answer or "" for v in verdicts])
-
-
 def _prompts_for(prompts: Sequence[Any] | None, n: int) -> list[str | None]:
     if prompts is None:
         return [None] * n
@@ -85,67 +84,108 @@ def _prompts_for(prompts: Sequence[Any] | None, n: int) -> list[str | None]:
 
 @dataclass(frozen=True)
 class AccuracyReward:
-    """A configured :func:`accuracy_reward`: ``GRPOTrainer(reward_funcs=[AccuracyReward(server=...)])``."""
+    """A configured :func:`accuracy_reward` with a name of its own:
+    ``GRPOTrainer(reward_funcs=[AccuracyReward(name="acc_strict", strict_format=True)])``.
 
-    correct: float = 1.0  # reward of a correct final answer
-    incorrect: float = 0.0  # reward of any other verdict with a usable reference
+    GRPOTrainer logs each reward function under its ``__name__`` (``rewards/<name>/mean``), so two
+    functions with one name overwrite each other's metrics: give each configured copy its own
+    ``name``. A setting left at None is read from ``MATHREWARD_*`` at call time, else its default.
+    """
+
+    name: str = "mathreward_accuracy"  # the metric name GRPOTrainer logs this reward under
+    correct: float | None = None  # reward of a right final answer (default +1)
+    incorrect: float | None = None  # reward of a wrong one (default -1)
+    no_answer: float | None = None  # reward when no final answer is stated (default: the incorrect reward)
+    format_violation: float | None = None  # strict mode, answer outside a box (default: incorrect)
+    strict_format: bool | None = None  # only a boxed final answer counts (default False)
     server: str | None = None  # "host:port" of a mathreward server; None: MATHREWARD_SERVER or in process
     reference_column: str = "solution"  # the dataset column holding the reference answer
 
-    __name__ = "accuracy_reward"
+    @property
+    def __name__(self) -> str:  # read by TRL's get_callable_name
+        return self.name
+
+    def settings(self) -> RewardSettings:
+        return RewardSettings.resolve(
+            {
+                "correct_reward": self.correct,
+                "incorrect_reward": self.incorrect,
+                "no_answer_reward": self.no_answer,
+                "format_reward": self.format_violation,
+                "strict_format": self.strict_format,
+            }
+        )
 
     def _args(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         if self.reference_column not in kwargs:
             raise TypeError(
-                f"accuracy_reward needs the dataset column {self.reference_column!r} "
+                f"{self.name} needs the dataset column {self.reference_column!r} "
                 f"(got columns: {sorted(k for k in kwargs if not k.startswith('log_'))})"
             )
         refs = list(kwargs[self.reference_column])
         return [message_text(c) for c in completions], refs
 
+    def _finish(self, texts: list[Any], verdicts: Sequence[Verdict], log_extra: Any) -> list[float | None]:
+        graded = self.settings().grade_all(verdicts, texts)
+        if callable(log_extra):
+            log_extra(f"{self.name}_outcome", [g.outcome for g in graded])
+            log_extra(f"{self.name}_pred", [v.pred_answer or "" for v in verdicts])
+        return [None if _reference_unusable(g.verdict) else g.reward for g in graded]
+
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         texts, refs = self._args(completions, kwargs)
         questions = _prompts_for(kwargs.get("prompts"), len(texts))
-        verdicts = verify_many(texts, refs, questions, server=self.server)
-        _log(kwargs.get("log_extra"), verdicts)
-        return _rewards(verdicts, RewardValues(self.correct, self.incorrect))
+        verdicts = verify_many(texts, refs, questions, server=self.server, label_hint=self._hint())
+        return self._finish(texts, verdicts, kwargs.get("log_extra"))
+
+    def _hint(self) -> str:
+        return f"{self.name} reads them from the dataset column {self.reference_column!r}"
 
 
 @dataclass(frozen=True)
 class AsyncAccuracyReward(AccuracyReward):
     """:class:`AccuracyReward` awaited on the trainer's event loop."""
 
-    __name__ = "accuracy_reward_async"
+    name: str = "mathreward_accuracy_async"
 
     async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
         texts, refs = self._args(completions, kwargs)
         questions = _prompts_for(kwargs.get("prompts"), len(texts))
-        verdicts = await averify_many(texts, refs, questions, server=self.server)
-        _log(kwargs.get("log_extra"), verdicts)
-        return _rewards(verdicts, RewardValues(self.correct, self.incorrect))
+        verdicts = await averify_many(texts, refs, questions, server=self.server, label_hint=self._hint())
+        return self._finish(texts, verdicts, kwargs.get("log_extra"))
 
 
-def _accuracy_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
-    values = RewardValues.from_kwargs(kwargs)
-    return {"correct": values.correct, "incorrect": values.incorrect, "server": kwargs.get("server")}
+def _accuracy_settings(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "correct": kwargs.get("correct_reward"),
+        "incorrect": kwargs.get("incorrect_reward"),
+        "no_answer": kwargs.get("no_answer_reward"),
+        "format_violation": kwargs.get("format_reward"),
+        "strict_format": kwargs.get("strict_format"),
+        "server": kwargs.get("server"),
+    }
 
 
 def accuracy_reward(completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any) -> list[float | None]:
-    """1.0 when a completion's final answer matches its ``solution``, 0.0 when not, ``None`` when
-    the solution itself is unusable. Completions are strings or lists of chat messages.
+    """The settings' reward for each completion against its ``solution`` (+1 right, -1 otherwise by
+    default), ``None`` when the solution itself is unusable. Completions are strings or chat messages.
 
-    ``server``, ``correct_reward`` and ``incorrect_reward`` keywords configure it, e.g.
-    ``functools.partial(accuracy_reward, incorrect_reward=-1.0)`` (TRL accepts partials).
+    Settings come from ``MATHREWARD_*``; a ``functools.partial`` may pass them as keywords
+    (``correct_reward``, ``incorrect_reward``, ``no_answer_reward``, ``format_reward``,
+    ``strict_format``, ``server``), but TRL names a partial after this function: for two
+    configurations in one trainer use :class:`AccuracyReward` instances with distinct names.
     """
-    return AccuracyReward(**_accuracy_settings(kwargs))(completions, solution=solution, **kwargs)
+    reward = AccuracyReward(**_accuracy_settings("accuracy_reward", kwargs))
+    return reward(completions, solution=solution, **kwargs)
 
 
 async def accuracy_reward_async(
     completions: Sequence[Any], solution: Sequence[Any], **kwargs: Any
 ) -> list[float | None]:
     """:func:`accuracy_reward` for TRL's async reward path (runs off the event loop)."""
-    settings = _accuracy_settings(kwargs)
-    return await AsyncAccuracyReward(**settings)(completions, solution=solution, **kwargs)
+    reward = AsyncAccuracyReward(**_accuracy_settings("accuracy_reward_async", kwargs))
+    return await reward(completions, solution=solution, **kwargs)
 
 
 # ----------------------------------------------------------------------------- step rewards
@@ -155,16 +195,19 @@ async def accuracy_reward_async(
 class StepReward:
     """A configured :func:`step_reward`: ``StepReward(prm_model="/models/prm", aggregate="min")``."""
 
+    name: str = "mathreward_step"  # the metric name GRPOTrainer logs this reward under
     aggregate: str = "min"  # min | prod | last | mean over the steps' P(step correct)
     server: str | None = None  # "host:port"; None: MATHREWARD_SERVER, else a local PRM
     prm_model: str | None = None  # local PRM directory; None: MATHREWARD_PRM_MODEL
     split_mode: str = "auto"  # how a completion is cut into steps (prm.split_steps)
 
-    __name__ = "step_reward"
+    @property
+    def __name__(self) -> str:  # read by TRL's get_callable_name
+        return self.name
 
     def __post_init__(self) -> None:
-        if self.aggregate not in _AGGREGATES:
-            raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {self.aggregate!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
 
     def _items(
         self, prompts: Sequence[Any] | None, completions: Sequence[Any]
@@ -181,7 +224,7 @@ class StepReward:
 
     def _finish(self, results: Sequence[StepResult], log_extra: Any) -> list[float | None]:
         if callable(log_extra):
-            log_extra("step_scores", [list(r.scores.scores) if r.scores else [] for r in results])
+            log_extra(f"{self.name}_scores", [list(r.scores.scores) if r.scores else [] for r in results])
         return [r.aggregate(self.aggregate) for r in results]
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
@@ -194,7 +237,7 @@ class StepReward:
 class AsyncStepReward(StepReward):
     """:class:`StepReward` awaited on the trainer's event loop (the PRM runs in a worker thread)."""
 
-    __name__ = "step_reward_async"
+    name: str = "mathreward_step_async"
 
     async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
         import asyncio
@@ -206,8 +249,9 @@ class AsyncStepReward(StepReward):
         return self._finish(results, kwargs.get("log_extra"))
 
 
-def _step_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _step_settings(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
+        "name": name,
         "aggregate": kwargs.get("aggregate", "min"),
         "server": kwargs.get("server"),
         "prm_model": kwargs.get("prm_model"),
@@ -221,9 +265,9 @@ def step_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]
     ``aggregate``, ``server``, ``prm_model`` and ``split_mode`` keywords configure it, e.g.
     ``functools.partial(step_reward, prm_model="/models/prm")``.
     """
-    return StepReward(**_step_settings(kwargs))(completions, **kwargs)
+    return StepReward(**_step_settings("step_reward", kwargs))(completions, **kwargs)
 
 
 async def step_reward_async(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """:func:`step_reward` for TRL's async reward path."""
-    return await AsyncStepReward(**_step_settings(kwargs))(completions, **kwargs)
+    return await AsyncStepReward(**_step_settings("step_reward_async", kwargs))(completions, **kwargs)

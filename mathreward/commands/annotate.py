@@ -10,16 +10,19 @@ rollout the generator returns is appended to ``rollouts.jsonl`` in the same fold
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 STATE_VERSION = 1
+PIPELINE_DEPTH = 2  # chunks in flight at once (committed in order)
 POSITION_CAP = 20  # labels by step position: positions past this are counted together
 
 EPILOG = """\
@@ -45,7 +48,7 @@ examples:
 
 def _template(text: str) -> str:
     if not text.startswith("@"):
-        text = _unescape(text)
+        text = unescape(text)
     else:
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
@@ -56,7 +59,7 @@ def _template(text: str) -> str:
     return text
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
     """``\\n`` and ``\\t`` typed on a command line as the characters they name."""
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
@@ -90,7 +93,8 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
     o = p.add_argument_group("run")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
-    o.add_argument("--chunk-size", type=int, default=16, help="rows per checkpointed chunk (default: 16)")
+    o.add_argument("--chunk-size", type=int, default=64,
+                   help="rows per checkpointed chunk; all their rollouts are in flight at once (default: 64)")
     o.add_argument("--limit", type=int, default=None, help="only the first N rows")
     o.add_argument("--question-col", default=None, help="the question (default: question, else problem)")
     o.add_argument("--ref-col", default="answer", help="the reference answer (default: answer)")
@@ -161,6 +165,14 @@ def text_at(row: dict[str, Any], path: str) -> str | None:
     return v if isinstance(v, str) and v.strip() else None
 
 
+def id_of(row: dict[str, Any], col: str, index: int) -> Any:
+    """The row's id (a dotted path), else its 0-based index in the input."""
+    from mathreward.rescore.io import MISSING, get_path
+
+    v = get_path(row, col)
+    return index if v is MISSING or v is None else v
+
+
 def question_of(row: dict[str, Any], col: str | None) -> str | None:
     if col is not None:
         return text_at(row, col)
@@ -220,9 +232,12 @@ def check_common(args: argparse.Namespace, name: str) -> str | None:
     try:
         from prm.generate import backend_of
 
-        backend_of(args.generator)
+        backend = backend_of(args.generator)
     except ValueError as e:
         return str(e)
+    needs = {"openai": "httpx", "transformers": "transformers", "vllm": "vllm"}[backend]
+    if importlib.util.find_spec(needs) is None:
+        return f"the {backend} generator needs {needs}: pip install {needs} (or 'mathreward[all]')"
     return None
 
 
@@ -286,65 +301,136 @@ def run_job(
     if args.limit is not None:
         total = min(total, args.limit)
     if not cp["input_done"]:
-        gen = generator_factory(state.root / "rollouts.jsonl")
-        progress = _progress(total, cp["rows_done"], args, name, stream)
-        try:
-            for chunk in rio.iter_chunks(args.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
-                if args.limit is not None:
-                    chunk = [r for r in chunk if r.index < args.limit]
-                    if not chunk:
-                        break
-                t0 = time.perf_counter()
-                res = process(chunk, gen, lambda: progress.update(0, 1))
-                gen.cache.sync()
-                i = cp["chunks_done"]
-                rio.write_jsonl_part(state.part(i), res.rows)
-                if res.rejects:
-                    rio.write_jsonl_part(state.rejects_part(i), res.rejects)
-                cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
-                      "rejected": cp["rejected"] + len(res.rejects),
-                      "wall_s": cp["wall_s"] + time.perf_counter() - t0,
-                      "counts": merge_counts(cp["counts"], res.counts)}
-                state.save(cp)
-                progress.update(len(chunk), 0)
-        finally:
-            progress.close()
-            gen.close()
-        cp = {**cp, "input_done": True}
-        state.save(cp)
+        cp = _process_chunks(args, process, generator_factory, state, cp, in_fmt, total, name, stream)
 
     # the output: the parts in order, into a temporary file moved into place
-    rows: list[dict[str, Any]] = []
+    for stale in args.output.parent.glob(f".{args.output.name}.*.tmp"):  # a run killed while writing
+        stale.unlink(missing_ok=True)
     rejects: list[dict[str, Any]] = []
     for i in range(cp["chunks_done"]):
-        rows += rio.read_jsonl(state.part(i))
         if state.rejects_part(i).exists():
             rejects += rio.read_jsonl(state.rejects_part(i))
-    if args.output.name.lower().endswith(".parquet"):
-        import pyarrow as pa
+    written = _write_output(args.output, [state.part(i) for i in range(cp["chunks_done"])])
+    rejects_path = rejects_path_for(args.output)
+    if rejects or rejects_path.exists():
+        rio.write_jsonl_part(rejects_path, rejects)
+    shutil.rmtree(state.root, ignore_errors=True)
+    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": written,
+            "wall_s": cp["wall_s"]}
 
-        if not rows:
-            raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
-        names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+
+def _write_output(output: Path, parts: list[Path]) -> int:
+    """The parts' rows, in order, into ``output`` (JSONL streamed; Parquet with one schema over every
+    row's columns); atomic. Returns the number of rows."""
+    from mathreward.rescore import io as rio
+
+    if not output.name.lower().endswith(".parquet"):
+        writer = rio.OutputWriter(output, "jsonl")
         try:
-            schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
-        writer = rio.OutputWriter(args.output, "parquet", schema)
-    else:
-        writer = rio.OutputWriter(args.output, "jsonl")
+            for part in parts:
+                writer.write(rio.read_jsonl(part))
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.rows
+    import pyarrow as pa
+
+    rows = [r for part in parts for r in rio.read_jsonl(part)]
+    if not rows:
+        raise JobError("no row was written: a Parquet file needs at least one row (see the rejects)")
+    names = list(dict.fromkeys(k for r in rows for k in r))  # every column of every row, in order
+    try:
+        schema = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows]).schema
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise JobError(f"the rows do not fit one Parquet schema ({e}); name the output .jsonl") from e
+    writer = rio.OutputWriter(output, "parquet", schema)
     try:
         writer.write(rows)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    rejects_path = rejects_path_for(args.output)
-    if rejects or rejects_path.exists():
-        rio.write_jsonl_part(rejects_path, rejects)
-    shutil.rmtree(state.root, ignore_errors=True)
-    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": len(rows),
-            "wall_s": cp["wall_s"]}
+    return len(rows)
+
+
+def _process_chunks(
+    args: argparse.Namespace,
+    process: Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut],
+    generator_factory: Callable[[Path], Any],
+    state: Any,
+    cp: dict[str, Any],
+    in_fmt: Any,
+    total: int,
+    name: str,
+    stream: TextIO,
+) -> dict[str, Any]:
+    """The chunks from the checkpoint on, PIPELINE_DEPTH at a time, committed strictly in order.
+
+    The next chunk's rollouts go out while the current one waits for its slowest requests, so the
+    policy is not left idle at chunk boundaries; the generator shares its concurrency bound and its
+    in-flight requests between the chunks.
+    """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from mathreward.rescore import io as rio
+
+    gen = generator_factory(state.root / "rollouts.jsonl")
+    progress = _progress(total, cp["rows_done"], args, name, stream)
+    lock = threading.Lock()
+
+    def on_request() -> None:
+        with lock:
+            progress.update(0, 1)
+
+    def chunks() -> Iterator[list[Any]]:
+        for chunk in rio.iter_chunks(args.input, in_fmt, int(cp["chunk_size"]), start=cp["rows_done"]):
+            if args.limit is not None:
+                chunk = [r for r in chunk if r.index < args.limit]
+                if not chunk:
+                    return
+            yield chunk
+
+    pool = ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix=f"{name}-chunk")
+    pending: deque[tuple[list[Any], Future[ChunkOut]]] = deque()
+    source = chunks()
+    t0, base_s = time.perf_counter(), float(cp["wall_s"])
+    sent = reused = 0
+    try:
+        while True:
+            while len(pending) < PIPELINE_DEPTH:
+                chunk = next(source, None)
+                if chunk is None:
+                    break
+                pending.append((chunk, pool.submit(process, chunk, gen, on_request)))
+            if not pending:
+                break
+            chunk, fut = pending.popleft()
+            res = fut.result()
+            gen.cache.sync()
+            i = cp["chunks_done"]
+            rio.write_jsonl_part(state.part(i), res.rows)
+            if res.rejects:
+                rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+            # requests sent and reused since the last commit (chunks overlap: counted as they commit)
+            counts = {**res.counts, "requests_sent": gen.sent - sent, "requests_reused": gen.reused - reused}
+            sent, reused = gen.sent, gen.reused
+            cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
+                  "rejected": cp["rejected"] + len(res.rejects), "wall_s": base_s + time.perf_counter() - t0,
+                  "counts": merge_counts(cp["counts"], counts)}
+            state.save(cp)
+            with lock:
+                progress.update(len(chunk), 0)
+    finally:
+        for _, fut in pending:
+            fut.cancel()
+        gen.close()  # a chunk still generating stops at its next request
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+    cp = {**cp, "input_done": True}
+    state.save(cp)
+    return cp
 
 
 def run_command(
@@ -397,6 +483,14 @@ def run_command(
     except KeyboardInterrupt:
         err.write(f"mathreward {name}: interrupted; continue with the same command and --resume\n")
         return 130
+    except Exception as e:  # the verifier's server went away, the GPU ran out of memory, ...
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        err.write(f"mathreward {name}: failed: {type(e).__name__}: {e}\n"
+                  "the finished chunks and rollouts are kept: continue with the same command and --resume\n")
+        return 1
     finally:
         engine.close()
     totals["verifier_share"] = totals.get("verify_s", 0.0) / max(totals["wall_s"], 1e-9)
@@ -408,10 +502,10 @@ def run_command(
     return 0
 
 
-def timing_counts(timing: Any, gen: Any, sent_before: int, reused_before: int) -> dict[str, Any]:
+def timing_counts(timing: Any) -> dict[str, Any]:
     return {"generate_s": timing.generate_s, "verify_s": timing.verify_s, "rollouts": timing.rollouts,
-            "verified": timing.verified, "requests": timing.requests, "requests_sent": gen.sent - sent_before,
-            "requests_reused": gen.reused - reused_before, "verify_failures": timing.verify_failures}
+            "verified": timing.verified, "requests": timing.requests,
+            "verify_failures": timing.verify_failures}
 
 
 def format_timing(t: dict[str, Any]) -> list[str]:
@@ -453,7 +547,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
     from prm.annotate import RolloutConfig, Solution, Timing, annotate, stepwise_row
 
     config = RolloutConfig(params=sampling_params(args), template=args.template,
-                           step_sep=_unescape(args.step_sep))
+                           step_sep=unescape(args.step_sep))
 
     def process(raw_rows: Sequence[Any], gen: Any, on_request: Callable[[], None]) -> ChunkOut:
         rejects: list[dict[str, Any]] = []
@@ -462,7 +556,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             if raw.row is None:
                 rejects.append({"row": raw.index, "id": None, "reason": raw.error})
                 continue
-            rid = raw.row.get(args.id_col, raw.index) if isinstance(raw.row, dict) else raw.index
+            rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             steps = _steps_of(raw.row, args)
             reason = ("no question (question or problem column)" if q is None
@@ -473,7 +567,6 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 continue
             todo.append((raw.row, Solution(q, ref, tuple(steps))))
         timing = Timing()
-        sent, reused = gen.sent, gen.reused
         results = annotate([s for _, s in todo], gen, config, verify_batch, timing, on_request)
         rows = []
         positions = [[0, 0, 0.0] for _ in range(POSITION_CAP)]  # per position: steps, positive, soft sum
@@ -484,7 +577,7 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 slot[0] += 1
                 slot[1] += int(hard)
                 slot[2] += soft
-        counts = timing_counts(timing, gen, sent, reused)
+        counts = timing_counts(timing)
         counts["steps"] = sum(len(s.steps) for _, s in todo)
         counts["positives"] = sum(sum(r.labels) for r in results)
         counts["last_step_correct"] = sum(r.labels[-1] for r in results)

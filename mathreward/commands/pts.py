@@ -8,6 +8,7 @@ probabilities). Resumable like ``annotate`` (same job loop, same rollout cache).
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from mathreward.commands.annotate import (
     ChunkOut,
     add_generation_options,
     format_timing,
+    id_of,
     question_of,
     run_command,
     text_at,
@@ -60,23 +62,39 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+class _LockedTokenizer:
+    """The two calls pivotal token search makes, one thread at a time (chunks run on two threads)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.lock = threading.Lock()
+
+    def encode(self, text: str, **kw: Any) -> list[int]:
+        with self.lock:
+            return list(self.tokenizer.encode(text, **kw))
+
+    def decode(self, ids: list[int], **kw: Any) -> str:
+        with self.lock:
+            return str(self.tokenizer.decode(ids, **kw))
+
+
 def _tokenizer(args: argparse.Namespace) -> Any:
     path = args.tokenizer or args.model
     if not Path(path).is_dir():
         raise ValueError(f"--tokenizer must be a local folder with the policy's tokenizer; {path} is not one")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    return _LockedTokenizer(AutoTokenizer.from_pretrained(path))
 
 
 def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
-    from mathreward.commands.annotate import _unescape, sampling_params
+    from mathreward.commands.annotate import sampling_params, unescape
     from prm.annotate import RolloutConfig, Timing
     from prm.pts import PTSConfig, PTSItem, dpo_rows, search
 
     config = PTSConfig(
         rollout=RolloutConfig(params=sampling_params(args), template=args.template,
-                              step_sep=_unescape(args.step_sep)),
+                              step_sep=unescape(args.step_sep)),
         threshold=args.threshold, alternatives=args.alternatives, max_alternatives=args.max_alternatives,
         alt_temperature=args.alt_temperature,
     )
@@ -89,7 +107,7 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             if raw.row is None:
                 rejects.append({"row": raw.index, "id": None, "reason": raw.error})
                 continue
-            rid = raw.row.get(args.id_col, raw.index)
+            rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             sol = text_at(raw.row, args.solution_col)
             reason = ("no question (question or problem column)" if q is None
@@ -100,13 +118,12 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
                 continue
             todo.append((rid, PTSItem(q, ref, sol)))
         timing = Timing()
-        sent, reused = gen.sent, gen.reused
         found = search([it for _, it in todo], tokenizer, gen, config, verify_batch, timing, on_request)
         rows: list[dict[str, Any]] = []
         for (rid, it), pivots in zip(todo, found, strict=True):
             for r in dpo_rows(it, pivots, config.rollout.template):
                 rows.append({"id": rid, "question": it.question, "answer": it.reference, **r})
-        counts = timing_counts(timing, gen, sent, reused)
+        counts = timing_counts(timing)
         counts["solutions"] = len(todo)
         counts["pivotal_tokens"] = sum(len(f) for f in found)
         counts["raising"] = sum(pv.p_after > pv.p_before for f in found for pv in f)

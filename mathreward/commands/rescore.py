@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from mathreward.commands.server_options import add_server_options, server_spec
+from prm.scores import AGGREGATES
 
 EPILOG = """\
 column defaults (each can be set by hand; --layout auto tells the layout from the first row):
@@ -18,6 +20,7 @@ column defaults (each can be set by hand; --layout auto tells the layout from th
 examples:
   mathreward rescore fixtures/datasets/sample.jsonl -o out.jsonl
   mathreward rescore gen.parquet -o sft.parquet --keep-correct --max-pass-rate 0.75
+  mathreward rescore gen.parquet -o out.parquet --min-correct 1 --max-pass-rate 1/2 --export dpo
   mathreward rescore gen.parquet -o out.parquet --k 1,4,8 --report report/ --resume
 """
 
@@ -32,13 +35,22 @@ def parse_ks(text: str) -> tuple[int, ...]:
     return ks
 
 
-def _rate(text: str) -> float:
+def _rate(text: str) -> Fraction:
+    from mathreward.rescore.pass_range import parse_rate
+
     try:
-        v = float(text)
+        return parse_rate(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from e
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from e
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return v
 
 
@@ -75,6 +87,13 @@ def register(subparsers: Any) -> None:
                    help="k values for pass@k and maj@k, e.g. 1,4,8 (default: 1, powers of 2, and n)")
 
     e = p.add_argument_group("engines")
+    e.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where verification runs: this machine's process pool, or CPU actors on Ray Data")
+    e.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+                   "default: start a local Ray")
+    e.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="with --engine ray: CPU actors that verify (default: one per CPU of the cluster)")
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
     add_server_options(e)
@@ -85,7 +104,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--prm", metavar="PATH",
                    help="score steps with this PRM (a model folder); with --server, `server` uses the "
                    "server's PRM")
-    e.add_argument("--prm-aggregate", choices=("min", "prod", "last", "mean"), default="min",
+    e.add_argument("--prm-aggregate", choices=AGGREGATES, default="min",
                    help="how step scores make one score per response (default: min)")
     e.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
                    help="how a response is split into steps (default: auto)")
@@ -97,8 +116,25 @@ def register(subparsers: Any) -> None:
                     help="keep only correct responses (rejection sampling for SFT)")
     rf.add_argument("--balanced-pairs", action="store_true",
                     help="keep m correct and m incorrect responses, m = min of the two (preference data)")
-    f.add_argument("--min-pass-rate", type=_rate, default=None, help="keep problems with pass rate >= this")
-    f.add_argument("--max-pass-rate", type=_rate, default=None, help="keep problems with pass rate <= this")
+    f.add_argument("--min-pass-rate", type=_rate, default=None,
+                   help="keep problems with pass rate >= this (exact: 0.25, 1/4 or 25%%)")
+    f.add_argument("--max-pass-rate", type=_rate, default=None,
+                   help="keep problems with pass rate <= this (exact: 0.5, 1/2 or 50%%)")
+    f.add_argument("--min-correct", type=_count, default=None,
+                   help="keep problems with at least this many right samples (1: solved at least once)")
+    f.add_argument("--max-correct", type=_count, default=None,
+                   help="keep problems with at most this many right samples")
+
+    x = p.add_argument_group("export for TRL (after the problem filters; see docs/trainers/exports.md)")
+    x.add_argument("--export", choices=("sft", "dpo"), default=None,
+                   help="also write prompt/completion rows of the right responses (sft) or "
+                        "prompt/chosen/rejected pairs of right and wrong ones (dpo)")
+    x.add_argument("--export-path", type=Path, default=None,
+                   help="the export file (default: OUT.<kind>.jsonl)")
+    x.add_argument("--pairs-per-problem", type=int, default=4,
+                   help="dpo: at most this many pairs (default: 4)")
+    x.add_argument("--export-seed", type=int, default=0,
+                   help="dpo: seed of the wrong-response draw (default: 0)")
     f.add_argument("--majority-filter", action="store_true",
                    help="drop problems whose samples all give the same answer or all different answers")
 
@@ -145,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from mathreward.rescore.filters import FilterOptions
     from mathreward.rescore.io import DatasetError
     from mathreward.rescore.options import RescoreOptions
+    from mathreward.rescore.ray_engine import RayEngine
     from mathreward.rescore.run import configure_logging, run_rescore
 
     configure_logging(args.verbose)
@@ -167,6 +204,16 @@ def run(args: argparse.Namespace) -> int:
         err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
                   "settings (start `mathreward serve` with them)\n")
         return 2
+    if args.engine == "ray" and (args.server or args.prm or args.workers is not None):
+        err.write("mathreward rescore: --engine ray verifies in Ray actors (one process each): it does not "
+                  "take --server, --prm or --workers (use --ray-actors)\n")
+        return 2
+    if args.engine != "ray" and (args.ray_address or args.ray_actors is not None):
+        err.write("mathreward rescore: --ray-address and --ray-actors go with --engine ray\n")
+        return 2
+    if args.ray_actors is not None and args.ray_actors < 1:
+        err.write("mathreward rescore: --ray-actors must be >= 1\n")
+        return 2
     if args.prm == "server" and not args.server:
         err.write("mathreward rescore: --prm server needs --server\n")
         return 2
@@ -176,12 +223,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         filters = FilterOptions(keep_correct=args.keep_correct, min_pass_rate=args.min_pass_rate,
                                 max_pass_rate=args.max_pass_rate, majority_filter=args.majority_filter,
-                                balanced_pairs=args.balanced_pairs)
+                                balanced_pairs=args.balanced_pairs, min_correct=args.min_correct,
+                                max_correct=args.max_correct)
+        export = None
+        if args.export:
+            from mathreward.rescore.exports import ExportOptions, default_export_path
+
+            export = ExportOptions(kind=args.export,
+                                   path=args.export_path or default_export_path(args.output, args.export),
+                                   pairs_per_problem=args.pairs_per_problem, seed=args.export_seed)
     except ValueError as e:
         err.write(f"mathreward rescore: {e}\n")
         return 2
 
-    engine: Backend
+    engine: Backend | RayEngine
     remote: RemoteBackend | None = None
     scorer: Backend | None = None
     opened: list[Backend] = []  # closed on the way out, however the run ends
@@ -194,10 +249,15 @@ def run(args: argparse.Namespace) -> int:
             remote.verify_batch([("1", "1")])  # the health probe needs no token: this call does
         else:
             config = _verify_config(args)
-            engine = LocalBackend(config, workers=args.workers)
-            opened.append(engine)
             fingerprint["judge"] = [args.judge_url, args.judge_model] if args.judge_url else None
             fingerprint["timeout_s"] = config.timeout_s
+            if args.engine == "ray":
+                import ray.data  # noqa: F401  (a missing extra is a start-up error, with the install hint)
+
+                engine = RayEngine(config, address=args.ray_address, actors=args.ray_actors)
+            else:
+                engine = local = LocalBackend(config, workers=args.workers)
+                opened.append(local)
         if args.prm == "server":
             assert remote is not None
             # the server loads its PRM in the background: wait until its health reads SERVING
@@ -215,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             fingerprint["step_mode"] = args.step_mode
     except ImportError as e:
         _close(opened)
-        err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all]'\n")
+        err.write(f"mathreward rescore: {e}; install the extras: pip install 'mathreward[all,ray]'\n")
         return 2
     except Exception as e:  # a bad model path, an unreachable server: one clear line, no traceback
         _close(opened)
@@ -227,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
         report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
         prm_aggregate=args.prm_aggregate, step_mode=args.step_mode, fingerprint_extra=fingerprint,
-        progress=args.progress, log_every_s=args.log_every, limit=args.limit,
+        progress=args.progress, log_every_s=args.log_every, limit=args.limit, export=export,
     )
     try:
         summary = run_rescore(opts, engine, scorer)

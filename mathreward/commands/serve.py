@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ServiceLimits,
         default_of,
     )
+    from prm.formats import FORMATS
     from verifier.config import VerifyConfig
     from verifier.judge import JudgeConfig
 
@@ -114,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     eng.add_argument(
         "--prm-format",
         default=server("prm_format"),
-        help="math-shepherd | qwen2.5-math-prm | token-classification",
+        help="auto (what config.json or prm_format.json confirms) | " + " | ".join(sorted(FORMATS)),
     )
     eng.add_argument("--prm-device", default=server("prm_device"), help="cuda, cpu, cuda:1, ...")
     eng.add_argument("--prm-dtype", default=server("prm_dtype"), help="bfloat16, float16, float32")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns
+from mathreward.rescore.exports import Exporter
 from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.paths import rejects_path_for, summary_path_for
@@ -44,15 +45,23 @@ def assemble_output(
     summary.elapsed_s = cp["scoring_s"]
     schema = output_schema(p_schema, ks, with_prm) if p_schema is not None else None
     writer = rio.OutputWriter(opts.output, out_fmt, schema)
+    exporter = Exporter(opts.export, opts.filters, cols) if opts.export is not None else None
     kept_responses = 0
+    k_over: dict[int, int] = {}  # requested k -> problems with fewer responses than k
     try:
         for i in range(cp["chunks_done"]):
             part = state.part(i)
             rows = rio.read_jsonl(part) if state.part_ext == "jsonl" else rio.read_parquet_part(part)
             out_rows = []
             for row in rows:
+                if opts.ks:
+                    c = row.get("correct")
+                    n = len(c) if isinstance(c, list | tuple) else 1
+                    for k in ks:
+                        if k > n:
+                            k_over[k] = k_over.get(k, 0) + 1
                 done = finish_row(row, cols=cols, ks=ks, with_prm=with_prm, summary=summary,
-                                  filters=opts.filters)
+                                  filters=opts.filters, exporter=exporter)
                 if done is not None:
                     out_rows.append(done)
                     c = done["correct"]
@@ -65,9 +74,21 @@ def assemble_output(
             added = set(RESPONSE_COLUMNS + PRM_COLUMNS)
             features = {k: v for k, v in rio.hf_features(opts.input).items() if k not in added}
         writer.commit(features)
+        export_summary = exporter.commit() if exporter is not None else None
     except BaseException:
         writer.abort()
+        if exporter is not None:
+            exporter.abort()
         raise
+    warnings = [
+        f"k={k} exceeds the responses of {count} problems: their pass@{k} and maj@{k} are empty"
+        for k, count in sorted(k_over.items())
+    ]
+    for line in warnings:
+        stream.write(f"rescore: warning: {line}\n")
+    if export_summary is not None:
+        stream.write(f"rescore: wrote {export_summary['rows']} {export_summary['kind']} rows to "
+                     f"{export_summary['path']}\n")
 
     rejects_path = opts.rejects or rejects_path_for(opts.output)
     rejects: list[str] = []
@@ -86,6 +107,9 @@ def assemble_output(
     result["columns"] = cols.to_dict()
     result["filters"] = opts.filters.describe()
     result["rejects_path"] = str(rejects_path) if rejects else None
+    result["warnings"] = warnings
+    if export_summary is not None:
+        result["export"] = export_summary
     summary_path = opts.summary or summary_path_for(opts.output)
     rio.atomic_write_text(summary_path, rio.dumps_json(result, indent=2) + "\n")
     if opts.report_dir is not None:

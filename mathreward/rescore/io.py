@@ -15,6 +15,7 @@ import base64
 import contextlib
 import datetime
 import decimal
+import itertools
 import json
 import math
 import os
@@ -173,10 +174,53 @@ def _chunked(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
         yield buf
 
 
-def _iter_jsonl(p: Path, start: int) -> Iterator[RawRow]:
-    index = 0
+@dataclass(frozen=True)
+class ChunkStart:
+    """Where a chunk of rows starts: its first row's index and, in a JSONL file, that row's byte
+    offset and the number of lines before it (so a reader elsewhere starts there without a scan)."""
+
+    row: int
+    offset: int = 0
+    lineno: int = 0
+
+
+def chunk_starts(
+    path: str | os.PathLike[str], fmt: Format, chunk_size: int, start: int = 0, stop: int | None = None
+) -> list[ChunkStart]:
+    """The start of each chunk of ``chunk_size`` rows from row ``start`` up to row ``stop`` (None: all)."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    if fmt != "jsonl":
+        total = count_rows(path, fmt) if stop is None else min(stop, count_rows(path, fmt))
+        return [ChunkStart(row) for row in range(start, total, chunk_size)]
+    out: list[ChunkStart] = []
+    index = offset = 0
+    with Path(path).open("rb") as f:
+        for lineno, raw in enumerate(f):
+            if raw.strip():
+                if stop is not None and index >= stop:
+                    break
+                if index >= start and (index - start) % chunk_size == 0:
+                    out.append(ChunkStart(index, offset, lineno))
+                index += 1
+            offset += len(raw)
+    return out
+
+
+def read_chunk(path: str | os.PathLike[str], fmt: Format, where: ChunkStart, chunk_size: int) -> list[RawRow]:
+    """The chunk of ``chunk_size`` rows that starts at ``where`` (read as :func:`iter_chunks` reads it)."""
+    if fmt == "jsonl":
+        rows = _iter_jsonl(Path(path), where.row, where)
+        return list(itertools.islice(rows, chunk_size))
+    return next(iter_chunks(path, fmt, chunk_size, start=where.row), [])
+
+
+def _iter_jsonl(p: Path, start: int, at: ChunkStart | None = None) -> Iterator[RawRow]:
+    """Rows from ``start`` on; ``at``: begin reading at that known position instead of the file's start."""
+    index = at.row if at is not None else 0
     with p.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
+        f.seek(at.offset if at is not None else 0)
+        for lineno, raw in enumerate(f, (at.lineno if at is not None else 0) + 1):
             if not raw.strip():
                 continue
             if index >= start:

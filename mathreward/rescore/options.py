@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mathreward.rescore.exports import ExportOptions
 from mathreward.rescore.filters import FilterOptions
 
 
@@ -23,10 +24,11 @@ class RescoreOptions:
     report_dir: Path | None = None
     resume: bool = False
     with_prm: bool = False  # step scores requested (the scorer is passed to run_rescore)
-    prm_aggregate: str = "min"  # how step scores make one score per response: min | prod | last | mean
+    prm_aggregate: str = "min"  # how step scores make one score per response: one of prm.scores.AGGREGATES
     step_mode: str = "auto"  # how a response is cut into steps (the modes of prm.split_steps)
     # engine settings that must be the same when a run is resumed
     fingerprint_extra: dict[str, Any] = field(default_factory=dict)
     progress: str = "auto"  # auto | bar | log | none
     log_every_s: float = 10.0
     limit: int | None = None  # rescore only the first N rows (a quick look at a big file)
+    export: ExportOptions | None = None  # also write TRL's SFT or DPO dataset (rescore.exports)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from mathreward.rescore import io as rio
 from mathreward.rescore.columns import Columns
+from mathreward.rescore.difficulty import difficulty_bucket
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.filters import FilterOptions, keep_problem, select_responses
 from mathreward.rescore.metrics import Summary
+from mathreward.rescore.repetition import is_repetitive
 from mathreward.rescore.schema import PRM_COLUMNS, RESPONSE_COLUMNS
+
+if TYPE_CHECKING:
+    from mathreward.rescore.exports import Exporter
 
 
 def default_ks(max_n: int) -> tuple[int, ...]:
@@ -51,9 +57,12 @@ def finish_row(
     with_prm: bool,
     summary: Summary,
     filters: FilterOptions,
+    exporter: Exporter | None = None,
 ) -> dict[str, Any] | None:
     """Add the per-problem metrics to a graded row, count it in the summary, apply the filters.
 
+    Also added: each response's ``repetition`` flag (stuck in a loop) and the problem's
+    ``difficulty`` bucket. The ``exporter``, when given, sees every row before the filters.
     Returns the row to write (responses possibly filtered), or None when the filters drop it.
     """
     if "correct" not in row:
@@ -85,15 +94,22 @@ def finish_row(
     out = dict(row)
     out["num_correct"] = m["num_correct"]
     out["pass_rate"] = m["pass_rate"]
+    out["difficulty"] = difficulty_bucket(m["num_correct"], n)
+    responses = rio.get_path(row, cols.responses) if cols is not None else rio.MISSING
+    texts = _as_list(responses, single) if responses is not rio.MISSING else [None] * n
+    repetition = [is_repetitive(t) for t in texts] if len(texts) == n else [False] * n
+    out["repetition"] = repetition[0] if single else repetition
     for k in ks:
         out[f"pass@{k}"] = m.get(f"pass@{k}")
     for k in ks:
         out[f"maj@{k}"] = m.get(f"maj@{k}")
     if with_prm:
         out["prm_best_correct"] = m["prm_best_correct"]
+    if exporter is not None:
+        exporter.add(out, correct, repetition, groups)
     if not filters.active:
         return out
-    if not keep_problem(m["pass_rate"], groups, filters):
+    if not keep_problem(Fraction(m["num_correct"], n) if n else 0, groups, filters, m["num_correct"]):
         return None
     keep = select_responses(correct, filters)
     if not keep:
@@ -105,7 +121,7 @@ def finish_row(
     # only list rows reach here: a single-response row keeps its one response or is dropped
     responses = rio.get_path(out, cols.responses)
     out = _set_path(out, cols.responses, [responses[i] for i in keep])
-    for name in RESPONSE_COLUMNS + (PRM_COLUMNS if with_prm else ()):
+    for name in (*RESPONSE_COLUMNS, "repetition", *(PRM_COLUMNS if with_prm else ())):
         if name in out and isinstance(out[name], list):
             out[name] = [out[name][i] for i in keep]
     return out

@@ -34,7 +34,8 @@ from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.paths import state_dir_for
-from mathreward.rescore.pipeline import score_all
+from mathreward.rescore.pipeline import Phase1, score_all
+from mathreward.rescore.ray_engine import RayEngine, score_all_ray
 from mathreward.rescore.schema import part_schema, responses_are_lists
 from mathreward.rescore.state import STATE_VERSION, RunState, file_fingerprint
 
@@ -43,7 +44,7 @@ log = logging.getLogger("mathreward.rescore")
 
 def run_rescore(
     opts: RescoreOptions,
-    engine: Backend,
+    engine: Backend | RayEngine,
     scorer: Backend | None = None,
     *,
     stream: TextIO | None = None,
@@ -51,8 +52,9 @@ def run_rescore(
 ) -> Summary:
     """Rescore ``opts.input`` into ``opts.output``; returns the summary (also written as JSON).
 
-    ``engine`` verifies and groups answers; ``scorer``, when given, scores steps. Each is a
-    :class:`mathreward.backend.Backend`: in this process or on a server.
+    ``engine`` verifies and groups answers: a :class:`mathreward.backend.Backend` (in this process or
+    on a server), or a :class:`~mathreward.rescore.ray_engine.RayEngine` (CPU actors on Ray Data).
+    ``scorer``, when given, scores steps (a Backend; not with Ray).
     """
     stream = stream if stream is not None else sys.stderr
     in_fmt = rio.detect_format(opts.input)
@@ -63,6 +65,8 @@ def run_rescore(
         raise RescoreError("the output must not be the input file")
     state = RunState(state_dir_for(opts.output), "jsonl" if out_fmt == "jsonl" else "parquet")
     with_prm = scorer is not None
+    if with_prm and isinstance(engine, RayEngine):
+        raise RescoreError("the Ray engine verifies only: score steps with the local engine or --server")
     if opts.with_prm and scorer is None:
         raise RescoreError("with_prm is set but no step scorer was given")
 
@@ -99,8 +103,11 @@ def run_rescore(
     if opts.limit is not None:
         total = min(total, opts.limit)
     if not cp["input_done"]:
-        cp = score_all(opts, cols, engine, scorer, state, cp, in_fmt, list_mode, p_schema, total, stream,
-                        on_chunk)
+        run = Phase1(opts, cols, state, in_fmt, list_mode, p_schema, total, stream, on_chunk)
+        if isinstance(engine, RayEngine):
+            cp = score_all_ray(run, cp, engine)
+        else:
+            cp = score_all(run, cp, engine, scorer)
         cp = {**cp, "input_done": True}
         state.save(cp)
     if cp["prm_failures"]:

@@ -79,7 +79,13 @@ def part_schema(in_schema: pa.Schema, list_mode: bool, with_prm: bool) -> pa.Sch
 def output_schema(schema: pa.Schema, ks: Sequence[int], with_prm: bool) -> pa.Schema:
     import pyarrow as pa
 
+    correct = schema.field("correct").type if "correct" in schema.names else pa.bool_()
+    list_mode = pa.types.is_list(correct) or pa.types.is_large_list(correct)
     fields = [pa.field("num_correct", pa.int64()), pa.field("pass_rate", pa.float64())]
+    fields += [
+        pa.field("difficulty", pa.string()),  # difficulty.BUCKETS
+        pa.field("repetition", pa.list_(pa.bool_()) if list_mode else pa.bool_()),  # per response
+    ]
     fields += [pa.field(f"pass@{k}", pa.float64()) for k in ks]
     fields += [pa.field(f"maj@{k}", pa.bool_()) for k in ks]
     if with_prm:

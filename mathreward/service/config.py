@@ -77,12 +77,13 @@ class BatcherConfig:
 class HttpTimeouts:
     """How long the HTTP routes wait on a slow or idle client before closing its connection."""
 
-    # from a connection's first byte (or the end of its previous answer) to the end of the request
-    # line and headers, seconds; past it the connection is closed without an answer
+    # from the first byte of a request to the end of its request line and headers, seconds; past it
+    # the connection is closed without an answer (the wait for that first byte is keepalive_s)
     header_s: float = 10.0
     # reading a request's body once its headers are in, seconds; past it: 408 and the connection closed
     body_s: float = 30.0
-    # an idle keep-alive connection between requests, seconds; past it the connection is closed
+    # an idle connection (before its first request, or between requests), seconds; past it the
+    # connection is closed
     keepalive_s: float = 15.0
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mathreward._proto import common_pb2, process_reward_pb2, verify_pb2
+from verifier.group import answer_key
 from verifier.verdict import JudgeInfo, Method, Status, Verdict
 
 if TYPE_CHECKING:
@@ -91,14 +92,17 @@ def verdict_from_pb(result: verify_pb2.VerifyResult) -> Verdict:
             available=result.judge.available,
             detail=result.judge.detail,
         )
+    pred_answer = result.pred_answer if result.HasField("pred_answer") else None
     return Verdict(
         status=_STATUS_FROM_PB.get(result.status, Status.ERROR),
         method=_METHOD_FROM_PB.get(result.method, Method.NONE),
-        pred_answer=result.pred_answer if result.HasField("pred_answer") else None,
+        pred_answer=pred_answer,
         ref_answer=result.ref_answer if result.HasField("ref_answer") else None,
         reason=result.reason,
         elapsed_s=result.elapsed_s,
         judge=judge,
+        # the key is a pure function of the extracted answer: recomputed here, the wire stays as it is
+        answer_key=answer_key(pred_answer),
     )
 
 

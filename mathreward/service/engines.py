@@ -384,6 +384,10 @@ class PRMEngine:
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
+        while self._jobs:  # solutions still waiting for a batch: their calls are answered, not left hanging
+            job = self._jobs.popleft()
+            if not job.future.done():
+                job.future.set_exception(Unavailable("the server shut down before this item was scored"))
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -388,8 +388,6 @@ class _VerifyStream:
                 config,
                 wait=True,
             )
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the call ends with this error's status (never a silent gap)
             self.out.put_nowait(_Failed(exc))
             return

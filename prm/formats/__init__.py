@@ -104,6 +104,11 @@ def suggestion(config: dict[str, Any], asked: str | None = None) -> str:
     return ""
 
 
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it (a tuple of ids compares equal to the declaration's list)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 def read_declaration(path: Path) -> dict[str, Any] | None:
     """The checkpoint's ``prm_format.json`` (``{"format": ..., options...}``), or None."""
     file = path / DECLARATION
@@ -132,7 +137,7 @@ def resolve(
             raise PRMFormatError(f"{path / DECLARATION} names an unknown format {name!r}")
         if format not in ("auto", name):
             raise PRMFormatError(f"format={format!r} was passed but {path / DECLARATION} declares {name!r}")
-        clash = {k for k in set(declared) & set(options) if declared[k] != options[k]}
+        clash = {k for k in set(declared) & set(options) if _plain(declared[k]) != _plain(options[k])}
         if clash:
             raise PRMFormatError(f"{', '.join(sorted(clash))} passed differ from {path / DECLARATION}")
         options = {**declared, **options}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from prm.errors import PRMError, PRMFormatError, PRMInputError, PRMPathError
+from prm.errors import PRMError, PRMFormatError, PRMInputError, PRMPathError, PRMPlacementError
 
 if TYPE_CHECKING:
     import torch
@@ -102,10 +102,20 @@ def special_ids(tokenizer: Any) -> frozenset[int]:
 
 
 def _overlaps(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[bool]:
-    """For each token's [start, end) character span: does it share a character with one of ``spans``?"""
+    """For each token's [start, end) character span: does it share a character with one of ``spans``?
+
+    Both are in text order (token starts never decrease; spans do not overlap): one sweep.
+    """
+    live = [sp for sp in spans if sp[1] > sp[0]]
     out = []
+    j = 0
     for s, e in offsets:
-        out.append(e > s and any(a < e and s < b for a, b in spans if b > a))
+        if e <= s:
+            out.append(False)
+            continue
+        while j < len(live) and live[j][1] <= s:
+            j += 1
+        out.append(j < len(live) and live[j][0] < e)
     return out
 
 
@@ -179,14 +189,13 @@ def encode_layout(
     """
     enc = tokenizer(layout.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     ids: list[int] = list(enc["input_ids"])
-    offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]  # type: ignore[misc]
+    offsets: list[tuple[int, int]] = [(int(a), int(b)) for a, b in enc["offset_mapping"]]
     in_user = _overlaps(offsets, layout.user)
     if any(u and t in specials for u, t in zip(in_user, ids, strict=True)):
         ids, offsets = _read_typed_specials_as_text(tokenizer, layout.text, ids, offsets, in_user, specials)
         in_user = _overlaps(offsets, layout.user)
     positions: list[int] = []
     if layout.tags:
-        tag_of = [-1] * len(ids)
         hits: list[list[int]] = [[] for _ in layout.tags]
         t = 0
         for i, (s, e) in enumerate(offsets):  # tags and tokens are both in text order
@@ -197,7 +206,6 @@ def encode_layout(
             u = t
             while u < len(layout.tags) and layout.tags[u][0] < e:
                 hits[u].append(i)
-                tag_of[i] = u
                 u += 1
         for k, got in enumerate(hits):
             if len(got) != 1 or ids[got[0]] != tag_id or in_user[got[0]]:
@@ -328,6 +336,11 @@ def load_strict(
         raise
     except Exception as exc:  # the loading boundary: name what failed, whatever raised it
         first_line = (str(exc).splitlines() or [""])[0][:300]
+        if isinstance(exc, MemoryError) or "out of memory" in first_line.lower():
+            raise PRMPlacementError(
+                f"ran out of memory loading {path} ({type(exc).__name__}: {first_line}); use more GPUs "
+                "(placement='split'), a smaller dtype, or free memory held by other processes"
+            ) from exc
         raise PRMPathError(
             f"cannot read the weights in {path} ({type(exc).__name__}: {first_line}); "
             "a weight file may be damaged or incomplete: download it again"
@@ -383,7 +396,12 @@ class Format:
         return False
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         raise NotImplementedError
 
@@ -399,7 +417,7 @@ def single_token_id(tokenizer: Any, text: str, what: str) -> int:
 
 
 def qwen_score_model(num_labels: int) -> Any:
-    """The remote code's ``Qwen2ForProcessRewardModel`` / ``Qwen2ForRewardModel`` layout, without the remote code.
+    """The layout of the remote ``Qwen2ForProcessRewardModel`` / ``Qwen2ForRewardModel``, without remote code.
 
     ``model`` (a ``Qwen2Model``) and ``score`` = Linear(hidden, hidden), ReLU, Linear(hidden,
     ``num_labels``): loaded by transformers from the checkpoint, strictly, shards and device maps
@@ -408,7 +426,7 @@ def qwen_score_model(num_labels: int) -> Any:
     import torch
     from transformers import Qwen2Model, Qwen2PreTrainedModel
 
-    class Qwen2WithScoreHead(Qwen2PreTrainedModel):  # type: ignore[misc]
+    class Qwen2WithScoreHead(Qwen2PreTrainedModel):
         def __init__(self, config: Any) -> None:
             super().__init__(config)
             self.model = Qwen2Model(config)

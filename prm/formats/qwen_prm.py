@@ -1,4 +1,4 @@
-"""``qwen2.5-math-prm``: Qwen/Qwen2.5-Math-PRM-7B/72B, a Qwen2 backbone and a 2-way head read at ``<extra_0>``.
+"""``qwen2.5-math-prm``: Qwen/Qwen2.5-Math-PRM-7B/72B, a Qwen2 backbone, a 2-way head read at ``<extra_0>``.
 
 The card: the chat template with the system prompt, the question as the user turn and, as the
 assistant turn, ``"<extra_0>".join(steps) + "<extra_0>"``; ``tokenizer.encode`` of the whole
@@ -54,15 +54,26 @@ class QwenMathPRM(Format):
         return cls.matches_architecture(config.get("architectures") or [])
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         import copy
 
         from transformers import Qwen2Config
 
         model = load_strict(
-            qwen_score_model(2), path, self.name, dtype=dtype, attn=attn, device_map=device_map,
-            max_memory=max_memory, config=Qwen2Config.from_pretrained(str(path)),
+            qwen_score_model(2),
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
+            max_memory=max_memory,
+            config=Qwen2Config.from_pretrained(str(path)),
         )
         head = copy.deepcopy(model.score).cpu()
         return model.model.eval(), ClassifierHead(head, positive=1)
@@ -73,7 +84,11 @@ class QwenMathPRM(Format):
             layout.add_user(step, f"step {i}", response=True).tag(self.SEP)
         layout.template(self._after)
         enc = encode_layout(
-            self.tokenizer, layout, tag_id=self.sep_id, add_special_tokens=True, specials=self.specials,
+            self.tokenizer,
+            layout,
+            tag_id=self.sep_id,
+            add_special_tokens=True,
+            specials=self.specials,
             tag_name="step separator <extra_0>",
         )
         # what follows the last <extra_0> (<|im_end|>...) cannot change a causal model's scores

@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prm.formats.base import Encoded, Format, Head, Layout, ScalarHead, encode_layout, load_strict, qwen_score_model
+from prm.formats.base import (
+    Encoded,
+    Format,
+    Head,
+    Layout,
+    ScalarHead,
+    encode_layout,
+    load_strict,
+    qwen_score_model,
+)
 from prm.formats.qwen import SYSTEM, render_template
 from prm.scores import STEP_JOINER
 
@@ -43,15 +52,26 @@ class QwenMathRM(Format):
         return cls.matches_architecture(config.get("architectures") or [])
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         import copy
 
         from transformers import Qwen2Config
 
         model = load_strict(
-            qwen_score_model(1), path, self.name, dtype=dtype, attn=attn, device_map=device_map,
-            max_memory=max_memory, config=Qwen2Config.from_pretrained(str(path)),
+            qwen_score_model(1),
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
+            max_memory=max_memory,
+            config=Qwen2Config.from_pretrained(str(path)),
         )
         return model.model.eval(), ScalarHead(copy.deepcopy(model.score).cpu())
 

@@ -13,6 +13,7 @@ Math-Shepherd-style PRM loads with configuration, no code::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,16 @@ from prm.formats.base import Encoded, Format, Head, LabelRowsHead, Layout, encod
 
 if TYPE_CHECKING:
     import torch
+
+
+def _token_id(value: Any, what: str) -> int:
+    """An int token id (numpy and torch integers too); a PRMFormatError for anything else."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise PRMFormatError(f"{what} must hold int token ids, got {value!r}") from None
 
 
 class StepTag(Format):
@@ -37,8 +48,10 @@ class StepTag(Format):
         tag_id, labels = self._tag_and_labels(options)
         vocab = int(config.get("vocab_size") or len(tokenizer))
         for what, i in (("step_tag_id", tag_id), *(("returned_token_ids", x) for x in labels)):
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < min(vocab, len(tokenizer)):
-                raise PRMFormatError(f"{what} {i!r} is not a token id of this tokenizer (0..{len(tokenizer) - 1})")
+            if not 0 <= i < min(vocab, len(tokenizer)):
+                raise PRMFormatError(
+                    f"{what} {i!r} is not a token id of this tokenizer (0..{len(tokenizer) - 1})"
+                )
         if len(labels) != 2 or labels[0] == labels[1]:
             raise PRMFormatError(
                 f"returned_token_ids must be two different token ids (positive label first), got {labels}"
@@ -54,7 +67,9 @@ class StepTag(Format):
                 "format 'step-tag' needs step_tag_id= (the tag token after each step) and "
                 "returned_token_ids= (the positive and the negative label tokens), as vLLM's step pooler"
             )
-        return tag_id, [int(x) if isinstance(x, int) else x for x in labels]
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+            raise PRMFormatError(f"returned_token_ids must be a list of two token ids, got {labels!r}")
+        return _token_id(tag_id, "step_tag_id"), [_token_id(x, "returned_token_ids") for x in labels]
 
     def _tag_text(self) -> str:
         token = self.tokenizer.convert_ids_to_tokens(self.tag_id)
@@ -66,12 +81,22 @@ class StepTag(Format):
         return any(a.endswith("ForCausalLM") for a in archs)
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         from transformers import AutoModelForCausalLM
 
         model = load_strict(
-            AutoModelForCausalLM, path, self.name, dtype=dtype, attn=attn, device_map=device_map,
+            AutoModelForCausalLM,
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
             max_memory=max_memory,
         )
         lm_head = model.get_output_embeddings()

@@ -39,7 +39,9 @@ class TokenClassification(Format):
         self.sep_ids = list(tokenizer.encode(self.step_separator, add_special_tokens=False))
         self.bos_id = tokenizer.bos_token_id
         if _num_labels(config) != 2:
-            raise PRMFormatError(f"a token-classification PRM needs 2 labels, this one has {_num_labels(config)}")
+            raise PRMFormatError(
+                f"a token-classification PRM needs 2 labels, this one has {_num_labels(config)}"
+            )
 
     @classmethod
     def matches_architecture(cls, archs: Sequence[str]) -> bool:
@@ -50,7 +52,12 @@ class TokenClassification(Format):
         return cls.matches_architecture(config.get("architectures") or []) and _num_labels(config) == 2
 
     def load(
-        self, path: Path, dtype: Any, attn: str, device_map: Any = None, max_memory: dict[int, int] | None = None
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
     ) -> tuple[torch.nn.Module, Head]:
         import copy
 
@@ -58,14 +65,21 @@ class TokenClassification(Format):
         from transformers import AutoModelForTokenClassification
 
         model = load_strict(
-            AutoModelForTokenClassification, path, self.name, dtype=dtype, attn=attn, device_map=device_map,
+            AutoModelForTokenClassification,
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
             max_memory=max_memory,
         )
         head = getattr(model, "score", None) or getattr(model, "classifier", None)
         if not isinstance(head, torch.nn.Linear):
             raise PRMFormatError(f"{type(model).__name__} has no linear `score`/`classifier` head")
         if head.out_features != 2:
-            raise PRMFormatError(f"a token-classification PRM needs 2 labels, this one has {head.out_features}")
+            raise PRMFormatError(
+                f"a token-classification PRM needs 2 labels, this one has {head.out_features}"
+            )
         backbone = getattr(model, model.base_model_prefix)
         return backbone.eval(), ClassifierHead(copy.deepcopy(head).cpu(), positive=1)
 

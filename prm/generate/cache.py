@@ -77,7 +77,11 @@ class RolloutCache:
 
 
 class CachedGenerator:
-    """A backend behind a de-duplicating, optionally persistent cache. Counts what it sent and reused."""
+    """A backend behind a de-duplicating, optionally persistent cache. Counts what it sent and reused.
+
+    Several streams may run at once (from several threads): a request that one of them has in flight
+    is not sent again by another, which waits for its answer instead.
+    """
 
     def __init__(self, inner: Generator, cache_path: Path | None = None) -> None:
         self.inner = inner
@@ -85,33 +89,56 @@ class CachedGenerator:
         self.cache = RolloutCache(cache_path)
         self.sent = 0  # requests the backend answered in this process
         self.reused = 0  # requests answered from the cache or by an identical request in flight
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, threading.Event] = {}  # key -> set once its answer is in the cache
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, list[str]]]:
         keys = [r.key(self.model) for r in requests]
-        waiting: dict[str, list[int]] = {}
+        hits: list[tuple[int, list[str]]] = []
+        waiting: dict[str, list[int]] = {}  # keys this stream sends -> the requests that want them
+        elsewhere: dict[str, tuple[threading.Event, list[int]]] = {}  # keys another stream is sending
         todo: list[Request] = []
-        for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
-            hit = self.cache.get(key)
-            if hit is not None:
-                self.reused += 1
-                yield i, list(hit)
-            elif key in waiting:
-                self.reused += 1
-                waiting[key].append(i)
-            else:
-                waiting[key] = [i]
-                todo.append(req)
+        with self._lock:
+            for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    hits.append((i, list(hit)))
+                elif key in waiting:
+                    waiting[key].append(i)
+                elif key in self._in_flight:
+                    elsewhere.setdefault(key, (self._in_flight[key], []))[1].append(i)
+                else:
+                    waiting[key] = [i]
+                    todo.append(req)
+                    self._in_flight[key] = threading.Event()
+            self.reused += len(requests) - len(todo)
         todo_keys = list(waiting)  # in the order of todo
-        for j, texts in self.inner.stream(todo):
-            key = todo_keys[j]
-            if len(texts) != todo[j].params.n:
-                raise GenerationError(
-                    f"the backend returned {len(texts)} samples, asked for {todo[j].params.n}"
-                )
-            self.cache.put(key, texts)
-            self.sent += 1
-            for i in waiting[key]:
-                yield i, list(texts)
+        try:
+            yield from hits
+            for j, texts in self.inner.stream(todo):
+                key = todo_keys[j]
+                if len(texts) != todo[j].params.n:
+                    raise GenerationError(
+                        f"the backend returned {len(texts)} samples, asked for {todo[j].params.n}"
+                    )
+                self.cache.put(key, texts)
+                with self._lock:
+                    self.sent += 1
+                    self._in_flight.pop(key).set()
+                for i in waiting[key]:
+                    yield i, list(texts)
+        finally:  # keys this stream took but did not answer (an error, an early exit): free them
+            with self._lock:
+                for key in todo_keys:
+                    if self.cache.get(key) is None and key in self._in_flight:
+                        self._in_flight.pop(key).set()
+        for key, (done, indices) in elsewhere.items():
+            done.wait()
+            answer = self.cache.get(key)
+            if answer is None:
+                raise GenerationError("a request shared with another chunk failed there")
+            for i in indices:
+                yield i, list(answer)
 
     def close(self) -> None:
         self.cache.close()

@@ -7,6 +7,7 @@ Stop strings are applied to the decoded text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ class TransformersGenerator:
         except (OSError, ValueError) as e:
             raise GenerationError(f"cannot load a causal LM from {path}: {e}") from e
         self.device = device
+        self._lock = threading.Lock()
+        self._closed = False
         pad = self.tokenizer.pad_token_id
         self._pad = pad if pad is not None else self.tokenizer.eos_token_id
 
@@ -58,7 +61,11 @@ class TransformersGenerator:
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, list[str]]]:
         for i, req in enumerate(requests):
-            yield i, self._one(req)
+            with self._lock:  # one model: streams from several threads take turns, request by request
+                if self._closed:
+                    raise GenerationError("the generator was closed")
+                texts = self._one(req)
+            yield i, texts
 
     def close(self) -> None:
-        return None
+        self._closed = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -95,6 +96,8 @@ class OpenAICompletions:
             follow_redirects=False,
         )
         self.tries = 0  # HTTP requests made, retries included
+        self._slots = threading.BoundedSemaphore(c)
+        self._closed = False
 
     def _body(self, req: Request) -> dict[str, Any]:
         p = req.params
@@ -141,9 +144,15 @@ class OpenAICompletions:
         return _texts(raw, n)
 
     def _post(self, req: Request) -> list[str]:
+        with self._slots:  # the concurrency bound holds across streams running at once
+            return self._post_with_retries(req)
+
+    def _post_with_retries(self, req: Request) -> list[str]:
         body = self._body(req)
         o = self.options
         for attempt in range(o.retries + 1):
+            if self._closed:
+                raise GenerationError("the generator was closed")
             try:
                 return self._post_once(body, req.params.n)
             except _Transient as e:
@@ -167,10 +176,10 @@ class OpenAICompletions:
                 for f in done:
                     i = pending.pop(f)
                     yield i, f.result()
-        finally:
-            for f in pending:
-                f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # an early exit (an error, Ctrl-C) does not wait for the requests still out;
+            # close() ends them by closing the client
+            pool.shutdown(wait=not pending, cancel_futures=True)
 
     def close(self) -> None:
+        self._closed = True  # requests still queued give up; those out fail as the client closes
         self._client.close()

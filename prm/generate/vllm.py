@@ -9,6 +9,7 @@ Not exercised by the CPU test suite (vLLM is not installed there).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ class VLLMGenerator:
         self._vllm = vllm
         self.model = path
         self.llm = vllm.LLM(model=path, **engine_kwargs)
+        self._lock = threading.Lock()
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, list[str]]]:
         for lo in range(0, len(requests), SLICE):
@@ -38,7 +40,8 @@ class VLLMGenerator:
                 )
                 for r in part
             ]
-            outs = self.llm.generate([r.prompt for r in part], params, use_tqdm=False)
+            with self._lock:  # one engine: streams from several threads take turns, slice by slice
+                outs = self.llm.generate([r.prompt for r in part], params, use_tqdm=False)
             for j, out in enumerate(outs):
                 yield lo + j, [c.text for c in sorted(out.outputs, key=lambda c: c.index)]
 

@@ -1,68 +1,98 @@
-"""Shared by the adapter tests: the case table, and loaders that load a module the way a trainer does."""
+"""Shared by the adapter tests: the case table, the reward settings they run under, the lines that
+``mathreward adapters`` prints, and a byte-level tokenizer built here (no hub)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
+import contextlib
+import io
 import json
-import sys
-from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES_FILE = ROOT / "fixtures" / "adapter_cases.jsonl"
 
+# The settings each trainer test runs under, as `mathreward adapters` flags, and the reward each
+# outcome must then get (written out here, not computed by the code under test).
+PROFILES: dict[str, dict[str, Any]] = {
+    "lenient": {
+        "flags": [],
+        "settings": {},
+        "strict": False,
+        "rewards": {"correct": 1.0, "incorrect": -1.0, "no_answer": -1.0, "error": -1.0},
+    },
+    "lenient_no_answer_zero": {
+        "flags": ["--no-answer-reward", "0"],
+        "settings": {"no_answer_reward": 0.0},
+        "strict": False,
+        "rewards": {"correct": 1.0, "incorrect": -1.0, "no_answer": 0.0, "error": -1.0},
+    },
+    "strict": {
+        "flags": ["--strict-format", "--no-answer-reward", "0", "--format-reward", "-0.5"],
+        "settings": {"strict_format": True, "no_answer_reward": 0.0, "format_reward": -0.5},
+        "strict": True,
+        "rewards": {"correct": 1.0, "incorrect": -1.0, "no_answer": 0.0, "format": -0.5, "error": -1.0},
+    },
+}
+
 
 def load_cases() -> list[dict[str, Any]]:
-    """fixtures/adapter_cases.jsonl: prompt, response, reference, expect (correct|incorrect|error), why."""
+    """fixtures/adapter_cases.jsonl: prompt, response, reference, expect (lenient outcome:
+    correct|incorrect|no_answer|error), expect_strict (the outcome in the strict format mode, which
+    adds ``format``), why."""
     with CASES_FILE.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def expected_reward(expect: str, correct: float = 1.0, incorrect: float = 0.0) -> float:
-    return correct if expect == "correct" else incorrect
+def outcome(case: dict[str, Any], profile: str) -> str:
+    return case["expect_strict"] if PROFILES[profile]["strict"] else case["expect"]
 
 
-def load_like_verl(path: str, name: str, reward_kwargs: dict[str, Any] | None = None) -> Any:
-    """What verl/trainer/ppo/reward.py::get_custom_reward_fn does with custom_reward_function.{path,name,
-    reward_kwargs}: execute the file as module "custom_module", take the named function, and merge the
-    reward_kwargs into every call (they win over the call's own keyword arguments)."""
-    spec = importlib.util.spec_from_file_location("custom_module", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["custom_module"] = module
-    spec.loader.exec_module(module)
-    raw_fn = getattr(module, name)
-    extra = dict(reward_kwargs or {})
-    if inspect.iscoroutinefunction(raw_fn):
-        return partial(_call_with_kwargs_async, raw_fn, extra)
-    return partial(_call_with_kwargs, raw_fn, extra)
+def expected_reward(case: dict[str, Any], profile: str = "lenient") -> float:
+    return float(PROFILES[profile]["rewards"][outcome(case, profile)])
 
 
-def _call_with_kwargs(raw_fn: Any, extra_kwargs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-    return raw_fn(*args, **{**kwargs, **extra_kwargs})
+def printed_lines(*args: str) -> list[str]:
+    """What ``mathreward adapters ARGS`` prints: its non-empty, non-comment lines."""
+    from mathreward.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["adapters", *args]) == 0
+    return [line for line in out.getvalue().splitlines() if line.strip() and not line.startswith("#")]
 
 
-async def _call_with_kwargs_async(
-    raw_fn: Any, extra_kwargs: dict[str, Any], *args: Any, **kwargs: Any
-) -> Any:
-    return await raw_fn(*args, **{**kwargs, **extra_kwargs})
+def split_exports(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``export NAME=VALUE`` lines as a dict, and the other lines."""
+    import shlex
+
+    env: dict[str, str] = {}
+    rest: list[str] = []
+    for line in lines:
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].partition("=")
+            env[name] = shlex.split(value)[0] if value else ""
+        else:
+            rest.append(line)
+    return env, rest
 
 
-def load_like_openrlhf(path: str) -> ModuleType:
-    """What OpenRLHF does with ``--remote_rm_url some_file.py``: execute the file as module "reward_func"
-    (not registered in sys.modules) and call its ``reward_func``."""
-    spec = importlib.util.spec_from_file_location("reward_func", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def load_like_slime(path: str) -> Any:
-    """slime/utils/misc.py::load_function: a dotted "module.function" path."""
-    module_path, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module_path), attr)
+def byte_tokenizer(out: Path) -> Any:
+    """A byte-level tokenizer with no merges (every byte one token), so decode(encode(text)) == text
+    for any text, plus chat special tokens; saved to ``out`` for ``AutoTokenizer.from_pretrained``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(SPECIAL_TOKENS)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
+    )
+    fast.save_pretrained(str(out))
+    return fast

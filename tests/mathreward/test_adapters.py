@@ -1,58 +1,34 @@
-"""Each adapter called in this process exactly as its trainer calls it.
+"""The adapters' own contracts, called directly: reward settings, TRL's keyword call shapes,
+OpenRLHF's query splitting, bad items, process safety, and the ``mathreward adapters`` command.
 
-Where each calling convention was read:
-
-- verl (volcengine/verl): ``verl/trainer/ppo/reward.py`` (get_custom_reward_fn: the file is executed
-  as module ``custom_module``, ``custom_reward_function.reward_kwargs`` are merged into each call, an
-  ``inspect.iscoroutinefunction`` function is awaited); ``verl/workers/reward_manager/naive.py``
-  (``compute_score(data_source=, solution_str=, ground_truth=, extra_info=)``, a dict result is read
-  by ``result["score"]`` and every key goes to ``reward_extra_info``);
-  ``verl/workers/reward_manager/batch.py`` (``compute_score(data_sources=<numpy array>,
-  solution_strs=<list>, ground_truths=<list>, extra_infos=<numpy array>, **reward_kwargs)``);
-  ``verl/experimental/reward_loop/reward_manager/dapo.py`` (awaited with extra keywords such as
-  ``strict_box_verify``); ``verl/trainer/ppo/metric_utils.py::process_validation_metrics`` (a key's
-  values are skipped when the first is a str, else averaged: one type per key).
-- TRL (huggingface/trl 1.16): ``trl/trainer/grpo_trainer.py::_calculate_rewards`` (keyword call
-  ``prompts=, completions=, completion_ids=, **columns, trainer_state=, log_extra=, log_metric=``;
-  None -> NaN; async callables awaited on the trainer's loop); ``trl/rewards/accuracy_rewards.py``
-  (conversational completions ``[{"role": "assistant", "content": ...}]``, None for an unparseable
-  gold solution).
-- OpenRLHF (OpenRLHF/OpenRLHF): ``openrlhf/utils/remote_rm_utils.py`` (``{"query", "prompts",
-  "labels"}``, reads ``rewards``) and ``openrlhf/utils/agent.py`` (SingleTurnAgentExecutor: the file
-  is executed as module ``reward_func``; ``reward_func(queries, prompts, labels)``; the answer's
-  ``rewards``, ``scores``, ``extra_logs`` are read; the query is
-  ``decode(prompt_ids + action_ids, skip_special_tokens=False)``).
-- slime (THUDM/slime): ``slime/rollout/rm_hub/__init__.py`` (``async_rm``: ``await rm(args, sample,
-  **kwargs)`` for ``--custom-rm-path``; ``batched_async_rm``: ``await rm(args, samples)`` with
-  ``--group-rm``) and ``slime/utils/misc.py::load_function`` (a dotted path).
+The trainers' own code runs the adapters in test_adapters_verl.py (verl 0.9.1),
+test_adapters_trl_trainer.py (TRL 1.16), test_adapters_openrlhf.py (OpenRLHF 0.11.2) and
+test_adapters_slime.py (slime at a pinned commit); this file holds no copy of a trainer's loader.
+TRL's call shape (``trl/trainer/grpo_trainer.py::_calculate_rewards``): keyword arguments
+``prompts=, completions=, completion_ids=, **columns, trainer_state=, log_extra=, log_metric=``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import multiprocessing
+import os
 import pickle
+import re
 from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 
 import mathreward.adapters.openrlhf as openrlhf_adapter
 import mathreward.adapters.slime as slime_adapter
 import mathreward.adapters.trl as trl_adapter
 import mathreward.adapters.verl as verl_adapter
+from mathreward.adapters._settings import MissingLabelsError, RewardSettings
 from mathreward.adapters._text import message_text, response_from_query, strip_special_tail
-from tests.mathreward.adapter_helpers import (
-    expected_reward,
-    load_cases,
-    load_like_openrlhf,
-    load_like_slime,
-    load_like_verl,
-)
+from tests.mathreward.adapter_helpers import PROFILES, expected_reward, load_cases
 
 CASES = load_cases()
 IDS = [c["why"] for c in CASES]
@@ -60,91 +36,82 @@ IDS = [c["why"] for c in CASES]
 
 @pytest.fixture(autouse=True)
 def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests grade in this process, whatever the caller's environment says."""
-    monkeypatch.delenv("MATHREWARD_SERVER", raising=False)
+    """These tests grade in this process with the default settings, whatever the environment says."""
+    for name in list(os.environ):
+        if name.startswith("MATHREWARD_"):
+            monkeypatch.delenv(name)
 
 
-# ----------------------------------------------------------------------------- verl
+# ----------------------------------------------------------------------------- reward settings
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_verl_compute_score_as_naive_reward_manager_calls_it(case: dict[str, Any]) -> None:
-    compute_score = load_like_verl(verl_adapter.__file__, "compute_score")
-    result = compute_score(
-        data_source="openai/gsm8k",
-        solution_str=case["response"],
-        ground_truth=case["reference"],
-        extra_info={"question": case["prompt"], "index": 0},
-    )
-    assert result["score"] == expected_reward(case["expect"])
-    assert result["acc"] is (case["expect"] == "correct")
-    assert isinstance(result["pred"], str)
-    assert result["status"] == ("error" if case["expect"] == "error" else result["status"])
-    if case["expect"] == "correct":
-        assert result["status"] == "correct"
-    # verl's validation metrics need one type per key: str keys are skipped, the rest averaged
-    assert {k: type(v) for k, v in result.items()} == {
-        "score": float,
-        "acc": bool,
-        "pred": str,
-        "status": str,
-        "method": str,
+def test_settings_defaults_keywords_win_over_the_environment() -> None:
+    assert RewardSettings.resolve({}, env={}) == RewardSettings(1.0, -1.0, None, None, False)
+    env = {
+        "MATHREWARD_INCORRECT_REWARD": "-0.5",
+        "MATHREWARD_STRICT_FORMAT": "yes",
+        "MATHREWARD_NO_ANSWER_REWARD": "0",
     }
-
-
-def test_verl_reward_kwargs_set_the_reward_values_and_unknown_kwargs_are_ignored() -> None:
-    compute_score = load_like_verl(
-        verl_adapter.__file__, "compute_score", {"correct_reward": 1.0, "incorrect_reward": -1.0}
+    from_env = RewardSettings.resolve({}, env=env)
+    assert (from_env.incorrect, from_env.strict_format, from_env.no_answer) == (-0.5, True, 0.0)
+    both = RewardSettings.resolve(
+        {"incorrect_reward": -2, "strict_format": False, "no_answer_reward": None}, env=env
     )
-    right = compute_score(data_source="math", solution_str="\\boxed{42}", ground_truth="42", extra_info=None)
-    wrong = compute_score(
-        data_source="math",
-        solution_str="\\boxed{41}",
-        ground_truth="42",
-        extra_info=None,
-        strict_box_verify=True,  # what the dapo reward loop adds
-        reward_router_address=None,
+    assert (both.incorrect, both.strict_format, both.no_answer) == (-2.0, False, 0.0)  # None: not given
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "env", "message"),
+    [
+        ({"correct_reward": "one"}, {}, "correct_reward='one' is not a number"),
+        ({}, {"MATHREWARD_FORMAT_REWARD": "nan"}, "environment variable MATHREWARD_FORMAT_REWARD"),
+        ({}, {"MATHREWARD_STRICT_FORMAT": "sometimes"}, "MATHREWARD_STRICT_FORMAT='sometimes'"),
+        ({"incorrect_reward": True}, {}, "incorrect_reward=True is not a number"),
+    ],
+)
+def test_settings_that_do_not_read_fail_loudly(
+    kwargs: dict[str, Any], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RewardSettings.resolve(kwargs, env=env)
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_settings_reward_every_case_of_the_table(profile: str) -> None:
+    """The reward of each outcome, through the adapter every trainer shares (OpenRLHF's batch form)."""
+    settings = RewardSettings.resolve(PROFILES[profile]["settings"], env={})
+    out = openrlhf_adapter.score_queries(
+        [c["prompt"] + c["response"] for c in CASES],
+        [c["prompt"] for c in CASES],
+        [c["reference"] for c in CASES],
+        settings=settings,
     )
-    assert (right["score"], wrong["score"]) == (1.0, -1.0)
-    assert right["pred"] == "42" and wrong["pred"] == "41"
+    assert out["rewards"] == [expected_reward(c, profile) for c in CASES]
+    strict = PROFILES[profile]["strict"]
+    assert [i["outcome"] for i in out["items"]] == [
+        "incorrect" if c["expect"] == "error" else c["expect_strict" if strict else "expect"] for c in CASES
+    ]
 
 
-def test_verl_batch_form_as_batch_reward_manager_calls_it() -> None:
-    compute_score_batch = load_like_verl(verl_adapter.__file__, "compute_score_batch")
-    n = len(CASES)
-    results = compute_score_batch(
-        data_sources=np.array(["openai/gsm8k"] * n, dtype=object),
-        solution_strs=[c["response"] for c in CASES],
-        ground_truths=[c["reference"] for c in CASES],
-        extra_infos=np.array([{"question": c["prompt"]} for c in CASES], dtype=object),
-    )
-    assert [r["score"] for r in results] == [expected_reward(c["expect"]) for c in CASES]
-    errors = [r["status"] == "error" for r in results]
-    assert errors == [c["expect"] == "error" for c in CASES]  # the bad item alone is an error
+def test_a_batch_whose_labels_are_all_missing_fails_loudly_in_every_adapter() -> None:
+    with pytest.raises(MissingLabelsError, match="ground_truth"):
+        verl_adapter.compute_score("openai/gsm8k", "\\boxed{1}", None)
+    with pytest.raises(MissingLabelsError, match="'solution'"):
+        trl_adapter.accuracy_reward(completions=["\\boxed{1}", "\\boxed{2}"], solution=["", "  "])
+    with pytest.raises(MissingLabelsError, match="label_key"):
+        openrlhf_adapter.score_queries(["Q 1", "Q 2"], ["Q", "Q"], None)
+    with pytest.raises(MissingLabelsError, match="label-key"):
+        asyncio.run(slime_adapter.reward_func(Namespace(), SlimeSample("q", "\\boxed{1}", None)))
+    # one missing label among others is that item's own error
+    out = openrlhf_adapter.score_queries(["Q \\boxed{1}", "Q \\boxed{2}"], ["Q", "Q"], ["1", None])
+    assert [i["status"] for i in out["items"]] == ["correct", "error"]
 
 
-def test_verl_async_form_is_a_coroutine_function_awaited_by_the_reward_loop() -> None:
-    assert inspect.iscoroutinefunction(verl_adapter.compute_score_async)
-    fn = load_like_verl(verl_adapter.__file__, "compute_score_async", {"incorrect_reward": -0.5})
-
-    async def run() -> list[dict[str, Any]]:
-        return list(
-            await asyncio.gather(
-                *(
-                    fn(
-                        data_source="math",
-                        solution_str=c["response"],
-                        ground_truth=c["reference"],
-                        extra_info={},
-                        strict_box_verify=False,
-                    )
-                    for c in CASES
-                )
-            )
-        )
-
-    results = asyncio.run(run())
-    assert [r["score"] for r in results] == [expected_reward(c["expect"], incorrect=-0.5) for c in CASES]
+def test_verl_pred_and_keys_keep_one_type() -> None:
+    right = verl_adapter.compute_score("math", "\\boxed{42}", "42")
+    wrong = verl_adapter.compute_score("math", CASES[5]["response"], "42")  # states no answer
+    assert {k: type(v) for k, v in right.items()} == {k: type(v) for k, v in wrong.items()}
+    assert right["pred"] == "42" and wrong["pred"] == ""
 
 
 # ----------------------------------------------------------------------------- TRL
@@ -171,8 +138,8 @@ def _trl_kwargs(cases: list[dict[str, Any]], conversational: bool) -> dict[str, 
     }
 
 
-def _trl_expected(case: dict[str, Any]) -> float | None:
-    return None if case["expect"] == "error" else expected_reward(case["expect"])
+def _trl_expected(case: dict[str, Any], profile: str = "lenient") -> float | None:
+    return None if case["expect"] == "error" else expected_reward(case, profile)
 
 
 @pytest.mark.parametrize("conversational", [False, True], ids=["standard", "conversational"])
@@ -181,16 +148,19 @@ def test_trl_accuracy_reward_as_grpo_trainer_calls_it(conversational: bool) -> N
     logged = kwargs.pop("_logged")
     rewards = trl_adapter.accuracy_reward(**kwargs)
     assert rewards == [_trl_expected(c) for c in CASES]
-    assert logged["verdict"][0] == "correct" and len(logged["pred_answer"]) == len(CASES)
+    assert logged["accuracy_reward_outcome"][0] == "correct"
+    assert len(logged["accuracy_reward_pred"]) == len(CASES)
 
 
 def test_trl_async_reward_is_detected_and_awaited_like_trl_does() -> None:
     from trl.trainer.utils import get_callable_name, is_async_callable
 
-    configured = trl_adapter.AsyncAccuracyReward(correct=2.0, incorrect=-1.0)
+    configured = trl_adapter.AsyncAccuracyReward(
+        name="strict", strict_format=True, no_answer=0.0, format_violation=-0.5
+    )
     assert is_async_callable(trl_adapter.accuracy_reward_async) and is_async_callable(configured)
     assert not is_async_callable(trl_adapter.accuracy_reward)
-    assert get_callable_name(configured) == "accuracy_reward_async"
+    assert get_callable_name(configured) == "strict"
     kwargs = _trl_kwargs(CASES, conversational=True)
     kwargs.pop("_logged")
 
@@ -198,23 +168,21 @@ def test_trl_async_reward_is_detected_and_awaited_like_trl_does() -> None:
         a, b = await asyncio.gather(trl_adapter.accuracy_reward_async(**kwargs), configured(**kwargs))
         return a, b
 
-    plain, scaled = asyncio.run(run())
+    plain, strict = asyncio.run(run())
     assert plain == [_trl_expected(c) for c in CASES]
-    assert scaled == [
-        None if c["expect"] == "error" else (2.0 if c["expect"] == "correct" else -1.0) for c in CASES
-    ]
+    assert strict == [_trl_expected(c, "strict") for c in CASES]
 
 
 def test_trl_none_only_where_the_reference_is_unusable() -> None:
     completions = ["\\boxed{42}", "\\boxed{42}", "\\boxed{42}", "no final answer in this one", 42]
     solution = ["", "x^{", None, "42", "42"]
-    # empty, unreadable, missing reference: None (skipped); no answer stated, a non-text completion: 0.0
+    # empty, unreadable, missing reference: None (skipped); no answer stated, a non-text completion: -1
     assert trl_adapter.accuracy_reward(completions=completions, solution=solution) == [
         None,
         None,
         None,
-        0.0,
-        0.0,
+        -1.0,
+        -1.0,
     ]
 
 
@@ -238,10 +206,39 @@ def test_trl_accuracy_reward_names_the_missing_column() -> None:
 
 
 def test_trl_configured_reward_pickles_and_keeps_its_name() -> None:
-    reward = trl_adapter.AccuracyReward(correct=1.0, incorrect=-1.0, server=None)
+    reward = trl_adapter.AccuracyReward(name="acc_zero", correct=1.0, incorrect=0.0, server=None)
     clone = pickle.loads(pickle.dumps(reward))
-    assert clone == reward and clone.__name__ == "accuracy_reward"
-    assert clone(completions=["\\boxed{3}", "\\boxed{4}"], solution=["3", "3"]) == [1.0, -1.0]
+    assert clone == reward and clone.__name__ == "acc_zero"
+    assert clone(completions=["\\boxed{3}", "\\boxed{4}"], solution=["3", "3"]) == [1.0, 0.0]
+
+
+def test_trl_names_are_distinct_by_default_and_configurable() -> None:
+    """GRPOTrainer keys its metrics by these names: one name per function, or they overwrite."""
+    from trl.trainer.utils import get_callable_name
+
+    funcs = [
+        trl_adapter.accuracy_reward,
+        trl_adapter.accuracy_reward_async,
+        trl_adapter.AccuracyReward(),
+        trl_adapter.AsyncAccuracyReward(),
+        trl_adapter.step_reward,
+        trl_adapter.StepReward(),
+        trl_adapter.AccuracyReward(name="acc_strict", strict_format=True),
+    ]
+    names = [get_callable_name(f) for f in funcs]
+    assert len(set(names)) == len(names), names
+    assert names[-1] == "acc_strict" and trl_adapter.AccuracyReward.__name__ == "AccuracyReward"
+
+
+def test_trl_module_function_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATHREWARD_STRICT_FORMAT", "1")
+    monkeypatch.setenv("MATHREWARD_FORMAT_REWARD", "-0.25")
+    got = trl_adapter.accuracy_reward(completions=["\\boxed{3}", "The answer is 3."], solution=["3", "3"])
+    assert got == [1.0, -0.25]
+    # an instance's own field wins over the environment
+    assert trl_adapter.AccuracyReward(strict_format=False)(
+        completions=["The answer is 3."], solution=["3"]
+    ) == [1.0]
 
 
 def test_trl_step_reward_needs_a_prm_and_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,16 +263,15 @@ def _queries(
     return queries, prompts
 
 
-def test_openrlhf_reward_func_file_as_openrlhf_loads_and_calls_it() -> None:
+def test_openrlhf_reward_func_answers_tensors_scores_and_extra_logs() -> None:
     import torch
 
-    module = load_like_openrlhf(openrlhf_adapter.__file__)
     queries, prompts = _queries(CASES)
     labels = [c["reference"] for c in CASES]
-    out = module.reward_func(queries, prompts, labels)
+    out = openrlhf_adapter.reward_func(queries, prompts, labels)
     assert set(out) == {"rewards", "scores", "extra_logs"}
     assert isinstance(out["rewards"], torch.Tensor) and out["rewards"].shape == (len(CASES),)
-    assert out["rewards"].tolist() == [expected_reward(c["expect"]) for c in CASES]
+    assert out["rewards"].tolist() == [expected_reward(c) for c in CASES]
     assert out["scores"].tolist() == [1.0 if c["expect"] == "correct" else 0.0 for c in CASES]
     assert out["extra_logs"]["prompt_stripped"].tolist() == [1.0] * len(CASES)
     assert out["extra_logs"]["verify_error"].tolist() == [
@@ -286,7 +282,7 @@ def test_openrlhf_reward_func_file_as_openrlhf_loads_and_calls_it() -> None:
 def test_openrlhf_prompt_is_stripped_so_an_answer_in_the_prompt_is_not_graded() -> None:
     prompt = "Example: 1+1 is \\boxed{2}. Now, what is 2+2?"
     answer = openrlhf_adapter.score_queries([prompt + " I do not know."], [prompt], ["2"])
-    assert answer["rewards"] == [0.0]  # the prompt's \boxed{2} would have matched
+    assert answer["rewards"] == [-1.0]  # the prompt's \boxed{2} would have matched
     assert answer["items"][0]["response_from"] == "prefix"
 
 
@@ -311,7 +307,7 @@ def test_openrlhf_bad_items_do_not_fail_the_batch_but_bad_shapes_do() -> None:
     out = openrlhf_adapter.score_queries(
         ["Q\\boxed{2}", 17, "Q\\boxed{3}"], ["Q", "Q", "Q"], ["2", "2", None]
     )
-    assert out["rewards"] == [1.0, 0.0, 0.0]
+    assert out["rewards"] == [1.0, -1.0, -1.0]
     assert [i["status"] for i in out["items"]] == ["correct", "error", "error"]
     assert "response" in out["items"][1]["reason"] and "reference" in out["items"][2]["reason"]
     with pytest.raises(ValueError, match="labels has 1 items"):
@@ -329,27 +325,6 @@ class SlimeSample:
     response: str = ""
     label: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def test_slime_custom_rm_as_async_rm_awaits_it() -> None:
-    rm = load_like_slime("mathreward.adapters.slime.reward_func")
-    args = Namespace(custom_rm_path="mathreward.adapters.slime.reward_func", reward_key="score")
-    samples = [SlimeSample(c["prompt"], c["response"], c["reference"]) for c in CASES]
-    samples[0].prompt = [{"role": "user", "content": CASES[0]["prompt"]}]  # chat prompts too
-
-    async def run() -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(rm(args, s) for s in samples)))
-
-    rewards = asyncio.run(run())
-    assert [r[args.reward_key] for r in rewards] == [expected_reward(c["expect"]) for c in CASES]
-    assert set(rewards[0]) == {"score", "acc", "pred", "status", "method", "reason"}
-
-
-def test_slime_group_rm_as_batched_async_rm_awaits_it() -> None:
-    rm = load_like_slime("mathreward.adapters.slime.batched_reward_func")
-    samples = [SlimeSample(c["prompt"], c["response"], c["reference"]) for c in CASES]
-    rewards = asyncio.run(rm(Namespace(), samples, incorrect_reward=-1.0))
-    assert [r["score"] for r in rewards] == [expected_reward(c["expect"], incorrect=-1.0) for c in CASES]
 
 
 # ----------------------------------------------------------------------------- shapes of text
@@ -379,7 +354,6 @@ def _grade_in_child(fn: Any, conn: Any) -> None:
 def test_adapters_pickle_by_reference_and_run_in_a_spawned_child() -> None:
     for fn in (
         verl_adapter.compute_score,
-        verl_adapter.compute_score_batch,
         verl_adapter.compute_score_async,
         trl_adapter.accuracy_reward,
         trl_adapter.step_reward,
@@ -406,10 +380,8 @@ def _fork_child(conn: Any) -> None:
 
 
 def test_adapter_works_in_a_forked_child_after_the_parent_used_it() -> None:
-    before = verl_adapter.compute_score_batch(
-        ["math", "math"], ["\\boxed{\\sqrt{4}}", "\\boxed{3}"], ["2", "2"], [None, None]
-    )
-    assert [r["score"] for r in before] == [1.0, 0.0]
+    before = [verl_adapter.compute_score("math", r, "2") for r in ("\\boxed{\\sqrt{4}}", "\\boxed{3}")]
+    assert [r["score"] for r in before] == [1.0, -1.0]
     ctx = multiprocessing.get_context("fork")
     parent_end, child_end = ctx.Pipe()
     child = ctx.Process(target=_fork_child, args=(child_end,))
@@ -424,33 +396,36 @@ def test_adapter_works_in_a_forked_child_after_the_parent_used_it() -> None:
 # ----------------------------------------------------------------------------- the config lines
 
 
-def test_adapters_command_prints_lines_whose_paths_load_like_the_trainers_do(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_adapters_command_prints_each_trainers_current_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """The trainers' own code accepts these lines (test_adapters_verl/openrlhf/slime/trl_trainer);
+    here: the paths, and that no line uses a key the tested releases dropped."""
     from mathreward.cli import main
 
     assert main(["adapters", "--path", "verl"]) == 0
-    compute_score = load_like_verl(capsys.readouterr().out.strip(), "compute_score")
-    assert compute_score(data_source="m", solution_str="\\boxed{2}", ground_truth="2")["score"] == 1.0
+    assert capsys.readouterr().out.strip() == verl_adapter.__file__
     assert main(["adapters", "--path", "openrlhf"]) == 0
-    module = load_like_openrlhf(capsys.readouterr().out.strip())
-    assert module.reward_func(["Q \\boxed{2}"], ["Q"], ["2"])["rewards"].tolist() == [1.0]
-    assert main(["adapters", "--server", "rm-host:50051", "--http", "rm-host:8000"]) == 0
-    lines = capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == openrlhf_adapter.__file__
+    assert (
+        main(["adapters", "--server", "rm-host:50051", "--http", "rm-host:8000", "--no-answer-reward", "0"])
+        == 0
+    )
+    out = capsys.readouterr().out
     for expected in (
-        f"custom_reward_function.path={verl_adapter.__file__}",
-        "custom_reward_function.name=compute_score",
-        "+custom_reward_function.reward_kwargs.server=rm-host:50051",
-        "reward_funcs=[accuracy_reward]",
-        "--remote_rm_url http://rm-host:8000/get_reward",
-        f"--remote_rm_url {openrlhf_adapter.__file__}",
-        "--rm-url http://rm-host:8000/slime/reward --reward-key score",
-        "--custom-rm-path mathreward.adapters.slime.reward_func",
+        f"reward.custom_reward_function.path={verl_adapter.__file__}",
+        "+reward.custom_reward_function.reward_kwargs.server=rm-host:50051",
+        "+reward.custom_reward_function.reward_kwargs.no_answer_reward=0.0",
+        "reward_funcs = [AccuracyReward(name='accuracy', no_answer=0.0, server='rm-host:50051')]",
+        "--reward.remote_url 'http://rm-host:8000/get_reward?no_answer_reward=0.0' --data.label_key answer",
+        "--rm-type remote_rm --rm-url 'http://rm-host:8000/slime/reward?no_answer_reward=0.0' "
+        "--reward-key score",
     ):
-        assert expected in lines, expected
-    for name in ("compute_score", "compute_score_batch", "compute_score_async"):
-        assert callable(getattr(verl_adapter, name))
-    assert load_like_slime("mathreward.adapters.slime.reward_func") is slime_adapter.reward_func
+        assert expected in out, expected
+    lines = [line for line in out.splitlines() if not line.startswith("#")]
+    assert not any(line.startswith("custom_reward_function.") for line in lines)  # ignored by verl 0.9
+    assert "--remote_rm_url" not in out and "--label_key" not in out  # rejected by OpenRLHF >= 0.10.2
+    assert "reward_manager=batch" not in out  # no such manager in verl 0.9's reward loop
+    assert main(["adapters", "--trainer", "openrlhf", "--strict-format"]) == 0
+    assert "export MATHREWARD_STRICT_FORMAT=true" in capsys.readouterr().out
 
 
 def _call_cloudpickled(blob: bytes, conn: Any) -> None:
@@ -464,18 +439,20 @@ def _call_cloudpickled(blob: bytes, conn: Any) -> None:
 
 
 def test_openrlhf_file_form_survives_rays_pickling_into_a_fresh_process() -> None:
-    """OpenRLHF wraps the file's reward_func in ``ray.remote``; Ray pickles it with cloudpickle, by value,
-    since the module "reward_func" exists only in the driver. A spawned child (not daemonic, like a Ray
-    worker) has never seen that module."""
+    """The file form loaded by OpenRLHF's own loader pickles by value (cloudpickle, as Ray does for a
+    function whose module "reward_func" exists only where it was loaded) and runs in a spawned child
+    that has never seen that module."""
     cloudpickle = pytest.importorskip("cloudpickle")
-    module = load_like_openrlhf(openrlhf_adapter.__file__)
-    blob = cloudpickle.dumps(module.reward_func)
+    pytest.importorskip("openrlhf")
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    blob = cloudpickle.dumps(SingleTurnAgentExecutor(openrlhf_adapter.__file__).reward_func)
     ctx = multiprocessing.get_context("spawn")
     parent_end, child_end = ctx.Pipe()
     child = ctx.Process(target=_call_cloudpickled, args=(blob, child_end))
     child.start()
     assert parent_end.poll(120), "the spawned child did not answer"
-    assert parent_end.recv() == [1.0, 0.0]
+    assert parent_end.recv() == [1.0, -1.0]
     child.join(10)
 
 

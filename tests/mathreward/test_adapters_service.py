@@ -1,11 +1,11 @@
 """The adapters through a real ``mathreward`` gRPC server on a loopback port, and the HTTP routes of a real
 ``mathreward serve --http-port`` subprocess.
 
-Calling conventions as in test_adapters.py (read in volcengine/verl ``verl/workers/reward_manager/naive.py``
-and ``batch.py``, huggingface/trl ``trl/trainer/grpo_trainer.py::_calculate_rewards``, OpenRLHF/OpenRLHF
-``openrlhf/utils/remote_rm_utils.py`` and ``openrlhf/utils/agent.py``, THUDM/slime
-``slime/rollout/rm_hub/__init__.py``). Each test checks on the server's own metrics that the work went
-through it, so a silent fall-back to in-process grading would fail it.
+verl's function is loaded by verl's own ``get_custom_reward_fn`` from the config composed with the
+lines ``mathreward adapters --server`` prints, OpenRLHF's file by its own ``SingleTurnAgentExecutor``
+(the trainer tests, test_adapters_verl.py and test_adapters_openrlhf.py, run the whole reward
+paths). Each test checks on the server's own metrics that the work went through it, so a silent
+fall-back to in-process grading would fail it.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ import mathreward.adapters.openrlhf as openrlhf_adapter
 import mathreward.adapters.slime as slime_adapter
 import mathreward.adapters.trl as trl_adapter
 import mathreward.adapters.verl as verl_adapter
-from tests.mathreward.adapter_helpers import expected_reward, load_cases, load_like_openrlhf, load_like_verl
+from tests.mathreward.adapter_helpers import expected_reward, load_cases, printed_lines
 from tests.mathreward.service_helpers import server_config
 
 CASES = load_cases()
+GOOD = [c for c in CASES if c["expect"] != "error"]  # a verl or slime call grades one sample
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = "Verify"  # the method label of the gRPC metrics
 SCORE_STEPS = "ScoreSteps"
@@ -61,25 +62,29 @@ def _no_env_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MATHREWARD_PRM_MODEL", raising=False)
 
 
-def test_verl_through_the_server_from_reward_kwargs(verify_server: Any) -> None:
-    """``+custom_reward_function.reward_kwargs.server=host:port``: merged into every call by verl."""
+def test_verl_through_the_server_from_the_printed_lines(verify_server: Any) -> None:
+    """``+reward.custom_reward_function.reward_kwargs.server=host:port``: merged into every call by verl."""
+    pytest.importorskip("verl")
+    import verl
+    from hydra import compose, initialize_config_dir
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = Path(verl.__file__).parent / "trainer" / "config"
+    lines = printed_lines("--trainer", "verl", "--server", verify_server.target)
+    assert lines[-1] == f"+reward.custom_reward_function.reward_kwargs.server={verify_server.target}"
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        config = compose(config_name="ppo_trainer", overrides=lines)
+    compute_score = get_custom_reward_fn(config)
+    assert compute_score is not None
     before = verify_calls(verify_server)
-    single = load_like_verl(verl_adapter.__file__, "compute_score", {"server": verify_server.target})
-    batch = load_like_verl(verl_adapter.__file__, "compute_score_batch", {"server": verify_server.target})
     results = [
-        single(data_source="math", solution_str=c["response"], ground_truth=c["reference"], extra_info=None)
-        for c in CASES
+        compute_score(
+            data_source="math", solution_str=c["response"], ground_truth=c["reference"], extra_info=None
+        )
+        for c in GOOD
     ]
-    assert [r["score"] for r in results] == [expected_reward(c["expect"]) for c in CASES]
-    batched = batch(
-        data_sources=["math"] * len(CASES),
-        solution_strs=[c["response"] for c in CASES],
-        ground_truths=[c["reference"] for c in CASES],
-        extra_infos=[None] * len(CASES),
-    )
-    assert batched == results  # same verdicts in one call as one by one
-    # one RPC per gradable single call, one for the batch (the null reference never leaves the process)
-    assert verify_calls(verify_server) - before == len(CASES) - 1 + 1
+    assert [r["score"] for r in results] == [expected_reward(c) for c in GOOD]
+    assert verify_calls(verify_server) - before == len(GOOD)  # one RPC per call
 
 
 def test_verl_async_and_trl_async_through_the_server_from_the_environment(
@@ -94,7 +99,7 @@ def test_verl_async_and_trl_async_through_the_server_from_the_environment(
                 verl_adapter.compute_score_async(
                     "math", c["response"], c["reference"], {"question": c["prompt"]}
                 )
-                for c in CASES
+                for c in GOOD
             )
         )
         trl = await trl_adapter.accuracy_reward_async(
@@ -106,40 +111,45 @@ def test_verl_async_and_trl_async_through_the_server_from_the_environment(
         return list(verl), trl
 
     verl, trl = asyncio.run(run())
-    assert [r["score"] for r in verl] == [expected_reward(c["expect"]) for c in CASES]
-    assert trl == [None if c["expect"] == "error" else expected_reward(c["expect"]) for c in CASES]
-    assert verify_calls(verify_server) - before == len(CASES) - 1 + 1
+    assert [r["score"] for r in verl] == [expected_reward(c) for c in GOOD]
+    assert trl == [None if c["expect"] == "error" else expected_reward(c) for c in CASES]
+    assert verify_calls(verify_server) - before == len(GOOD) + 1
     # a second event loop gets its own grpc.aio channel (the first loop's is closed with it)
     again = asyncio.run(verl_adapter.compute_score_async("math", "\\boxed{7}", "7"))
     assert again["score"] == 1.0
 
 
-def test_openrlhf_file_and_slime_rm_through_the_server(verify_server: Any) -> None:
+def test_openrlhf_file_and_slime_rm_through_the_server(
+    verify_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both call with no keywords: the server comes from MATHREWARD_SERVER."""
+    pytest.importorskip("openrlhf")
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    monkeypatch.setenv("MATHREWARD_SERVER", verify_server.target)
+    reward_func = SingleTurnAgentExecutor(openrlhf_adapter.__file__).reward_func  # OpenRLHF's own loader
     before = verify_calls(verify_server)
-    module = load_like_openrlhf(openrlhf_adapter.__file__)
     prompts = [c["prompt"] for c in CASES]
-    out = module.reward_func(
+    out = reward_func(
         [p + " " + c["response"] for p, c in zip(prompts, CASES, strict=True)],
         prompts,
         [c["reference"] for c in CASES],
-        server=verify_server.target,
     )
-    assert out["rewards"].tolist() == [expected_reward(c["expect"]) for c in CASES]
+    assert out["rewards"].tolist() == [expected_reward(c) for c in CASES]
     sample = Namespace(prompt="6*7?", response="It is \\boxed{42}.", label="42")
-    reward = asyncio.run(slime_adapter.reward_func(Namespace(), sample, server=verify_server.target))
+    reward = asyncio.run(slime_adapter.reward_func(Namespace(), sample))
     assert reward["score"] == 1.0 and reward["status"] == "correct"
     assert verify_calls(verify_server) - before == 2
 
 
 def test_an_item_the_server_refuses_is_that_items_error(verify_server: Any) -> None:
-    results = verl_adapter.compute_score_batch(
-        ["math"] * 3,
-        ["\\boxed{1}", "\\boxed{2}", "\\boxed{3}"],
+    out = openrlhf_adapter.score_queries(
+        ["Q \\boxed{1}", "Q \\boxed{2}", "Q \\boxed{3}"],
+        ["Q"] * 3,
         ["1", "", "3"],
-        None,
         server=verify_server.target,
     )
-    assert [r["status"] for r in results] == ["correct", "error", "correct"]
+    assert [i["status"] for i in out["items"]] == ["correct", "error", "correct"]
 
 
 def test_an_unreachable_server_raises_a_clear_error() -> None:
@@ -171,7 +181,7 @@ def test_a_forked_child_builds_its_own_channel(verify_server: Any) -> None:
     assert state_pid == child_pid != os.getpid()  # the child dropped the parent's client and made its own
     assert verify_calls(verify_server) - before == 1
     # and the parent's channel still works after the fork
-    assert verl_adapter.compute_score("math", "\\boxed{3}", "2", server=target)["score"] == 0.0
+    assert verl_adapter.compute_score("math", "\\boxed{3}", "2", server=target)["score"] == -1.0
 
 
 def _spawned_child(fn: Any) -> list[float | None]:
@@ -286,7 +296,7 @@ def test_serve_http_port_answers_openrlhf_and_slime(served_http: dict[str, Any])
         assert http.post("/get_reward", json=payload).status_code == 401
         answer = http.post("/get_reward", json=payload, headers=auth)
         assert answer.status_code == 200
-        assert answer.json()["rewards"] == [expected_reward(c["expect"]) for c in CASES]
+        assert answer.json()["rewards"] == [expected_reward(c) for c in CASES]
         slime = http.post(
             "/slime/reward", json={"prompt": "Q", "response": "\\boxed{9}", "label": "9"}, headers=auth
         )
@@ -317,7 +327,6 @@ def test_the_token_comes_from_the_environment(start_server: Any, monkeypatch: py
     assert reward["score"] == 1.0
 
 
-
 def test_a_bare_fork_never_destroys_the_parents_clients_in_the_child(verify_server: Any) -> None:
     """A trainer that forks (a DataLoader worker, a multiprocessing pool) after the adapters made
     channels: destroying the parent's gRPC channels inside the child joins threads that do not exist
@@ -343,4 +352,4 @@ def test_a_bare_fork_never_destroys_the_parents_clients_in_the_child(verify_serv
         _, status = os.waitpid(child, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child died: status {status}"
         assert said == b"kept"
-    assert verl_adapter.compute_score("math", "\\boxed{3}", "2", server=target)["score"] == 0.0
+    assert verl_adapter.compute_score("math", "\\boxed{3}", "2", server=target)["score"] == -1.0

@@ -1,26 +1,42 @@
-"""One real TRL ``GRPOTrainer`` step on the CPU with :func:`mathreward.adapters.trl.accuracy_reward`.
+"""A real TRL ``GRPOTrainer`` step on the CPU with several of the project's reward functions at once.
 
-The policy is a tiny Llama built here from a fixed seed, with a word-level tokenizer built here (no hub):
-its vocabulary is the digits 1 and 2 plus the special tokens, so its random completions are answers
-such as ``2``, ``1 2`` or nothing, and the rewards are a mix of right and wrong. The trainer calls the
-reward exactly as ``trl/trainer/grpo_trainer.py::_calculate_rewards`` does (huggingface/trl 1.16), the
-async form awaited on the trainer's own event loop thread:
-``accuracy_reward(prompts=..., completions=..., completion_ids=..., solution=..., trainer_state=...,
-log_extra=..., log_metric=...)``. The test then grades the completions the trainer logged and checks
-they got exactly those rewards, and that the step trained (the weights moved).
+The reward functions are the ones the lines of ``mathreward adapters --trainer trl`` build (the
+lines are executed as printed), in a lenient and a strict setting under two names, plus the module
+functions ``accuracy_reward`` and ``accuracy_reward_async`` (awaited on TRL's own event loop). Each
+must log under its own name (TRL 1.16 names a reward by ``trl.trainer.utils.get_callable_name``).
+
+The policy is a tiny Llama built here from a fixed seed, with a word-level tokenizer built here (no
+hub) whose words are ``1``, ``2``, ``\\boxed{1}`` and ``\\boxed{2}``; one-token completions make
+every completion one of five texts, whose reward in each setting is written out in ``EXPECTED``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+
+from tests.mathreward.adapter_helpers import PROFILES, printed_lines
 
 trl = pytest.importorskip("trl", reason="TRL is not installed (pip install trl)")
 torch = pytest.importorskip("torch")
 
-VOCAB = ["<pad>", "<eos>", "1", "2"]
+VOCAB = ["<pad>", "<eos>", "1", "2", "\\boxed{1}", "\\boxed{2}"]
+# completion text -> outcome when lenient, outcome when strict (reference "2")
+OUTCOMES = {
+    "": ("no_answer", "no_answer"),
+    "1": ("incorrect", "format"),
+    "2": ("correct", "format"),
+    "\\boxed{1}": ("incorrect", "incorrect"),
+    "\\boxed{2}": ("correct", "correct"),
+}
+
+
+def expected(completion: str, profile: str) -> float:
+    lenient, strict = OUTCOMES[completion.strip()]
+    return float(PROFILES[profile]["rewards"][strict if PROFILES[profile]["strict"] else lenient])
 
 
 def tiny_policy(out: Path) -> tuple[Any, Any]:
@@ -49,21 +65,33 @@ def tiny_policy(out: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def test_grpo_trainer_step_with_accuracy_reward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def printed_reward_funcs(name: str, profile: str) -> list[Any]:
+    """``reward_funcs`` as the printed TRL lines build it."""
+    lines = printed_lines("--trainer", "trl", "--trl-name", name, *PROFILES[profile]["flags"])
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)
+    return namespace["reward_funcs"]
+
+
+def test_grpo_trainer_step_with_several_named_rewards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     from mathreward.adapters.trl import accuracy_reward, accuracy_reward_async
 
-    monkeypatch.delenv("MATHREWARD_SERVER", raising=False)
+    for name in list(os.environ):
+        if name.startswith("MATHREWARD_"):
+            monkeypatch.delenv(name)
     model, tokenizer = tiny_policy(tmp_path / "policy")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     dataset = Dataset.from_dict({"prompt": ["1 1", "2 1", "1 2", "2 2"], "solution": ["2", "2", "2", "2"]})
     args = GRPOConfig(
         output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
+        per_device_train_batch_size=16,
         num_generations=4,
-        max_completion_length=2,
+        max_completion_length=1,
         max_steps=1,
         learning_rate=1e-2,
         logging_steps=1,
@@ -74,30 +102,38 @@ def test_grpo_trainer_step_with_accuracy_reward(tmp_path: Path, monkeypatch: pyt
         seed=0,
         dataloader_num_workers=0,
     )
+    reward_funcs = [
+        *printed_reward_funcs("acc_lenient", "lenient"),
+        *printed_reward_funcs("acc_strict", "strict"),
+        accuracy_reward,
+        accuracy_reward_async,  # awaited on TRL's event loop
+    ]
     trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[
-            accuracy_reward,
-            cast(Any, accuracy_reward_async),
-        ],  # the async one runs on TRL's event loop
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
+        model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=tokenizer
     )
+    assert trainer.reward_func_names == [
+        "acc_lenient",
+        "acc_strict",
+        "accuracy_reward",
+        "accuracy_reward_async",
+    ]
     trainer.train()
 
     logs: Any = trainer._logs
-    completions = list(logs["completion"])
-    logged = list(logs["rewards"]["accuracy_reward"])
-    assert len(completions) == len(logged) == 8
-    assert all(isinstance(c, str) for c in completions)
-    # what the trainer got is what the reward function says about those completions
-    assert logged == accuracy_reward(completions=completions, solution=["2"] * len(completions))
-    assert set(logged) == {0.0, 1.0}, completions  # a mix: the advantages are not all zero
-    assert list(logs["rewards"]["accuracy_reward_async"]) == logged
-    # the verdicts went to the completions table through log_extra
-    assert len(logs["extra"]["verdict"]) >= 8
-    metrics = [h for h in trainer.state.log_history if "rewards/accuracy_reward/mean" in h]
-    assert metrics and metrics[0]["rewards/accuracy_reward/mean"] == pytest.approx(sum(logged) / len(logged))
+    completions = [str(c) for c in logs["completion"]]
+    assert len(completions) == 16 and set(completions) <= set(OUTCOMES), completions
+    rewards = logs["rewards"]
+    assert list(rewards["acc_lenient"]) == [expected(c, "lenient") for c in completions]
+    assert list(rewards["acc_strict"]) == [expected(c, "strict") for c in completions]
+    module_expected = [expected(c, "lenient") for c in completions]  # the defaults
+    assert list(rewards["accuracy_reward"]) == module_expected
+    assert list(rewards["accuracy_reward_async"]) == module_expected
+    assert len(set(completions)) >= 3, completions  # a mix, so the step has advantages to follow
+    # each function's verdicts go to the completions table under its own name
+    assert list(logs["extra"]["acc_strict_outcome"])[-16:] == [OUTCOMES[c][1] for c in completions]
+    metrics = next(h for h in trainer.state.log_history if "rewards/acc_strict/mean" in h)
+    for name in ("acc_lenient", "acc_strict", "accuracy_reward", "accuracy_reward_async"):
+        values = list(rewards[name])
+        assert metrics[f"rewards/{name}/mean"] == pytest.approx(sum(values) / len(values))
     moved = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert moved, "one optimizer step should change the weights"

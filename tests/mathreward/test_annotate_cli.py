@@ -4,6 +4,7 @@ real gRPC service; the in-process transformers backend on a tiny model; outputs 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -50,7 +51,7 @@ def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> 
     with ScriptedServer() as srv:
         proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
                           "--n", N, "--seed", 3, "--workers", 1)
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked)) == 3 + 2 + 1
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == ["a", "b", "e"]
@@ -69,6 +70,7 @@ def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> 
     assert summary["rollouts"] == 6 * N and summary["requests_sent"] == 6
     assert summary["by_position"]["1"][0] == 3 and "verify_s" in summary and "generate_s" in summary
     assert "labels by step position" in proc.stdout
+    assert "annotate: 6/6 rows" in proc.stderr  # the progress log (no terminal: log lines)
     assert not (tmp_path / "out.jsonl.annotate-state").exists()
 
 
@@ -167,6 +169,9 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--generator", "localhost:8000"], "base URL"),
+        pytest.param(["--generator", "vllm"], "the vllm generator needs vllm: pip install vllm",
+                     marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
+                                              reason="vLLM is installed")),
         (["--generator", "http://127.0.0.1:9/v1", "--n", "0"], "must be >= 1"),
         (["--generator", "http://127.0.0.1:9/v1", "--server", "127.0.0.1:9", "--workers", "2"],
          "server's settings"),
@@ -231,7 +236,7 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
     with ScriptedServer() as srv:
         proc = mathreward("pts", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
                           "--tokenizer", tok_dir, "--n", N, "--workers", 1)
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked))
     rows = read_jsonl(out)
     assert [(r["id"], r["position"]) for r in rows] == [("a", 2), ("a", 4), ("b", 3), ("b", 5)]

@@ -4,6 +4,7 @@ server settings read from the environment."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,29 @@ def test_the_server_comes_from_the_argument_then_the_environment(
     backend = choose_backend("127.0.0.1:1")
     assert isinstance(backend, RemoteBackend) and backend.where == "127.0.0.1:1"
     backend.close()
+
+
+def test_the_remote_backend_answers_as_the_local_one_and_fails_whole_calls(start_server: Any) -> None:
+    import asyncio
+
+    from mathreward.backend import BackendError
+    from tests.mathreward.service_helpers import server_config
+
+    server = start_server(server_config())
+    pairs = [("\\boxed{2}", "2"), ("so $x = 3$", "4"), ("\\frac{1}{2}", "0.5")]
+    remote = RemoteBackend(ServerSpec(server.target))
+    local = LocalBackend(workers=1)
+    try:
+        want = [(v.status, v.pred_answer) for v in local.verify_batch(pairs)]
+        assert [(v.status, v.pred_answer) for v in remote.verify_batch(pairs)] == want
+        assert [(v.status, v.pred_answer) for v in asyncio.run(remote.averify_batch(pairs))] == want
+        assert remote.same_answer_batch([("1/2", "0.5"), ("1", "2")]) == [True, False]
+        with pytest.raises(BackendError, match="NotReady"):  # the server has no PRM
+            remote.score_steps_batch([("q", ["a step"])])
+        assert remote.score_steps_batch([("q", [" "])])[0].error == "no steps: the solution is empty"
+    finally:
+        remote.close()
+    down = RemoteBackend(ServerSpec("127.0.0.1:1"), timeout=1.0)
+    with pytest.raises(BackendError, match=r"127\.0\.0\.1:1 failed"):
+        down.verify_batch(pairs)
+    down.close()

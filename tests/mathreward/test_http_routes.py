@@ -63,9 +63,15 @@ async def test_openrlhf_get_reward_answers_rewards_scores_and_extra_logs(serve: 
     assert response.status_code == 200
     body = response.json()
     assert "rewards" in body  # what request_api_wrapper asserts
-    assert body["rewards"] == [expected_reward(c["expect"]) for c in CASES]
+    assert body["rewards"] == [expected_reward(c) for c in CASES]
     assert body["scores"] == [1.0 if c["expect"] == "correct" else 0.0 for c in CASES]
-    assert set(body["extra_logs"]) == {"acc", "no_answer", "verify_error", "prompt_stripped"}
+    assert set(body["extra_logs"]) == {
+        "acc",
+        "no_answer",
+        "format_violation",
+        "verify_error",
+        "prompt_stripped",
+    }
     assert all(len(v) == len(CASES) for v in body["extra_logs"].values())
     statuses = [item["status"] for item in body["items"]]
     assert [s == "error" for s in statuses] == [c["expect"] == "error" for c in CASES]
@@ -74,19 +80,35 @@ async def test_openrlhf_get_reward_answers_rewards_scores_and_extra_logs(serve: 
 async def test_openrlhf_reward_values_from_the_url(serve: Serve) -> None:
     client = await serve()
     payload = openrlhf_payload(CASES[:2])
-    response = await client.post("/get_reward?correct_reward=1&incorrect_reward=-1", json=payload)
-    assert response.json()["rewards"] == [1.0, -1.0]
+    response = await client.post("/get_reward?correct_reward=2&incorrect_reward=-3", json=payload)
+    assert response.json()["rewards"] == [2.0, -3.0]
     bad = await client.post("/get_reward?incorrect_reward=minus-one", json=payload)
     assert bad.status_code == 400 and "incorrect_reward" in bad.json()["error"]
+    bad = await client.post("/get_reward?strict_format=maybe", json=payload)
+    assert bad.status_code == 400 and "strict_format" in bad.json()["error"]
+    strict = await client.post(
+        "/get_reward?strict_format=1&format_reward=-0.5&no_answer_reward=0", json=openrlhf_payload(CASES)
+    )
+    assert strict.json()["rewards"] == [expected_reward(c, "strict") for c in CASES]
+
+
+async def test_a_batch_whose_labels_are_all_missing_is_a_400(serve: Serve) -> None:
+    client = await serve()
+    response = await client.post("/get_reward", json={"query": ["Q \\boxed{1}", "Q 2"], "labels": [None, ""]})
+    assert response.status_code == 400 and "--data.label_key" in response.json()["error"]
 
 
 async def test_openrlhf_without_prompts_and_labels_fields(serve: Serve) -> None:
     client = await serve()
     response = await client.post("/get_reward", json={"query": ["Q: 2+2?\nA: \\boxed{4}"]})
+    assert response.status_code == 400 and "label_key" in response.json()["error"]  # no label at all
+    response = await client.post(
+        "/get_reward", json={"query": ["Q: 2+2?\nA: \\boxed{4}", "\\boxed{3}"], "labels": [None, "3"]}
+    )
     body = response.json()
     assert response.status_code == 200
-    assert body["rewards"] == [0.0] and body["items"][0]["status"] == "error"  # no label: the item's error
-    assert body["items"][0]["response_from"] == "whole"
+    assert body["rewards"] == [-1.0, 1.0] and body["items"][0]["status"] == "error"  # the item's error
+    assert [i["response_from"] for i in body["items"]] == ["whole", "whole"]
 
 
 async def test_slime_reward_answers_a_dict_with_score(serve: Serve) -> None:
@@ -94,10 +116,13 @@ async def test_slime_reward_answers_a_dict_with_score(serve: Serve) -> None:
     for case in CASES:
         payload = {"prompt": case["prompt"], "response": case["response"], "label": case["reference"]}
         response = await client.post("/slime/reward", json=payload)
+        if case["expect"] == "error":  # one sample whose label is missing: every label is missing
+            assert response.status_code == 400 and "--label-key" in response.json()["error"]
+            continue
         assert response.status_code == 200
         reward = response.json()
-        assert reward["score"] == expected_reward(case["expect"]), case["why"]  # --reward-key score
-        assert set(reward) == {"score", "acc", "pred", "status", "method", "reason"}
+        assert reward["score"] == expected_reward(case), case["why"]  # --reward-key score
+        assert set(reward) == {"score", "acc", "pred", "status", "method", "outcome", "reason"}
     chat = {"prompt": [{"role": "user", "content": "6*7?"}], "response": "\\boxed{42}", "label": "42"}
     assert (await client.post("/slime/reward", json=chat)).json()["score"] == 1.0
 
@@ -106,9 +131,7 @@ async def test_slime_reward_takes_a_list(serve: Serve) -> None:
     client = await serve()
     payload = [{"prompt": c["prompt"], "response": c["response"], "label": c["reference"]} for c in CASES]
     response = await client.post("/slime/reward?incorrect_reward=-1", json=payload)
-    assert [r["score"] for r in response.json()] == [
-        expected_reward(c["expect"], incorrect=-1.0) for c in CASES
-    ]
+    assert [r["score"] for r in response.json()] == [expected_reward(c) for c in CASES]
 
 
 @pytest.mark.parametrize("path", ["/get_reward", "/slime/reward"])
@@ -149,11 +172,16 @@ async def test_a_bad_item_does_not_fail_the_batch(serve: Serve) -> None:
     response = await client.post("/get_reward", json=payload)
     assert response.status_code == 200
     body = response.json()
-    assert body["rewards"] == [1.0, 0.0, 0.0, 0.0, 1.0]
+    assert body["rewards"] == [1.0, -1.0, -1.0, -1.0, 1.0]
     assert [i["status"] for i in body["items"]] == ["correct", "error", "error", "error", "correct"]
     assert "over the limit of 300" in body["items"][2]["reason"]
-    slime = await client.post("/slime/reward", json={"prompt": "Q", "response": "\\boxed{4}"})
-    assert slime.status_code == 200 and slime.json()["status"] == "error" and slime.json()["score"] == 0.0
+    slime = await client.post(
+        "/slime/reward", json=[{"prompt": "Q", "response": "\\boxed{4}"}, {"label": "4"}]
+    )
+    assert slime.status_code == 200 and [r["status"] for r in slime.json()] == ["error", "error"]
+    assert [r["score"] for r in slime.json()] == [-1.0, -1.0]
+    alone = await client.post("/slime/reward", json={"prompt": "Q", "response": "\\boxed{4}"})
+    assert alone.status_code == 400 and "references of this batch are missing" in alone.json()["error"]
 
 
 async def test_limits_on_items_and_body_size(serve: Serve) -> None:
@@ -200,7 +228,7 @@ async def test_server_state_shares_engine_limits_auth_and_metrics(serve: Serve) 
         auth = {"Authorization": "Bearer tok"}
         assert (await client.post("/get_reward", json=openrlhf_payload(CASES[:2]))).status_code == 401
         ok = await client.post("/get_reward", json=openrlhf_payload(CASES[:2]), headers=auth)
-        assert ok.status_code == 200 and ok.json()["rewards"] == [1.0, 0.0]
+        assert ok.status_code == 200 and ok.json()["rewards"] == [1.0, -1.0]
         # 5 gradable items > max_queue_depth 4: the engine's admission refuses the call -> 429
         full = await client.post("/get_reward", json=openrlhf_payload(CASES[:5]), headers=auth)
         assert full.status_code == 429 and "queue is full" in full.json()["error"]
@@ -242,7 +270,7 @@ async def test_concurrent_single_sample_requests_share_engine_calls(serve: Serve
         client = await serve(state=state, limits=HttpLimits(coalesce_items=64, coalesce_wait_ms=20))
         samples = [{"prompt": "", "response": f"\\boxed{{{i % 3}}}", "label": "1"} for i in range(24)]
         answers = await asyncio.gather(*(client.post("/slime/reward", json=s) for s in samples))
-        assert [a.json()["score"] for a in answers] == [1.0 if i % 3 == 1 else 0.0 for i in range(24)]
+        assert [a.json()["score"] for a in answers] == [1.0 if i % 3 == 1 else -1.0 for i in range(24)]
         assert [a.json()["pred"] for a in answers] == [str(i % 3) for i in range(24)]
         calls = state.metrics.registry.get_sample_value("mathreward_batch_size_count", {"engine": "verify"})
         assert calls is not None and 1 <= calls < 24

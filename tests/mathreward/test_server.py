@@ -52,13 +52,16 @@ def test_verify_batch_round_trip_matches_in_process(grpc_client):
     local = verify_batch(pairs)
     assert [v.correct for v in remote] == [want for _, _, want in PAIRS]
     for a, b in zip(remote, local, strict=True):
-        assert (a.status, a.method, a.pred_answer, a.ref_answer, a.reason) == (
+        assert (a.status, a.method, a.pred_answer, a.ref_answer, a.reason, a.answer_key) == (
             b.status,
             b.method,
             b.pred_answer,
             b.ref_answer,
             b.reason,
+            b.answer_key,
         )
+    # the canonical key survives the wire, so maj@N through a server votes as in process
+    assert any(v.answer_key for v in remote)
 
 
 def test_verify_single_and_question(grpc_client):

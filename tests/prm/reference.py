@@ -213,7 +213,7 @@ def step_tag_reference(path: Path, items: list[tuple[str, list[str]]]) -> list[l
 
 
 class QwenRMReference(QwenPRMReference):
-    """The remote code's ``Qwen2ForRewardModel``: the same backbone, a 1-output head read at the last token."""
+    """The remote code's ``Qwen2ForRewardModel``: the same backbone, a 1-output head read at the end."""
 
     def __init__(self, config) -> None:
         super().__init__(config)

@@ -85,7 +85,7 @@ class ServerLog:
         with self.lock:
             self.requests.append({k: body.get(k) for k in FIELDS})
 
-    def keys(self) -> list[tuple[Any, ...]]:
+    def entries(self) -> list[tuple[Any, ...]]:
         with self.lock:
             return [tuple(r[k] for k in FIELDS) for r in self.requests]
 
@@ -99,9 +99,16 @@ class ScriptedServer:
     """``with ScriptedServer() as s: s.base_url`` -> ``http://127.0.0.1:PORT/v1``."""
 
     def __init__(
-        self, *, delay_s: float = 0.0, per_sample_s: float = 0.0, fail_first: int = 0, distinct: bool = False
+        self,
+        *,
+        delay_s: float = 0.0,
+        per_sample_s: float = 0.0,
+        fail_first: int = 0,
+        distinct: bool = False,
+        broken: str | None = None,  # "short": one choice fewer than n; "garbage": a reply that is not JSON
     ) -> None:
         self.log = ServerLog()
+        self.broken = broken
         self.distinct = distinct
         self.delay_s = delay_s
         self.per_sample_s = per_sample_s
@@ -157,6 +164,15 @@ class ScriptedServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+                if server.broken == "garbage":
+                    data = b"<html>bad gateway</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if server.broken == "short":
+                    texts = texts[:-1]
                 choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
                 reply = {"object": "text_completion", "model": body.get("model"), "choices": choices}
                 self._reply(200, reply)

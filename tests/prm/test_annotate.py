@@ -48,7 +48,7 @@ def test_labels_equal_the_scripted_truth_and_no_prefix_is_asked_twice() -> None:
         timing = Timing()
         results = annotate(SOLUTIONS, gen, CONFIG, local_verify_batch, timing)
         gen.close()
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     for s, r in zip(SOLUTIONS, results, strict=True):
         labels, soft = truth(s)
         assert r.labels == labels and r.soft_labels == soft

@@ -28,7 +28,9 @@ def _check_bf16(model, name, tiny_models):
     ref = REFERENCES[name](tiny_models[name], ITEMS)
     diffs = [abs(a - b) for g, r in zip(got, ref, strict=True) for a, b in zip(g.scores, r, strict=True)]
     # an outcome model's reward is a raw scalar, not a probability: gaps relative to the rewards' range
-    scale = 1.0 if model.kind == "process" else max(x for r in ref for x in r) - min(x for r in ref for x in r)
+    scale = (
+        1.0 if model.kind == "process" else max(x for r in ref for x in r) - min(x for r in ref for x in r)
+    )
     assert max(diffs) / scale < BF16_MAX_ABS
     assert sum(diffs) / len(diffs) / scale < BF16_MEAN_ABS
 

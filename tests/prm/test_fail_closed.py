@@ -1,4 +1,4 @@
-"""Loading fails closed: wrong formats, missing or extra tensors, unconfirmed causal LMs, bad folders, bad text.
+"""Loading fails closed: wrong formats, missing or extra tensors, unconfirmed causal LMs, bad folders, text.
 
 Each misuse from issue 13 is refused with a message that says what to do; nothing is scored with
 random weights.
@@ -50,7 +50,9 @@ def _load(path, fmt):
     return ProcessRewardModel.from_pretrained(path, format=fmt, device="cpu", **options)
 
 
-PAIRS = [(a, b) for a, b in itertools.permutations(sorted(FORMATS), 2) if (a, b) != ("math-shepherd", "step-tag")]
+PAIRS = [
+    (a, b) for a, b in itertools.permutations(sorted(FORMATS), 2) if (a, b) != ("math-shepherd", "step-tag")
+]
 
 
 @pytest.mark.parametrize(("source", "asked"), PAIRS)
@@ -85,7 +87,11 @@ def test_tensors_refuse_what_the_architecture_name_hides(bare, tmp_path):
     """config.json renamed to the asked format's architecture: the tensors still give it away."""
     lm = _copy(bare["math-shepherd"], tmp_path / "lm")
     _edit_config(lm, architectures=["MistralForTokenClassification"])
-    with pytest.raises(PRMFormatError, match=r"missing tensors \[score\.bias, score\.weight\]; tensors the format does not use \[lm_head\.weight\]"):
+    with pytest.raises(
+        PRMFormatError,
+        match=r"missing tensors \[score\.bias, score\.weight\]; tensors the format does not use "
+        r"\[lm_head\.weight\]",
+    ):
         _load(lm, "token-classification")
     prm = _copy(bare["qwen2.5-math-prm"], tmp_path / "prm")
     _edit_config(prm, architectures=["Qwen2ForRewardModel"])
@@ -173,18 +179,28 @@ def test_damaged_safetensors(damage, bare, tmp_path):
     weights = path / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(b"\x00garbage" * 8 if damage == "garbage" else data[: len(data) // 2])
-    with pytest.raises(PRMPathError, match="cannot read the weights.*download it again"):
+    with pytest.raises(PRMPathError, match=r"cannot read the weights.*download it again"):
         ProcessRewardModel.from_pretrained(path)
 
 
 def test_step_tag_options_are_checked(bare):
-    with pytest.raises(PRMFormatError, match="needs step_tag_id= .* returned_token_ids="):
+    with pytest.raises(PRMFormatError, match=r"needs step_tag_id= .* returned_token_ids="):
         ProcessRewardModel.from_pretrained(bare["step-tag"], format="step-tag")
     with pytest.raises(PRMFormatError, match="two different token ids"):
-        ProcessRewardModel.from_pretrained(bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=[3])
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=[3]
+        )
     with pytest.raises(PRMFormatError, match="not a token id"):
         ProcessRewardModel.from_pretrained(
             bare["step-tag"], format="step-tag", step_tag_id=10**6, returned_token_ids=[3, 4]
+        )
+    with pytest.raises(PRMFormatError, match="must be a list of two token ids"):
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id=1, returned_token_ids=5
+        )
+    with pytest.raises(PRMFormatError, match="must hold int token ids"):
+        ProcessRewardModel.from_pretrained(
+            bare["step-tag"], format="step-tag", step_tag_id="<|step|>", returned_token_ids=[3, 4]
         )
     with pytest.raises(PRMFormatError, match="step_tag_id does not apply"):
         ProcessRewardModel.from_pretrained(bare["qwen2.5-math-prm"], step_tag_id=3)
@@ -196,7 +212,12 @@ ODD = ["bad \ud800 step", "\udfff", "ok \U0001f642 then \ud83d alone"]
 @pytest.mark.parametrize("name", sorted(FORMAT_OF))
 def test_a_lone_surrogate_stays_in_its_slot(name, loaded):
     model = loaded[name]
-    items = [("q", ["fine", "also fine"]), ("q", [ODD[0]]), ("bad \ud800 question", ["x"]), ("q", ["ok", ODD[2]])]
+    items = [
+        ("q", ["fine", "also fine"]),
+        ("q", [ODD[0]]),
+        ("bad \ud800 question", ["x"]),
+        ("q", ["ok", ODD[2]]),
+    ]
     got = model.score_batch(items, return_errors=True)
     assert isinstance(got[0], StepScores)
     for i in (1, 2, 3):
@@ -213,6 +234,19 @@ def test_other_odd_unicode_is_scored(name, loaded):
     model = loaded[name]
     steps = ["e\u0301 = 1", "\u200b\u200d x", "\u05e9\u05dc\u05d5\u05dd 2", "a\x00b", "\U0001f642" * 3]
     assert len(model.score("q\u202e", steps).scores) == (1 if model.kind == "outcome" else len(steps))
+
+
+def test_steps_whose_iterator_raises_stay_in_their_slot(loaded):
+    def broken():
+        yield "a"
+        raise RuntimeError("the reader broke")
+
+    model = loaded["math-shepherd"]
+    got = model.score_batch([("q", ["a"]), ("q", broken())], return_errors=True)
+    assert isinstance(got[0], StepScores)
+    assert isinstance(got[1], PRMInputError) and "the reader broke" in str(got[1]) and got[1].index == 1
+    with pytest.raises(PRMInputError, match="item 0: cannot read this item"):
+        model.score_batch([("q", broken())])
 
 
 def test_a_forward_failure_stays_in_its_slot(loaded):

@@ -37,7 +37,9 @@ def test_auto_reads_the_checkpoints_declaration(tiny_models, caplog):
 
 def test_explicit_format_skips_detection(tiny_models, caplog):
     with caplog.at_level(logging.INFO, logger="prm"):
-        model = ProcessRewardModel.from_pretrained(tiny_models["token-classification"], format="token-classification")
+        model = ProcessRewardModel.from_pretrained(
+            tiny_models["token-classification"], format="token-classification"
+        )
     assert model.format == "token-classification"
     assert not any("detected format" in r.getMessage() for r in caplog.records)
 

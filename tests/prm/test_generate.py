@@ -104,6 +104,19 @@ def test_a_client_error_is_not_retried() -> None:
         assert gen.tries == 1
 
 
+@pytest.mark.parametrize(("broken", "message"), [("short", "returned 3 samples, asked for n=4"),
+                                                 ("garbage", "not a completions reply")])
+def test_a_malformed_reply_fails_closed(broken: str, message: str) -> None:
+    with ScriptedServer(broken=broken) as srv:
+        gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=2, backoff_s=0.01))
+        try:
+            with pytest.raises(GenerationError, match=message):
+                generate(gen, [Request("Q key=1", PARAMS)])
+        finally:
+            gen.close()
+        assert gen.tries == 1  # not retried: the server answered, wrongly
+
+
 def test_time_limit_per_request() -> None:
     with ScriptedServer(delay_s=3.0) as srv:
         gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(timeout_s=0.2, retries=1, backoff_s=0.01))
@@ -195,3 +208,45 @@ def test_vllm_backend_says_how_to_install_when_absent() -> None:
             open_generator("vllm", "some/model")
     else:  # pragma: no cover - vLLM machines
         pytest.skip("vLLM is installed: the GPU tests cover it")
+
+
+def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
+    """Two chunks in flight at once: identical requests go out once, the bound holds over both."""
+    import threading
+
+    a = [Request(f"Q key={k}", PARAMS) for k in range(8)]
+    b = [Request(f"Q key={k}", PARAMS) for k in range(4, 12)]  # 4..7 shared with a
+    with ScriptedServer(delay_s=0.3) as srv:
+        gen = open_generator(srv.base_url, "m", http=HTTPOptions(concurrency=3))
+        got: dict[str, list[list[str]]] = {}
+
+        def run(name: str, reqs: list[Request]) -> None:
+            got[name] = generate(gen, reqs)
+
+        threads = [threading.Thread(target=run, args=(n, r)) for n, r in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gen.close()
+        keys = [r[0] for r in srv.log.entries()]
+        assert sorted(keys) == sorted({f"Q key={k}" for k in range(12)})  # each prompt once
+        assert srv.max_in_flight <= 3
+    assert got["a"][4:] == got["b"][:4]
+    assert gen.sent == 12 and gen.reused == 4
+
+
+def test_the_data_side_imports_nothing_heavy_and_not_mathreward() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, prm.generate, prm.annotate, prm.pts\n"
+        "heavy = ('torch', 'transformers', 'httpx', 'vllm', 'sympy', 'mathreward')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

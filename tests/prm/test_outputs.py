@@ -54,10 +54,15 @@ def test_outcome_model_takes_steps_or_one_response_string(loaded):
     by_text = model.score("Find x.", "x = 3\n\nso the answer is 3")
     assert isinstance(by_steps, StepScores) and by_steps.kind == "outcome"
     assert by_steps.scores == pytest.approx(by_text.scores, abs=1e-6) and len(by_steps.scores) == 1
-    assert by_steps.spans == ((0, len(by_steps.solution)),) and by_steps.solution == "x = 3\n\nso the answer is 3"
+    assert (
+        by_steps.spans == ((0, len(by_steps.solution)),)
+        and by_steps.solution == "x = 3\n\nso the answer is 3"
+    )
     assert by_steps.aggregate("last") == by_steps.scores[0]
     assert by_steps.to_dict()["kind"] == "outcome"
-    batch = model.score_batch([("Find x.", steps), ("Find x.", "x = 3\n\nso the answer is 3"), ("q", [])], return_errors=True)
+    batch = model.score_batch(
+        [("Find x.", steps), ("Find x.", "x = 3\n\nso the answer is 3"), ("q", [])], return_errors=True
+    )
     assert batch[0].scores == pytest.approx(batch[1].scores, abs=1e-6)
     assert "empty" in str(batch[2])
 
@@ -74,15 +79,21 @@ def test_step_tag_loads_from_its_declaration(tiny_models, tmp_path):
     import json
     import shutil
 
-    from prm import ProcessRewardModel
+    from prm import PRMFormatError, ProcessRewardModel
 
     builder = load_builder()
     path = tmp_path / "declared"
     shutil.copytree(tiny_models["step-tag"], path)
     options = builder.load_options("step-tag", path)
-    builder.declare(path, **options)  # {"format": "step-tag", "step_tag_id": ..., "returned_token_ids": [...]}
+    builder.declare(
+        path, **options
+    )  # {"format": "step-tag", "step_tag_id": ..., "returned_token_ids": [...]}
     assert json.loads((path / "prm_format.json").read_text())["format"] == "step-tag"
     declared = ProcessRewardModel.from_pretrained(path, device="cpu")
+    again = {**options, "returned_token_ids": tuple(options["returned_token_ids"])}  # same ids, as a tuple
+    assert ProcessRewardModel.from_pretrained(path, device="cpu", **again).format == "step-tag"
+    with pytest.raises(PRMFormatError, match="step_tag_id passed differ"):
+        ProcessRewardModel.from_pretrained(path, device="cpu", step_tag_id=options["step_tag_id"] + 1)
     configured = ProcessRewardModel.from_pretrained(tiny_models["step-tag"], device="cpu", **options)
     for a, b in zip(declared.score_batch(ITEMS), configured.score_batch(ITEMS), strict=True):
         assert a.scores == pytest.approx(b.scores, abs=1e-6)

@@ -50,7 +50,7 @@ def test_pivotal_tokens_and_pairs_equal_the_scripted_truth(tokenizer: Any) -> No
         timing = Timing()
         found = search(ITEMS, tokenizer, gen, CONFIG, local_verify_batch, timing)
         gen.close()
-        asked = srv.log.keys()
+        asked = srv.log.entries()
     assert len(asked) == len(set(asked))  # no prefix, alternative or pivot asked twice
     for item, pivots in zip(ITEMS, found, strict=True):
         assert [(pv.position, pv.p_before, pv.p_after) for pv in pivots] == truth(item)
@@ -103,3 +103,21 @@ def test_tokenizer_is_built_locally(tmp_path: Path) -> None:
     tok = build_word_tokenizer(tmp_path)
     ids = tok.encode("a b \\boxed{3}", add_special_tokens=False)
     assert len(ids) == 3 and tok.decode(ids) == "a b \\boxed{3}"
+
+
+def test_token_texts_rebuild_the_solution_with_a_sentencepiece_style_tokenizer() -> None:
+    """With the tiny Math-Shepherd model's Llama-style tokenizer (spaces inside tokens, BOS on encode),
+    each token's text continues its prefix exactly and the prefixes rebuild the decoded solution."""
+    from transformers import AutoTokenizer
+
+    from prm.pts import _Tokens
+    from tests.prm.conftest import load_builder
+
+    tok = AutoTokenizer.from_pretrained(load_builder().ensure_built()["math-shepherd"])
+    text = "we have 12 + 30 = 42 so the answer is \\boxed{42}"
+    t = _Tokens(tok, text)
+    assert t.ids and t.ids[0] != tok.bos_token_id  # no special tokens in the searched sequence
+    pieces = [t.token_text(i) for i in range(len(t.ids))]
+    assert all(p is not None for p in pieces)
+    assert "".join(p or "" for p in pieces) == t.text(len(t.ids)) == tok.decode(t.ids)
+    assert t.text(len(t.ids)).replace(" ", "") == text.replace(" ", "")

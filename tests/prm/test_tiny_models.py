@@ -36,7 +36,13 @@ def test_qwen_checkpoint_has_the_real_layout(tiny_models):
     assert all(k.startswith(("model.", "score.")) for k in keys)
 
 
-@pytest.mark.parametrize(("name", "arch", "labels"), [("qwen2.5-math-prm-bpe", "Qwen2ForProcessRewardModel", 2), ("qwen2.5-math-rm", "Qwen2ForRewardModel", 1)])
+@pytest.mark.parametrize(
+    ("name", "arch", "labels"),
+    [
+        ("qwen2.5-math-prm-bpe", "Qwen2ForProcessRewardModel", 2),
+        ("qwen2.5-math-rm", "Qwen2ForRewardModel", 1),
+    ],
+)
 def test_qwen_reward_model_layouts(name, arch, labels, tiny_models):
     from safetensors import safe_open
 

@@ -4,7 +4,9 @@ a full queue; every answer a 4xx/5xx with a true message, counted in the metrics
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -165,3 +167,32 @@ def test_the_server_lives_on_after_garbage(start_server) -> None:
             assert not answer.startswith(b"HTTP/1.1 5"), answer[:200]
     with httpx.Client(base_url=f"http://127.0.0.1:{server.server.http_port}", timeout=30) as client:
         assert client.post("/slime/reward", content=SAMPLE).json()["acc"] is True
+
+
+def test_clients_that_disconnect_mid_body_or_mid_call_leave_nothing_held(start_server) -> None:
+    server = _http_server(start_server, verify_workers=1)
+    hard = json.dumps({"query": [f"(x+{k})^2" for k in range(1, 40)], "labels": ["x"] * 39}).encode()
+    for cut in (10, len(hard) // 2, len(hard)):  # mid-body, and after the whole body (mid-call)
+        with _connect(server) as sock:
+            request = _post("/get_reward", hard)
+            sock.sendall(request[: len(request) - len(hard) + cut])
+            if cut == len(hard):
+                until = time.monotonic() + 30
+                while metric(server.metrics(), "mathreward_in_flight_requests", method="/get_reward") == 0:
+                    assert time.monotonic() < until
+                    time.sleep(0.01)
+    until = time.monotonic() + 60
+    while True:
+        page = server.metrics()
+        held = (
+            metric(page, "mathreward_in_flight_requests"),
+            metric(page, "mathreward_inflight_request_bytes"),
+        )
+        if held == (0, 0):
+            break
+        assert time.monotonic() < until, held
+        time.sleep(0.05)
+    assert metric(page, "mathreward_requests_total", method="/get_reward", code="CANCELLED") == 3
+    with _connect(server) as sock:
+        sock.sendall(_post("/slime/reward", SAMPLE))
+        assert _answer(sock).startswith(b"HTTP/1.1 200")

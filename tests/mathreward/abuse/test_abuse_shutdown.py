@@ -81,3 +81,30 @@ def test_sigterm_under_load_answers_every_call_and_exits_within_grace(tmp_path: 
     assert code == 0, server.stderr()
     assert set(outcomes) <= {"OK", "CANCELLED", "UNAVAILABLE", "200", "503"}, outcomes
     assert took < GRACE + MARGIN, f"exited {took:.1f} s after SIGTERM (grace {GRACE} s); {outcomes}"
+
+
+def test_a_cancelled_engine_call_resolves_every_merged_http_request(start_server) -> None:
+    """Was: cancelling the engine under the coalescer left the merged requests' futures unresolved, so
+    their HTTP calls never got an answer."""
+    import asyncio
+
+    from mathreward.http_routes import ROUTES_KEY
+    from tests.mathreward.service_helpers import server_config
+
+    server = start_server(server_config(http_port=0, verify_workers=1))
+    port = server.server.http_port
+    payload = {"query": [p for p, _ in HARD[:50]], "labels": [r for _, r in HARD[:50]]}  # merged: < 64
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(httpx.post, f"http://127.0.0.1:{port}/get_reward", json=payload, timeout=120)]
+        until = time.monotonic() + 60
+        while server.state.verify.admission.depth == 0:  # the merged call is in the engine
+            assert time.monotonic() < until
+            time.sleep(0.01)
+        routes = server.server._http_runner.app[ROUTES_KEY]
+
+        async def cancel() -> None:
+            routes.coalescer.cancel()
+
+        asyncio.run_coroutine_threadsafe(cancel(), server.loop).result(30)
+        response = calls[0].result(timeout=60)
+    assert response.status_code == 503 and "shut down" in response.json()["error"], response.text[:300]

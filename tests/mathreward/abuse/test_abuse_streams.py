@@ -138,3 +138,31 @@ def test_streams_that_never_read_stop_the_server_reading_and_rss_stays_bounded(t
         assert len(list(stub.VerifyStream(_requests(20), timeout=60))) == 20
         page = server.metrics()
         assert metric(page, "mathreward_inflight_request_bytes") == 0
+
+
+def test_clients_that_disconnect_mid_stream_leave_nothing_held(start_server):
+    """Streams cancelled at every stage give back their window, budget and queue places."""
+    from mathreward.server import ServiceLimits
+
+    server = start_server(server_config(limits=ServiceLimits(max_queue_depth=64, max_stream_in_flight=32)))
+    with grpc.insecure_channel(server.target) as channel:
+        stub = verify_pb2_grpc.VerifyServiceStub(channel)
+        for stop_after in (0, 1, 5, 40, 150):
+            call = stub.VerifyStream(_requests(400, per_message=25), timeout=60)
+            for k, _ in enumerate(call):
+                if k >= stop_after:
+                    break
+            call.cancel()
+        until = time.monotonic() + 60
+        while True:
+            page = server.metrics()
+            held = (
+                metric(page, "mathreward_in_flight_requests"),
+                metric(page, "mathreward_inflight_request_bytes"),
+                metric(page, "mathreward_queue_depth"),
+            )
+            if held == (0, 0, 0):
+                break
+            assert time.monotonic() < until, held
+            time.sleep(0.05)
+        assert len(_stream(server.target, 100)) == 100  # and the next stream is whole

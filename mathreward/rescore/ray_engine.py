@@ -1,0 +1,136 @@
+"""Phase 1 on Ray Data: chunks read and graded by a pool of CPU actors, committed here in order.
+
+The driver plans the chunks (each chunk's first row, and in a JSONL file its byte offset, so an actor
+reads its rows without a scan) and streams them through ``map_batches`` into an actor pool: each actor
+holds its own verifier (a sandbox pool of one process, ``num_cpus=1``), reads its chunk from the input
+with the same reader as the local engine and grades it with the same :func:`score_chunk`. Ray Data
+returns the graded chunks in order (``preserve_order``); the driver writes each part and checkpoint
+exactly as the local engine does, so the output, the rejects, the summary and ``--resume`` are the
+same. The input must be readable at the same path by every node (a shared file system).
+
+Without an address a local Ray is started with this machine's CPUs (and shut down after); with one,
+the run joins that cluster. Ray restarts an actor that dies; its chunk is read and graded again.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mathreward.rescore import io as rio
+from mathreward.rescore.columns import Columns
+from mathreward.rescore.errors import RescoreError
+from mathreward.rescore.pipeline import Phase1
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from verifier import VerifyConfig
+
+
+@dataclass(frozen=True)
+class RayEngine:
+    """Verification on Ray: where the cluster is, and how many CPU actors grade chunks."""
+
+    config: VerifyConfig  # the verifier's settings, the same in every actor
+    address: str | None = None  # a running cluster ("auto", "ray://head:10001", "10.0.0.1:6379"); None: local
+    actors: int | None = None  # CPU actors; None: one per CPU of the cluster
+
+
+class ChunkGrader:
+    """A Ray Data actor: reads the chunks it is given from the input and grades them."""
+
+    def __init__(
+        self,
+        path: str,
+        fmt: rio.Format,
+        chunk_size: int,
+        limit: int | None,
+        cols: Columns,
+        list_mode: bool | None,
+        config: VerifyConfig,
+    ) -> None:
+        from mathreward.backend import LocalBackend
+
+        self.path, self.fmt, self.chunk_size, self.limit = Path(path), fmt, chunk_size, limit
+        self.cols, self.list_mode = cols, list_mode
+        self.backend = LocalBackend(config, workers=1)  # this actor's own sandbox pool, one process
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        from mathreward.rescore.scoring import score_chunk
+
+        graded = []
+        for row, offset, lineno in zip(batch["row"], batch["offset"], batch["lineno"], strict=True):
+            where = rio.ChunkStart(int(row), int(offset), int(lineno))
+            chunk = rio.read_chunk(self.path, self.fmt, where, self.chunk_size)
+            if self.limit is not None:
+                chunk = [r for r in chunk if r.index < self.limit]
+            result = score_chunk(chunk, self.cols, self.backend, None, list_mode=self.list_mode)
+            graded.append(pickle.dumps((len(chunk), result)))
+        return {"row": batch["row"], "graded": np.array(graded, dtype=object)}
+
+
+def _connect(engine: RayEngine) -> bool:
+    """Join the cluster (or start a local Ray); True when this call started it (and must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    ray.init(
+        address=engine.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+    )
+    return True
+
+
+def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[str, Any]:
+    """Phase 1 on Ray: the chunks from the checkpoint on, graded by the actor pool, committed in order."""
+    import ray
+    import ray.data
+
+    opts, stream = run.opts, run.stream
+    starts = rio.chunk_starts(opts.input, run.in_fmt, int(cp["chunk_size"]), cp["rows_done"], opts.limit)
+    if not starts:
+        return cp
+    started = _connect(engine)
+    context = ray.data.DataContext.get_current()
+    kept = (context.execution_options.preserve_order, context.enable_progress_bars)
+    context.execution_options.preserve_order = True  # parts are committed in input order
+    context.enable_progress_bars = False  # rescore's own progress line says it
+    run.start(cp)
+    try:
+        actors = engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actors = min(actors, len(starts))
+        stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors\n")
+        items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+        graded = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            ChunkGrader,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,
+            fn_constructor_kwargs={
+                "path": str(opts.input.resolve()),
+                "fmt": run.in_fmt,
+                "chunk_size": int(cp["chunk_size"]),
+                "limit": opts.limit,
+                "cols": run.cols,
+                "list_mode": run.list_mode,
+                "config": engine.config,
+            },
+        )
+        expected = iter(starts)
+        for row in graded.iter_rows():
+            if int(row["row"]) != next(expected).row:  # a part must never be committed out of order
+                raise RescoreError(f"Ray returned the chunk at row {row['row']} out of order")
+            rows, result = pickle.loads(row["graded"])
+            cp = run.commit(cp, rows, result)
+    finally:
+        run.close()
+        context.execution_options.preserve_order, context.enable_progress_bars = kept
+        if started:
+            ray.shutdown()
+    return cp

@@ -1,0 +1,111 @@
+"""``rescore --engine ray``: CPU actors on Ray Data write the same rows, rejects and summary as the local
+engine, and a run interrupted on Ray resumes without a lost or repeated row. A local Ray with this
+machine's CPUs is started once for the module; the CLI joins it with ``--ray-address``."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mathreward.backend import LocalBackend
+from mathreward.rescore import RescoreOptions, run_rescore
+from mathreward.rescore.ray_engine import RayEngine
+from tests.mathreward.test_rescore_cli import DATA, mathreward, read_parquet
+
+ray = pytest.importorskip("ray")
+TIMING = ("elapsed_s", "throughput", "responses_per_s", "rows_per_s")
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+
+
+def summary_without_timing(path: Path) -> dict[str, Any]:
+    summary = json.loads(path.read_text())
+    for key in TIMING:
+        summary.pop(key, None)
+    summary.pop("output", None)  # names the output path
+    summary.pop("rejects_path", None)
+    return summary
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_ray_run_resumes_to_the_rows_of_the_local_engine(
+    ray_address: str, tmp_path: Path
+) -> None:
+    from verifier import VerifyConfig
+
+    src = tmp_path / "small.jsonl"
+    shutil.copy(DATA / "small.jsonl", src)  # rows, a bad JSON line and rows with no reference
+    local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    run_rescore(
+        RescoreOptions(input=src, output=local, chunk_size=3, progress="none"),
+        LocalBackend(workers=1),
+        stream=io.StringIO(),
+    )
+
+    engine = RayEngine(VerifyConfig(), actors=2)
+    opts = RescoreOptions(input=src, output=on_ray, chunk_size=3, progress="none")
+
+    def stop_after_two(done: int) -> None:
+        if done >= 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_rescore(opts, engine, stream=io.StringIO(), on_chunk=stop_after_two)
+    assert not on_ray.exists()
+    log = io.StringIO()
+    run_rescore(
+        RescoreOptions(input=src, output=on_ray, chunk_size=3, progress="none", resume=True),
+        engine,
+        stream=log,
+    )
+    assert "resuming at row 6" in log.getvalue() and "CPU actors" in log.getvalue()
+
+    assert on_ray.read_bytes() == local.read_bytes()
+    assert (tmp_path / "ray.rejects.jsonl").read_bytes() == (tmp_path / "local.rejects.jsonl").read_bytes()
+    assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
+        tmp_path / "local.summary.json"
+    )
+
+
+def test_the_cli_on_a_running_cluster_writes_the_parquet_of_the_local_engine(
+    ray_address: str, tmp_path: Path
+) -> None:
+    src = DATA / "small_verl.parquet"
+    mathreward("rescore", src, "-o", tmp_path / "local.parquet", "--workers", "1", "--chunk-size", "2")
+    proc = mathreward(
+        "rescore",
+        src,
+        "-o",
+        tmp_path / "ray.parquet",
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--chunk-size",
+        "2",
+    )
+    assert "CPU actors" in proc.stderr
+    assert read_parquet(tmp_path / "ray.parquet") == read_parquet(tmp_path / "local.parquet")
+    assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
+        tmp_path / "local.summary.json"
+    )
+    bad = mathreward(
+        "rescore", src, "-o", tmp_path / "x.parquet", "--engine", "ray", "--workers", "2", check=False
+    )
+    assert bad.returncode == 2 and "--ray-actors" in bad.stderr
