@@ -405,7 +405,7 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
         unread = _unread_refusal(pred, ref)
         if unread is not None or ref_kind is None or _content(ref_kind) not in _VALUE_KINDS:
             return unread
-        return _text_number_refusal(pred, ref)
+        return _value_refusal(pred, ref, ref_kind, question)
     if pred_kind == "time" and ref_kind == "time":
         return _time_refusal(pred, ref)
     if _is_text(pred_kind) and not _is_text(_content(ref_kind)):
@@ -415,11 +415,17 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     if pred_kind == "text" and _content(ref_kind).startswith("text:"):
         return _vocabulary_refusal(pred, _content(ref_kind))
     if _content(ref_kind) in _VALUE_KINDS and _is_text(pred_kind):
-        if ref_kind.startswith("letter"):  # words against a letter whose option is a value
-            option = _option_text(_letter(ref_kind), question)
-            return None if option is None else _text_number_refusal(pred, option)
-        return _text_number_refusal(pred, ref)
+        return _value_refusal(pred, ref, ref_kind, question)
     return None
+
+
+def _value_refusal(pred: str, ref: str, ref_kind: str, question: str | None) -> str | None:
+    """Words (or an unread answer) against a value, or against a letter whose option is a value: the
+    numbers they write are checked against the value's (:func:`_text_number_refusal`)."""
+    if ref_kind.startswith("letter"):
+        option = _option_text(_letter(ref_kind), question)
+        return None if option is None else _text_number_refusal(pred, option)
+    return _text_number_refusal(pred, ref)
 
 
 # ---------------------------------------------------------------------------------------------
