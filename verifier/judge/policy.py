@@ -202,9 +202,13 @@ def kinds_refusal(pred_kind: str, ref_kind: str) -> str | None:
     if pred_kind.startswith("letter") and ref_kind.startswith("letter"):
         if _letter(pred_kind) != _letter(ref_kind):
             return "two different choice letters"
-        if "letter" in (p, r):
-            return None  # the same letter, and the rules could not read one side's option text
-        # the same letter: the text written with it against the option's, compared by kind below
+        if p == r == "number":
+            return "the same letter with a number that is not its option's: the rules compared them"
+        if p == r and p.startswith("text:"):
+            return f"the same letter with another word ({p.split(':', 1)[1]}) than its option's"
+        # the same letter, and text or an expression (a unit the rules do not know, "43kms/hr") the
+        # rules could not match to the option's, or an option they could not read
+        return None
     if p == "letter" or r == "letter":
         other = r if p == "letter" else p
         if _is_text(other):

@@ -98,6 +98,8 @@ def test_two_numbers_are_never_consulted_whatever_the_method():
         ("letter C", "letter C:number", True),
         ("letter C:number", "letter C:number", False),
         ("letter C:text", "letter C:text", True),
+        ("letter C:number", "letter C:expression", True),
+        ("letter C:text:yes_no", "letter C:text:yes_no", False),
         ("number", "letter C", False),
         ("expression", "letter C", False),
         ("text", "letter C", True),
