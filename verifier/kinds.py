@@ -38,6 +38,7 @@ from verifier.parse import (
     Unparseable,
     parse_answer,
 )
+from verifier.verdict import Status
 
 Kinds = tuple[str | None, str | None]  # (the answer's kind, the reference's kind); None: not read
 
@@ -153,3 +154,24 @@ def vocabularies_in(text: str) -> set[str]:
         if isinstance(a, Text) and a.vocab is not None:
             found.add(a.vocab)
     return found
+
+
+def compare_in_process(pred_text: str, ref_text: str) -> tuple[bool | None, Kinds]:
+    """The rules' in-process comparison of two bare answers (normalised here), with their kinds:
+    True (equal), False (different), or None when a side is not read or SymPy would be needed."""
+    from verifier.compare import Context, NeedsSymbolic, compare
+    from verifier.config import VerifyConfig
+    from verifier.normalize import normalize
+
+    pred_norm, ref_norm = normalize(pred_text), normalize(ref_text)
+    kinds = read_kinds(pred_norm, ref_norm)
+    if pred_norm == ref_norm:
+        return True, kinds
+    pred, ref = _read(pred_norm), _read(ref_norm)
+    if pred is None or ref is None:
+        return None, kinds
+    try:
+        outcome = compare(pred, ref, Context(VerifyConfig(), symbolic=False, rounding=False))
+    except (NeedsSymbolic, TooCostly, Unparseable, ValueError, ArithmeticError, RecursionError):
+        return None, kinds
+    return outcome.status is Status.CORRECT, kinds

@@ -267,7 +267,7 @@ def _text_number_refusal(pred: str, ref: str) -> str | None:
     return None
 
 
-def _relation_value_refusal(pred: str, ref: str, question: str | None) -> str | None:
+def _relation_value_refusal(pred: str, ref: str) -> str | None:
     """A relation against a value (``\\lim_{x \\to c} f(x) = 0`` for ``0``): the rules read the value the
     relation states last; only when that value is the reference's may the judge say whether the left
     side is a label the rules did not know. ``a+b=9+1=10`` for ``12`` stays final."""
@@ -284,23 +284,21 @@ def _relation_value_refusal(pred: str, ref: str, question: str | None) -> str | 
     lhs, rhs = pred[:cut].strip().strip("$").strip(), pred[cut + 1 :].strip().strip("$").strip()
     if not lhs or not rhs or lhs == rhs:
         return "an equation that states no new value"
-    from verifier.api import verify
-    from verifier.kinds import read_safely
+    from verifier.kinds import compare_in_process, read_safely
     from verifier.normalize import normalize
 
     if read_safely(normalize(lhs)):
         return "the rules read the left side: an equation or a chain, compared"
-
-    if verify(rhs, ref, question=question).correct:
+    if compare_in_process(rhs, ref)[0] is True:
         return None
-    return "the value the relation states is not the reference's"
+    return "the value the relation states is not the reference's (or the rules cannot tell in process)"
 
 
 _CURRENCY = re.compile(r"\$\s?\d")
 _MATH_SPAN = re.compile(r"\$\$?([^$]+?)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 
 
-def _stated_math_refusal(pred: str, ref: str, question: str | None) -> str | None:
+def _stated_math_refusal(pred: str, ref: str) -> str | None:
     """Words around math (``The solution is $x \\leq 5$``): the rules read the last math span the
     sentence states against the reference; a mismatch between comparable kinds there is final."""
     if _CURRENCY.search(pred):
@@ -312,15 +310,12 @@ def _stated_math_refusal(pred: str, ref: str, question: str | None) -> str | Non
     span = next(g for g in m.groups() if g is not None).strip()
     if not span or span == pred.strip():
         return None
-    from verifier.api import verify
+    from verifier.kinds import compare_in_process
 
-    stated = verify(span, ref, question=question)
-    if stated.status is not Status.INCORRECT or stated.kinds is None:
+    equal, (sk, rk) = compare_in_process(span, ref)
+    if equal is not False or sk is None or rk is None or kinds_refusal(sk, rk) is None:
         return None
-    sk, rk = stated.kinds
-    if sk is None or rk is None or kinds_refusal(sk, rk) is None:
-        return None
-    return f"the answer states {span!r}, which the rules read and found different ({stated.reason})"
+    return f"the answer states {span!r}, which the rules read and found different"
 
 
 def _vocabulary_refusal(pred: str, ref_kind: str) -> str | None:
@@ -392,7 +387,7 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
             return "the rules recorded no reading of both sides: their verdict is final"
         refusal = kinds_refusal(pred_kind, ref_kind)
         if refusal is not None and pred_kind == "relation" and _content(ref_kind) in _VALUE_KINDS:
-            refusal = _relation_value_refusal(pred, ref, question)
+            refusal = _relation_value_refusal(pred, ref)
         if refusal is not None:
             return refusal
     elif pred_kind is not None and ref_kind is not None and not (_is_text(pred_kind) or _is_text(ref_kind)):
@@ -413,7 +408,7 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     if pred_kind == "time" and ref_kind == "time":
         return _time_refusal(pred, ref)
     if _is_text(pred_kind) and not _is_text(_content(ref_kind)):
-        stated = _stated_math_refusal(pred, ref, question)
+        stated = _stated_math_refusal(pred, ref)
         if stated is not None:
             return stated
     if pred_kind == "text" and _content(ref_kind).startswith("text:"):
