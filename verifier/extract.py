@@ -203,9 +203,15 @@ def _boxed(text: str, lower: str) -> Hit | None:
             hedged = True
         else:
             break
+    if _NEGATED.search(lower, max(0, group[0][0] - 40), group[0][0]):
+        return None  # "the answer is not \boxed{6}"
     parts = [b[2].strip() for b in group]
     end = group[-1][1]
     return Hit(end, (" or " if hedged else ", ").join(parts), end)
+
+
+# a negation just before a box or a value: "is not \boxed{6}", "isn't $6$"
+_NEGATED = re.compile(r"\b(?:not|isn't|isnt|never|cannot\s+be|can't\s+be)\s*(?:equal\s+to\s*)?\$*\s*$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +221,17 @@ def _boxed(text: str, lower: str) -> Hit | None:
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
+# what may follow a leading math span in the slot and change what it says
+_MORE_VALUES = re.compile(
+    r"\s*,?\s*(or|and|或|和|,|;)\s*(?:possibly\s+|maybe\s+|perhaps\s+)?(?:\$|\\\(|\\\[|-?\d)"
+)
+_COMPARATIVE_REST = re.compile(
+    r"\s*(?:less|more|fewer|greater|smaller|larger|bigger|higher|lower|times)\b", re.I
+)
+# a hedge anywhere in the sentence that holds the answer
+_HEDGED_REST = re.compile(
+    r"\b(?:not\s+sure|unsure|i\s+(?:guess|think\s+maybe)|probably|maybe|perhaps|possibly)\b|但是|不确定", re.I
+)
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
@@ -240,11 +257,26 @@ def _slot(text: str, start: int) -> tuple[str, int]:
         stripped = after.lstrip(" \t*:")
         lead += option.end() + len(after) - len(stripped)
         rest = stripped
+    end = _SENTENCE_END.search(rest)
+    if _HEDGED_REST.search(rest[: end.start()] if end else rest):
+        return "", start + lead  # "the answer is 6 but I'm not sure": a hedge states no answer
     m = _MATH_SPAN.match(rest)
     if m:
         inner = next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
+        after = rest[m.end() :]
+        after_end = _SENTENCE_END.search(after)
+        tail = after[: after_end.start()] if after_end else after
+        if _COMPARATIVE_REST.match(tail):
+            return "", start + lead  # "$45$ less than the original": not the value itself
+        more = _MORE_VALUES.match(tail)
+        if more:  # "$6$ or $7$", "$6$ and $7$": the whole list, for the hedge and multi-part rules
+            values = [
+                inner,
+                *(next(g for g in v.groups()[1:] if g is not None) for v in _VALUE.finditer(tail)),
+            ]
+            joiner = " or " if more.group(1) in ("or", "或") else ", "
+            return joiner.join(v.strip() for v in values), start + lead + m.end() + len(tail)
         return inner, start + lead + m.end()
-    end = _SENTENCE_END.search(rest)
     line = rest[: end.start()] if end else rest
     clause = _CLAUSE.search(line)
     if clause:
@@ -301,7 +333,7 @@ _ANSWER_IS_ZH = re.compile(r"答案\s*(?:是|为|為)\s*[:：]?")
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
 _PART_ANSWER = re.compile(r"answer\s+(?:to|for)\s+(?:the\s+)?(?:part|\(?[a-d]\)|question\s+\d|step)")
 _NOT_A_STATEMENT = re.compile(
-    r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt)\s+(?:that\s+)?"
+    r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt|guess)\s+(?:that\s+)?"
     r"(?:the|my|our)?\s*(?:final\s+)?$"
 )
 _HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
@@ -384,12 +416,21 @@ def _minerva(text: str, lower: str) -> Hit | None:
 _VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]"
     r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
-    r"|(?<![\w.])(-?\d[\d,]*(?:\.\d+)?%?)(?![\w.]*\d)"
+    r"|(?<![\w.])(-?\d+(?:,\d{3})*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
 # a bound or an estimate before a value: "at least 5" states no value
 _QUALIFIER = re.compile(
     r"\b(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|greater\s+than|up\s+to|over|under"
     r"|about|around|approximately|roughly|nearly|almost|close\s+to|between)\b|[<>≤≥≈~]"
+)
+# an operation named before a value: the sentence states its result, not the value
+_OPERATION = re.compile(
+    r"\b(?:square\s+root|cube\s+root|root|cube|square|inverse|reciprocal|negative|opposite|half|twice"
+    r"|double|triple|log(?:arithm)?|factorial|percent|fraction)\s+of\b"
+)
+# where a condition or an explanation begins
+_CLAUSE_CUT = re.compile(
+    r",\s*(?:assuming|so|where|if|since|because|given|when|provided)\b|\s(?:assuming|provided)\b"
 )
 # a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
 # (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
@@ -418,6 +459,9 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
         return None
     # what is stated: after the last "=" outside math (a chain of arithmetic), else after the first
     # verb that has a value after it, else the whole sentence
+    clause = _CLAUSE_CUT.search(masked)
+    if clause is not None:  # "6, assuming n = 7": what the sentence states comes before its condition
+        plain, masked = plain[: clause.start()], masked[: clause.start()]
     equals = masked.rfind("=")
     if equals >= 0:
         cut = equals + 1
@@ -426,6 +470,8 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     values = list(_VALUE.finditer(plain, cut))
     if not values or _QUALIFIER.search(masked, cut, values[0].start()):
         return None  # nothing stated, or a bound ("at least 5"), not a value
+    if _OPERATION.search(masked, cut, values[0].start()):
+        return None  # "the square root of 45" is not 45
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
@@ -440,6 +486,8 @@ def _final_answer(text: str, lower: str) -> Hit | None:
         return None
 
     def accept(m: re.Match[str]) -> Hit | None:
+        if _MINERVA.match(lower, m.start()):
+            return None  # "Final Answer: The final answer is ...": Minerva's line, read by its own row
         return _sentence_slot(_slot_hit(text, m))
 
     return _last(_FINAL, lower, accept)
@@ -450,8 +498,8 @@ def _sentence_slot(hit: Hit | None) -> Hit | None:
     $18 every day.``) states the one value in it, or nothing."""
     if hit is None or not _is_sentence(hit.answer):
         return hit
-    if len(hit.answer) > _MAX_SENTENCE_CHARS:
-        return None
+    if len(hit.answer) > _MAX_SENTENCE_CHARS or _ANSWER_IS.search(hit.answer.lower()):
+        return None  # too long, or "Answer: The final answer is ...", whose own row reads it
     value = _stated_value(hit.answer, marked=True)
     return hit if value is None else Hit(hit.end, value, hit.end)
 
@@ -632,6 +680,8 @@ def _is_the_answer(text: str, lower: str) -> Hit | None:
         before = _BEFORE_TAIL.search(window)
         if before is None:
             return None
+        if text[m.end() : m.end() + 4].lstrip(" *").startswith("?"):
+            return None  # "So 45 is the answer?" asks
         span = before.group(1)
         inner = _MATH_SPAN.match(span)
         answer = next((g for g in inner.groups()[1:] if g is not None), span) if inner else span
@@ -665,8 +715,7 @@ def _a_line(text: str, lower: str) -> Hit | None:
 
 # the last sentence: what follows the last sentence break (". ", "! ", a line break) before the end
 _SENTENCE_BREAK = re.compile(
-    r"(?:(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)(?<!\bvs)[.!?](?:\s+|\s*\*\*\s*)|\n)(?=\S)",
-    re.IGNORECASE,
+    r"(?:[.!?](?<![Mm]r\.)(?<![Mm]rs\.)(?<![Mm]s\.)(?<![Dd]r\.)(?<![Ss]t\.)(?<!vs\.)(?:\s+|\s*\*\*\s*)|\n)(?=\S)"
 )  # (an abbreviation's period, "Mrs. Hilt", breaks no sentence)
 _CONCLUDES = re.compile(
     r"^[*\s]*(?:therefore|thus|so|hence|consequently|in\s+conclusion|in\s+summary|in\s+total|finally"
@@ -676,7 +725,7 @@ _CONCLUDES = re.compile(
 # a conclusion that hedges, supposes or negates is no statement of an answer
 _HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|might|may|could|possibly|likely|guess|if|whether|suppose|assume"
-    r"|assuming|unless|not|either|should|or|check|try|let|but)\b|\bwe\s+(?:still\s+)?need\b"
+    r"|assuming|unless|not|either|should|or|check|try|let|but|keep|continue)\b|\bwe\s+(?:still\s+)?need\b"
     r"|\bneed\s+to\s+(?:find|check|show|prove|compute|calculate|determine|solve|consider|verify)\b|\?"
 )
 _STATES = re.compile(
@@ -825,20 +874,18 @@ def cut_off(text: str, answer_end: int) -> str | None:
     """Why the response reads as cut off where it states its answer (ending at ``answer_end``), or None.
 
     Cut off mid-expression: the text stops on an operator, an open bracket, an unclosed ``$`` or brace.
-    Cut off mid-sentence: after the answer, three words or more run to the end without punctuation.
-    Either counts only when the cut is in the answer's own paragraph (a box followed by a finished
-    paragraph and a cut-off check stays an answer).
+    Cut off mid-sentence: it stops on a word no sentence ends with, or after the answer three words or
+    more run to the end without punctuation. Wherever the answer is: a response that ran out of tokens
+    while it was still checking its answer may have been about to revise it.
     """
     body = text.rstrip()
     paragraph = body.rfind("\n\n")
-    if answer_end <= paragraph:
-        return None
     last = body[max(paragraph, 0) :]
     if _OPEN_END.search(last) or _unclosed_math(last):
         return "the response is cut off mid-expression"
     if _DANGLING.search(last):
         return "the response is cut off mid-sentence"
-    tail = body[answer_end:]
+    tail = body[max(answer_end, paragraph) :]
     if (
         len(_TAIL_WORDS.findall(tail)) >= 3
         and not _ENDS_A_SENTENCE.search(tail)
@@ -923,13 +970,70 @@ def find_answer(
         hit = recognizer.find(text, lower)
         if hit is not None and (best is None or hit.end > best[1].end):
             best = (recognizer, hit)
+    if best is not None and best[0].tier == 0:
+        best = _later_statement(text, lower, best, conventions)
     if best is None:
         return Reading(None, NO_STATEMENT, runon)
     recognizer, hit = best
-    why = cut_off(text, hit.answer_end)
+    if recognizer.name != "bare" and _revised(text, hit):
+        return Reading(None, "the response revises its answer after stating it", runon)
+    # a bare answer is the whole (short) text, not a long response that ran out of tokens
+    why = cut_off(text, hit.answer_end) if recognizer.name != "bare" else None
     if why is not None:
         return Reading(None, why, runon)
     return Reading(Extraction(hit.answer, recognizer.name), "", runon)
+
+
+def _plain_value(answer: str) -> str:
+    """An answer without its box, dollar signs and spaces, to tell two statements of it apart."""
+    inner = answer.strip()
+    for _ in range(2):
+        boxed = _BOXED_WHOLE.match(inner)
+        if boxed is None:
+            break
+        inner = boxed.group(1)
+    return re.sub(r"[\s$]", "", inner).rstrip(".")
+
+
+_BOXED_WHOLE = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.DOTALL)
+
+
+def _later_statement(
+    text: str, lower: str, best: tuple[Recognizer, Hit], conventions: Collection[str] | None
+) -> tuple[Recognizer, Hit]:
+    """A box followed by a later explicit statement of another answer ("\\boxed{6} ... The correct
+    answer is 7."): the later statement is the response's last word."""
+    later: tuple[Recognizer, Hit] | None = None
+    for recognizer in RECOGNIZERS:
+        if recognizer.tier != 1 or (conventions is not None and recognizer.name not in conventions):
+            continue
+        hit = recognizer.find(text, lower)
+        if hit is not None and hit.end > best[1].end and (later is None or hit.end > later[1].end):
+            later = (recognizer, hit)
+    if later is not None and _plain_value(later[1].answer) != _plain_value(best[1].answer):
+        return later
+    return best
+
+
+# a revision after the answer: "Wait, I made an error", "No wait", "Actually, ...", "但是"
+_REVISION = re.compile(
+    r"\b(?:no,?\s+wait|wait|actually|hmm,?\s+no|correction|i\s+made\s+an?\s+(?:error|mistake)|rechecking"
+    r"|recompute|on\s+second\s+thought|oops|i\s+was\s+wrong|that'?s\s+wrong|mistake)\b|但是|不对",
+    re.IGNORECASE,
+)
+
+
+def _revised(text: str, hit: Hit) -> bool:
+    """After its answer the response revises it: a revision word, then another value last."""
+    after = text[hit.end : hit.end + _WINDOW]
+    revision = _REVISION.search(after)
+    if revision is None:
+        return False
+    values = list(_VALUE.finditer(_CURRENCY.sub("", after[revision.end() :])))
+    if not values:
+        return False
+    last = next(g for g in values[-1].groups()[1:] if g is not None)
+    return _plain_value(last) != _plain_value(hit.answer)
 
 
 def extract_answer(

@@ -85,7 +85,6 @@ from verifier.extract import (
         ("So the total is 5 + 7, therefore 12. <|im_start|>user", "12", "conclusion"),
         ("The answer is $\\boxed{27}$<|im_end|>\n<|im_start|>user\nNext: \\boxed{3}", "27", "boxed"),
         ("<|im_start|>assistant\nThe answer is 5.<|im_end|>", "5", "answer_is"),
-        ("\\boxed{5}.\n\nLet me check: $5 + 3 = ", "5", "boxed"),
         ("\\frac{\\sqrt{6}}{3} + " * 8 + "1", "\\frac{\\sqrt{6}}{3} + " * 8 + "1", "bare"),
     ],
 )
@@ -128,6 +127,9 @@ def test_near_misses_state_no_answer(name: str, text: str) -> None:
         ("So the final answer is \\(2 +", "mid-expression"),
         ("\\boxed{5}. Let me double-check: $5 + 3 =", "mid-expression"),
         ("The answer is 5. Wait, actually let me reconsider the case where n is", "mid-sentence"),
+        ("\\boxed{5}.\n\nLet me check: $5 + 3 = ", "mid-expression"),
+        ("Final answer: 6\n\nStep 7: we need to also", "mid-sentence"),
+        ("\\boxed{6}\n\nLet me double-check by", "mid-sentence"),
     ],
 )
 def test_a_response_cut_off_where_it_answers_has_no_answer(text: str, reason: str) -> None:
@@ -163,8 +165,11 @@ def test_strict_mode_reads_only_the_conventions_named() -> None:
 
 
 def test_a_lower_tier_wins_over_a_later_higher_tier() -> None:
-    text = "So $\\boxed{5}$.\nOn second thought the answer is 6."
+    text = "So $\\boxed{5}$.\nOn reflection, the answer is $\\boxed{5}$, which is 5 apples."
     assert extract_answer(text) == Extraction("5", "boxed")
+    # but a later explicit statement of another answer is the response's last word
+    text = "So $\\boxed{5}$.\nOn second thought the answer is 6."
+    assert extract_answer(text) == Extraction("6", "answer_is")
     text = "The answer is 6.\nTherefore, the total is $7$."
     assert extract_answer(text) == Extraction("6", "answer_is")
 
