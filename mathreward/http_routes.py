@@ -28,7 +28,7 @@ server's in-flight request bytes are at their limit, or for a call cut at the en
 A bad *item* (a missing label, a non-text response, an item over the character limit) is not an error
 of the request: it gets the incorrect reward and its own ``status="error"``, and the rest of the batch
 is answered. Connections: request line and headers must arrive within the header timeout, an idle
-keep-alive connection is closed after the keep-alive timeout (``HttpTimeouts``; docs/serving.md).
+keep-alive connection is closed after the keep-alive timeout (``HttpTimeouts``; docs/serving/limits.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 Formats (``prm.FORMATS``, one small class each in ``prm/formats/``): Math-Shepherd, a generic
 step-tag format, Qwen2.5-Math-PRM, TRL token classification, and outcome reward models
-(Qwen2.5-Math-RM). Loading fails closed; see docs/prm.md.
+(Qwen2.5-Math-RM). Loading fails closed; see docs/prm/index.md.
 
 torch and transformers are imported only when a model is loaded (``pip install 'mathreward[prm]'``).
 """

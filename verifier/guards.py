@@ -1,7 +1,7 @@
 """Guards that run before any parsing: text aimed at the grader, and where a raw decode's turn ends.
 
 This module is the ONE set of injection patterns: :func:`grader_injection` screens whole responses
-(:mod:`verifier.api`), and :mod:`verifier.judge_policy` screens the answers it would show a judge with
+(:mod:`verifier.api`), and :mod:`verifier.judge.policy` screens the answers it would show a judge with
 the same patterns. One prefiltered pass: ``str.find`` locates each pattern's trigger words in the
 lowercased text, and the pattern runs only in a short window around each occurrence, so an ordinary
 4 KB solution costs a few microseconds however often it says "correct".

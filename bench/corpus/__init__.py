@@ -1,5 +1,5 @@
 """A corpus of real model responses that nobody on this project wrote, rebuilt from pinned commits of
-public repositories (see docs/corpus.md).
+public repositories (see docs/verifier/corpus.md).
 
     python -m bench.corpus.build        # writes bench/corpus/data/corpus.jsonl (needs the mirrors)
     python -m bench.corpus.measure      # this verifier vs math-verify, per source and convention
@@ -23,7 +23,7 @@ def load(path: Path | None = None) -> list[dict[str, Any]]:
     path = path or CORPUS
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} is missing: build it with `python -m bench.corpus.build` (docs/corpus.md)"
+            f"{path} is missing: build it with `python -m bench.corpus.build` (docs/verifier/corpus.md)"
         )
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -50,7 +50,6 @@ from mathreward.adapters._backend import (
 )
 from mathreward.adapters._settings import RewardSettings
 from mathreward.adapters._text import message_text, prompt_question
-from prm.scores import AGGREGATES
 from verifier.verdict import Status, Verdict
 
 __all__ = [
@@ -206,6 +205,8 @@ class StepReward:
         return self.name
 
     def __post_init__(self) -> None:
+        from prm.scores import AGGREGATES  # here, not at import: importing the adapters stays light
+
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
 

@@ -71,6 +71,9 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def register(subparsers: Any) -> None:
+    from mathreward.rescore.exports import ExportOptions
+    from mathreward.service.config import default_of
+
     p = subparsers.add_parser(
         "rescore",
         help="grade a dataset of sampled solutions: verdicts, pass@k, maj@k, filters, report",
@@ -131,10 +134,12 @@ def register(subparsers: Any) -> None:
                         "prompt/chosen/rejected pairs of right and wrong ones (dpo)")
     x.add_argument("--export-path", type=Path, default=None,
                    help="the export file (default: OUT.<kind>.jsonl)")
-    x.add_argument("--pairs-per-problem", type=int, default=4,
-                   help="dpo: at most this many pairs (default: 4)")
-    x.add_argument("--export-seed", type=int, default=0,
-                   help="dpo: seed of the wrong-response draw (default: 0)")
+    x.add_argument("--pairs-per-problem", type=int, default=None,
+                   help="dpo: at most this many pairs (default: "
+                        f"{default_of(ExportOptions, 'pairs_per_problem')})")
+    x.add_argument("--export-seed", type=int, default=None,
+                   help="dpo: seed of the wrong-response draw (default: "
+                        f"{default_of(ExportOptions, 'seed')})")
     f.add_argument("--majority-filter", action="store_true",
                    help="drop problems whose samples all give the same answer or all different answers")
 
@@ -192,6 +197,15 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         err.write("mathreward rescore: --workers must be >= 1\n")
         return 2
+    if args.limit is not None and args.limit < 1:
+        err.write("mathreward rescore: --limit must be >= 1 (leave it out to rescore every row)\n")
+        return 2
+    export_flags = [flag for flag, value in (("--export-path", args.export_path),
+                                             ("--pairs-per-problem", args.pairs_per_problem),
+                                             ("--export-seed", args.export_seed)) if value is not None]
+    if export_flags and not args.export:
+        err.write(f"mathreward rescore: {', '.join(export_flags)} go with --export sft|dpo\n")
+        return 2
     if args.judge_model and not args.judge_url:
         err.write("mathreward rescore: --judge-model needs --judge-url\n")
         return 2
@@ -229,9 +243,11 @@ def run(args: argparse.Namespace) -> int:
         if args.export:
             from mathreward.rescore.exports import ExportOptions, default_export_path
 
+            given = {name: value for name, value in (("pairs_per_problem", args.pairs_per_problem),
+                                                     ("seed", args.export_seed)) if value is not None}
             export = ExportOptions(kind=args.export,
                                    path=args.export_path or default_export_path(args.output, args.export),
-                                   pairs_per_problem=args.pairs_per_problem, seed=args.export_seed)
+                                   **given)
     except ValueError as e:
         err.write(f"mathreward rescore: {e}\n")
         return 2

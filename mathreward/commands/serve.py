@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run the gRPC server: VerifyService, ProcessRewardService, RewardService, health, "
         "reflection. SIGTERM drains it (health NOT_SERVING, in-flight calls finish within --grace, exit 0). "
         "Prints one JSON line to stdout when listening. Every limit and what a client sees past it: "
-        "docs/serving.md.",
+        "docs/serving/limits.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     net = p.add_argument_group("listening")
@@ -138,7 +138,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="PRM batcher: wait for company, ms",
     )
 
-    lim = p.add_argument_group("limits (docs/serving.md: what a client sees past each)")
+    lim = p.add_argument_group("limits (docs/serving/limits.md: what a client sees past each)")
     lim.add_argument(
         "--max-message-bytes", type=int, default=limit("max_message_bytes"), help="largest message, bytes"
     )

@@ -79,6 +79,10 @@ def export_prompt(row: Mapping[str, Any], cols: Columns) -> str | list[dict[str,
     return None
 
 
+# the statuses of a response graded wrong: it stated a different answer, or none at all
+GRADED_WRONG = frozenset({"incorrect", "no_answer"})
+
+
 class Exporter:
     """Receives every graded problem (before the output's response filters) and writes the export."""
 
@@ -96,6 +100,7 @@ class Exporter:
         correct: Sequence[bool],
         repetition: Sequence[bool],
         groups: Sequence[int | None],
+        statuses: Sequence[str] | None = None,
     ) -> None:
         index, self._row = self._row, self._row + 1
         n, num_correct = len(correct), sum(correct)
@@ -124,7 +129,16 @@ class Exporter:
             else:
                 usable.append(i)
         right = [i for i in usable if correct[i]]
-        wrong = [i for i in usable if not correct[i]]
+        # a rejected response must have been graded wrong: a timeout, an error or an answer the rules
+        # could not read is no verdict about the response (it may be right), so it is never rejected
+        wrong = []
+        for i in usable:
+            if correct[i]:
+                continue
+            if statuses is not None and statuses[i] not in GRADED_WRONG:
+                self.tally["responses_not_graded_wrong"] += 1
+            else:
+                wrong.append(i)
         if not right:
             self.tally["problems_without_a_right_response"] += 1
             return

@@ -124,10 +124,17 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
         )
         expected = iter(starts)
         for row in graded.iter_rows():
-            if int(row["row"]) != next(expected).row:  # a part must never be committed out of order
-                raise RescoreError(f"Ray returned the chunk at row {row['row']} out of order")
+            want = next(expected, None)
+            if want is None or int(row["row"]) != want.row:  # never out of order, never twice
+                raise RescoreError(f"Ray returned the chunk at row {row['row']} out of order or twice")
             rows, result = pickle.loads(row["graded"])
             cp = run.commit(cp, rows, result)
+        missing = next(expected, None)
+        if missing is not None:  # a stream that ends short is an error, never a shorter output
+            raise RescoreError(
+                f"Ray returned no result for the chunk at row {missing.row}; the parts before it are "
+                "committed: run again with --resume to grade the rest"
+            )
     finally:
         run.close()
         context.execution_options.preserve_order, context.enable_progress_bars = kept

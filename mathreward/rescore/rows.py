@@ -82,10 +82,11 @@ def finish_row(
     if cols is not None and cols.source is not None:
         s = rio.get_path(row, cols.source)
         source = None if s is rio.MISSING or s is None else str(s)
+    statuses = [str(s) for s in per_response("status", "unknown")]
     m = summary.add_problem(
         correct=correct,
         groups=groups,
-        statuses=[str(s) for s in per_response("status", "unknown")],
+        statuses=statuses,
         methods=[str(s) for s in per_response("method", "unknown")],
         judged=[j is not None for j in per_response("judge")],
         prm_scores=prm_scores,
@@ -106,7 +107,7 @@ def finish_row(
     if with_prm:
         out["prm_best_correct"] = m["prm_best_correct"]
     if exporter is not None:
-        exporter.add(out, correct, repetition, groups)
+        exporter.add(out, correct, repetition, groups, statuses)
     if not filters.active:
         return out
     if not keep_problem(Fraction(m["num_correct"], n) if n else 0, groups, filters, m["num_correct"]):

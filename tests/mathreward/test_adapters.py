@@ -29,6 +29,7 @@ import mathreward.adapters.verl as verl_adapter
 from mathreward.adapters._settings import MissingLabelsError, RewardSettings
 from mathreward.adapters._text import message_text, response_from_query, strip_special_tail
 from tests.mathreward.adapter_helpers import PROFILES, expected_reward, load_cases
+from verifier import answer_key
 
 CASES = load_cases()
 IDS = [c["why"] for c in CASES]
@@ -111,7 +112,9 @@ def test_verl_pred_and_keys_keep_one_type() -> None:
     right = verl_adapter.compute_score("math", "\\boxed{42}", "42")
     wrong = verl_adapter.compute_score("math", CASES[5]["response"], "42")  # states no answer
     assert {k: type(v) for k, v in right.items()} == {k: type(v) for k, v in wrong.items()}
-    assert right["pred"] == "42" and wrong["pred"] == ""
+    # pred is the canonical answer key, what verl's maj@N votes on: 1,027 and 1027 are one vote
+    assert right["pred"] == answer_key("42") and wrong["pred"] == ""
+    assert verl_adapter.compute_score("math", "\\boxed{1,027}", "1027")["pred"] == answer_key("1027")
 
 
 # ----------------------------------------------------------------------------- TRL

@@ -228,3 +228,27 @@ def test_sft_export_of_chats_is_conversational(tmp_path: Path, tiny: tuple[Any, 
     )
     first = trainer.train_dataset[0]
     assert "<|im_start|>assistant" in tokenizer.decode(first["input_ids"])  # the chat template ran
+
+
+def test_a_response_without_a_wrong_verdict_is_never_rejected(tmp_path: Path) -> None:
+    """A timeout, an error or an unreadable answer says nothing about the response (it may be right):
+    such a response is never a DPO `rejected`; one graded incorrect (or with no answer) is."""
+    from mathreward.rescore.columns import Columns
+    from mathreward.rescore.exports import Exporter, ExportOptions
+
+    cols = Columns(layout="plain", reference="answer", responses="responses", question="question",
+                   id=None, source=None)
+    out = tmp_path / "x.dpo.jsonl"
+    exporter = Exporter(ExportOptions(kind="dpo", path=out), FilterOptions(), cols)
+    row = {"question": "q?", "answer": "6", "responses": ["right", "slow", "broken", "odd", "wrong"]}
+    statuses = ["correct", "timeout", "error", "unparseable", "incorrect"]
+    correct = [True, False, False, False, False]
+    for _ in range(20):  # every draw of the seeded choice lands on the one response graded wrong
+        exporter.add(row, correct, [False] * 5, [0, None, None, 1, 2], statuses)
+    only_ungraded = {**row, "responses": ["right", "slow"]}
+    exporter.add(only_ungraded, [True, False], [False, False], [0, None], ["correct", "timeout"])
+    summary = exporter.commit()
+    rows = read_jsonl(out)
+    assert len(rows) == 20 and {r["rejected"] for r in rows} == {"wrong"}
+    assert summary["counts"]["responses_not_graded_wrong"] == 3 * 20 + 1
+    assert summary["counts"]["problems_without_a_wrong_response"] == 1

@@ -18,7 +18,7 @@ from tests.mathreward.abuse.helpers import metric, serve
 from tests.mathreward.service_helpers import server_config
 
 MIB = 1024 * 1024
-# the bound stated in docs/serving.md: an admitted Verify call costs the server about 5x its request
+# the bound stated in docs/serving/limits.md: an admitted Verify call costs the server about 5x its request
 # bytes while it is verified (the message, its strings, the chunks, the verdicts), and a call gRPC is
 # still receiving about 2x its message; asserted with a wide margin
 BUDGET = 16 * MIB
@@ -35,9 +35,7 @@ def _arrived(page: str) -> float:
 def test_large_calls_beyond_the_budget_are_refused_and_peak_rss_stays_bounded(tmp_path: Path) -> None:
     pad = "we compute it step by step. " * 9600  # 269 KB a prediction, 6.4 MiB a request
     request = verify_pb2.VerifyRequest(
-        items=[
-            verify_pb2.VerifyItem(prediction=pad + f"\\boxed{{{k}}}", reference=str(k)) for k in range(25)
-        ]
+        items=[verify_pb2.VerifyItem(prediction=pad + f"\\boxed{{{k}}}", reference=str(k)) for k in range(25)]
     )
     assert 6 * MIB < request.ByteSize() < MESSAGE
     args = ("--workers", "1", "--max-message-bytes", str(MESSAGE), "--max-inflight-bytes", str(BUDGET))

@@ -110,7 +110,7 @@ ITEM_BYTES = 8192
 STREAM_ITEMS = 12_000
 STREAMS = 3
 # what the server may hold per stream: its window (128 items here) of requests and results, plus the
-# HTTP/2 flow-control windows of each direction; stated in docs/serving.md, asserted with a wide margin
+# HTTP/2 flow-control windows of each direction; stated in docs/serving/limits.md, asserted with a wide margin
 WINDOW = 128
 RSS_MARGIN = 96 * 1024 * 1024
 
