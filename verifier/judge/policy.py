@@ -154,7 +154,7 @@ _DEGENERATE = re.compile(
 )
 # program text, not math
 _CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|builtins)\b|\bos\.\w")
-_HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably)\b")
+_HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably|not\s+sure|unsure|guess|guessing|might)\b")
 _SEVERAL_LETTERS = re.compile(r"^\s*\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|and|or|&|\s)\s*\(?\s*[A-J]\s*\)?)+\s*$")
 # the numerals a text writes (digits, one decimal point; thousands separators dropped first)
 _NUMERAL = re.compile(r"\d+(?:\.\d+)?")
@@ -237,11 +237,13 @@ _LETTERS = re.compile(r"[A-Za-z]")
 # LaTeX commands of plain math: a reference written only with these (and digits) is a numeral or a
 # constant, with no unit or word a described answer could stand for
 _MATH_COMMANDS = re.compile(r"\\(?:[dt]?frac|sqrt|infty|pi|cdot|times|left|right|pm|mp)\b")
-# words that change what a number stands for: "5 below zero", "5 fewer", "at least 5", "$5 loss"
+# words that change what a number stands for: "5 below zero", "5 fewer", "at least 5", "$5 loss",
+# "the square root of 45", "not 6"
 _QUALIFIER = re.compile(
     r"\b(below|above|under|over|fewer|less|more|short|loss|lost|least|most|deficit|debt|owes?|"
     r"lower|higher|greater|smaller|larger|decrease|increase|times|per|than|approximately|about|"
-    r"around|nearly|almost)\b"
+    r"around|nearly|almost|not|never|isn\s*t|without|except|root|squared|cubed|reciprocal|inverse|"
+    r"factorial|log|logarithm|power|exponent)\b"
 )
 
 
