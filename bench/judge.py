@@ -12,11 +12,14 @@ over the same rule verdicts and the same local judges:
 
 Inputs: fixtures/verifier_responses.jsonl (realistic whole responses with known truth, from
 bench/make_responses.py) cycled to >= 1,000 pairs; fixtures/verifier_cases.jsonl (the rule
-verifier's edge-case table, when present); fixtures/judge_false_negatives.jsonl (answers
-right in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl
-(master keys and injections, all wrong). Writes bench/out/judge.json.
+verifier's edge-case table); the real-response corpus of issue 8 (``--corpus PATH``, default
+bench/corpus/data/corpus.jsonl; skipped with a note when absent); fixtures/judge_gate.jsonl (each
+family of readable mismatches, both directions); fixtures/judge_false_negatives.jsonl (answers right
+in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl (master keys
+and injections, all wrong). Exposure is the share of the set's wrong answers that the always-yes
+judge turns correct (target: at most 0.5% on every set). Writes bench/out/judge.json.
 
-    .venv/bin/python bench/judge.py
+    .venv/bin/python bench/judge.py [--corpus PATH]
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# the checkout first, ahead of bench/ itself (bench/verifier.py would shadow the package)
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if p not in (str(ROOT), str(ROOT / "bench"))]
 
 from tests.verifier.chat_server import ChatServer, always, honest  # noqa: E402
 from verifier import Status, Verdict, verify_batch  # noqa: E402
@@ -116,12 +119,27 @@ def truth_pairs(rules: list[Verdict], expected: list[bool]) -> tuple[list[tuple[
     return pairs, len(right & wrong)
 
 
+def percent(x: int, n: int) -> str:
+    return f"{100 * x / n:.2f}%" if n else "-"
+
+
 def per_1000(x: int, n: int) -> str:
     return f"{1000 * x / n:.1f}" if n else "-"
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else ("-" if a == 0 else "inf")
+def load_corpus(path: Path) -> list[dict[str, Any]]:
+    """The real-response corpus (bench/corpus): rows of question, response, reference and label."""
+    with path.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [
+        {
+            "pred": r["response"],
+            "ref": r["reference"],
+            "question": r.get("question"),
+            "expected": bool(r["label"]),
+        }
+        for r in rows
+    ]
 
 
 def evaluate(name: str, rows: list[dict[str, Any]], workers: int | None) -> dict[str, Any]:
@@ -137,6 +155,7 @@ def evaluate(name: str, rows: list[dict[str, Any]], workers: int | None) -> dict
         "pairs": len(rows),
         "distinct_pairs": len(set(pairs)),
         "right": sum(expected),
+        "wrong": len(expected) - sum(expected),
         "rules_correct": sum(v.correct for v in rules),
         "rules_false_negatives": sum(e and not v.correct for v, e in zip(rules, expected, strict=True)),
         "rules_false_positives": sum(v.correct and not e for v, e in zip(rules, expected, strict=True)),
@@ -154,31 +173,25 @@ def evaluate(name: str, rows: list[dict[str, Any]], workers: int | None) -> dict
 
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (
-        f"{'set':<22} {'pairs':>6} {'policy':<28} {'judge calls/1000':>17} {'recovered (honest)':>19} "
-        f"{'still missed':>12} {'wrong->correct (always-yes)':>28}"
+        f"{'set':<22} {'pairs':>6} {'policy':<24} {'judge calls/1000':>17} {'recovered (honest)':>19} "
+        f"{'wrong->correct (always-yes)':>28} {'exposure':>9}"
     )
     print(head)
     print("-" * len(head))
     for r in results:
         n = r["pairs"]
-        for policy, label in (("naive", "anchor: every rejection"), ("ours", "mathreward policy")):
+        for policy, label in (("naive", "anchor: every rejection"), ("ours", "mathreward gate")):
             h, y = r[f"{policy}_honest"], r[f"{policy}_always_yes"]
             print(
-                f"{r['set']:<22} {n:>6} {label:<28} {per_1000(h['consulted'], n):>17} "
-                f"{h['recovered']:>9}/{r['rules_false_negatives']:<9} {h['still_missed']:>12} "
-                f"{y['broken']:>15} ({per_1000(y['broken'], n)}/1000)"
+                f"{r['set']:<22} {n:>6} {label:<24} {per_1000(h['consulted'], n):>17} "
+                f"{h['recovered']:>9}/{r['rules_false_negatives']:<9} "
+                f"{y['broken']:>15}/{r['wrong']:<12} {percent(y['broken'], r['wrong']):>9}"
             )
-        oh, nh = r["ours_honest"], r["naive_honest"]
-        oy, ny = r["ours_always_yes"], r["naive_always_yes"]
-        print(
-            f"{'':<22} {'':>6} {'ours / anchor':<28} {ratio(oh['consulted'], nh['consulted']):>17} "
-            f"{ratio(oh['recovered'], nh['recovered']):>19} {'':>12} {ratio(oy['broken'], ny['broken']):>28}"
-        )
     print()
     for r in results:
         print(
-            f"{r['set']}: {r['distinct_pairs']} distinct pairs, {r['right']} right; rules alone: "
-            f"{r['rules_correct']} correct, {r['rules_false_negatives']} false negatives, "
+            f"{r['set']}: {r['distinct_pairs']} distinct pairs, {r['right']} right, {r['wrong']} wrong; "
+            f"rules alone: {r['rules_correct']} correct, {r['rules_false_negatives']} false negatives, "
             f"{r['rules_false_positives']} false positives ({r['rules_s']:.1f}s); "
             f"HTTP requests ours/honest {r['ours_honest']['http_requests']} "
             f"(cache and in-batch dedup), ambiguous truth pairs {r['ambiguous_truth_pairs']}"
@@ -191,16 +204,33 @@ def main() -> int:
         "--min-pairs", type=int, default=1000, help="cycle the realistic set to at least this many pairs"
     )
     parser.add_argument("--workers", type=int, default=None, help="verify_batch workers (default: all cores)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=ROOT / "bench" / "corpus" / "data" / "corpus.jsonl",
+        help="the real-response corpus JSONL (bench/corpus); skipped with a note when absent",
+    )
+    parser.add_argument("--skip-corpus", action="store_true", help="leave the corpus out")
     args = parser.parse_args()
 
     responses = load("verifier_responses.jsonl")
     realistic = [responses[i % len(responses)] for i in range(max(args.min_pairs, len(responses)))]
     cases = load("verifier_cases.jsonl") if (FIXTURES / "verifier_cases.jsonl").exists() else []
     fn_table = load("judge_false_negatives.jsonl")
+    gate = load("judge_gate.jsonl")
     injections = [r | {"expected": False} for r in load("judge_injections.jsonl")]
     results = [
         evaluate("realistic responses", realistic, args.workers),
         *([evaluate("verifier case table", cases, args.workers)] if cases else []),
+    ]
+    if args.skip_corpus:
+        print("note: the real-response corpus was left out (--skip-corpus)")
+    elif args.corpus.exists():
+        results.append(evaluate("real-response corpus", load_corpus(args.corpus), args.workers))
+    else:
+        print(f"note: no real-response corpus at {args.corpus}; that set is skipped (build it: bench/corpus)")
+    results += [
+        evaluate("gate families table", gate, args.workers),
         evaluate("false-negative table", fn_table, args.workers),
         evaluate("injection table", injections, args.workers),
     ]

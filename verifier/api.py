@@ -24,6 +24,7 @@ from verifier.extract import (
 )
 from verifier.group import answer_key
 from verifier.guards import CHAT_TURN, addresses_grader, grader_injection
+from verifier.kinds import read_kinds
 from verifier.mathparse import TooCostly
 from verifier.normalize import normalize, unit_of
 from verifier.parse import Answer, Unparseable, parse_answer
@@ -55,7 +56,8 @@ def _plain_integers(pred: str, ref: str) -> Verdict | None:
         return Verdict(Status.CORRECT, Method.STRING, pred, ref, "identical after normalisation")
     if int(pred) == int(ref):  # "-0" and "0"
         return Verdict(Status.CORRECT, Method.NUMERIC, pred, ref, "equal numbers")
-    return Verdict(Status.INCORRECT, Method.NUMERIC, pred, ref, f"{pred} != {ref}")
+    kinds = ("number", "number")
+    return Verdict(Status.INCORRECT, Method.NUMERIC, pred, ref, f"{pred} != {ref}", kinds=kinds)
 
 
 def verify(
@@ -165,7 +167,8 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
     pred_unit, ref_unit = _unit_of(pred_answer), _unit_of(ref_answer)
     if pred_unit is not None and ref_unit is not None and pred_unit != ref_unit:
         reason = f"different units: {pred_unit} for {ref_unit}"
-        return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason)
+        kinds = read_kinds(_normalize(pred_answer), _normalize(ref_answer), question)
+        return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason, kinds=kinds)
     pred_norm = _normalize(pred_answer)
     ref_norm = _normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
     if _ONLY_PUNCTUATION.match(ref_norm):
@@ -186,7 +189,9 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
             Status.CORRECT, Method.STRING, pred_answer, ref_answer, "identical after normalisation"
         )
     outcome = _decide(pred_norm, ref_norm, question, config)
-    return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason)
+    # what the parser read each side as, for the judge's gate (the parse is memoised: no second reading)
+    read = None if outcome.status is Status.CORRECT else read_kinds(pred_norm, ref_norm, question)
+    return Verdict(outcome.status, outcome.method, pred_answer, ref_answer, outcome.reason, kinds=read)
 
 
 def _turn_injection(reading: Reading) -> str | None:

@@ -53,6 +53,10 @@ class Verdict:
     # the canonical key of pred_answer (verifier.answer_key): answers the rules call equal share it
     # ("1,027"/"1027", "\frac12"/"0.5", "x=3"/"3"); every majority vote groups by it. None: no answer
     answer_key: str | None = None
+    # what the parser read each side as (answer, reference), named by verifier.kinds.kind_of ("number",
+    # "relation", "text:weekday", "letter C", ...; None for a side it could not read); None when the
+    # pair is correct or was decided before parsing. The judge's gate reads this, never its own recognisers
+    kinds: tuple[str | None, str | None] | None = None
 
     def __bool__(self) -> bool:
         return self.status is Status.CORRECT

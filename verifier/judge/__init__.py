@@ -5,10 +5,15 @@
 verdicts and return them unchanged unless the policy (:func:`verifier.judge.policy.consult_refusal`)
 lets the judge revisit one:
 
-- consulted only for UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison;
-- never for a NUMERIC mismatch or two plain numbers that differ (checked again before any overturn,
-  so no judge reply can turn such a pair correct), never for master-key answers (empty, punctuation,
-  "Solution", "Let me think", text addressing a grader, prompt markup, answers over the length cap);
+- the gate reads the kinds the rule pipeline recorded on the verdict (``Verdict.kinds``, named by
+  :mod:`verifier.kinds`): consulted only when a side could not be read, or the two sides are kinds the
+  rules cannot compare (words against a value, free text against free text, an option's content
+  against a letter whose options are not known);
+- never when both sides were read into comparable kinds and compared (numbers, relations, equations,
+  chains, intervals, sets, tuples, matrices, units of one quantity, closed vocabularies, different
+  letters): the gate is asked again before any overturn, so no judge reply can turn such a pair
+  correct; never for master-key answers (empty, punctuation, "Solution", "Let me think", text
+  addressing a grader, prompt markup, answers over the length cap);
 - the judge reads the question, the reference and the extracted answer only, the answer fenced by a
   per-call random code; its reply must be exactly one label, anything else keeps the rule verdict.
 

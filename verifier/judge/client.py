@@ -28,7 +28,6 @@ from verifier.judge.policy import (
     EQUIVALENT,
     build_messages,
     consult_refusal,
-    is_clear_numeric_mismatch,
     new_nonce,
     parse_label,
 )
@@ -311,10 +310,14 @@ def _judge_config(config: VerifyConfig | JudgeConfig | None) -> JudgeConfig | No
     return config.judge
 
 
-def should_consult(verdict: Verdict, config: VerifyConfig | JudgeConfig | None) -> bool:
+def should_consult(
+    verdict: Verdict, config: VerifyConfig | JudgeConfig | None, question: str | None = None
+) -> bool:
     """Would :func:`second_opinion` ask a judge about ``verdict`` (cache aside)?"""
     jc = _judge_config(config)
-    return jc is not None and consult_refusal(verdict, max_answer_chars=jc.max_answer_chars) is None
+    if jc is None:
+        return False
+    return consult_refusal(verdict, max_answer_chars=jc.max_answer_chars, question=question) is None
 
 
 def _apply(
@@ -324,9 +327,9 @@ def _apply(
     if (
         info.available
         and info.label == EQUIVALENT
-        # enforced here again, whatever any judge says
-        and not is_clear_numeric_mismatch(verdict.pred_answer, verdict.ref_answer)
-        and verdict.status in (Status.INCORRECT, Status.UNPARSEABLE)
+        # the gate is asked again before any overturn, whatever any judge says
+        and consult_refusal(verdict, max_answer_chars=client.config.max_answer_chars, question=question)
+        is None
     ):
         client.audit(verdict, EQUIVALENT, question)
         return replace(
@@ -348,7 +351,10 @@ def second_opinion(
     Never raises for a judge failure and never takes longer than ``timeout_s`` of the judge config.
     """
     jc = _judge_config(config)
-    if jc is None or consult_refusal(verdict, max_answer_chars=jc.max_answer_chars) is not None:
+    if (
+        jc is None
+        or consult_refusal(verdict, max_answer_chars=jc.max_answer_chars, question=question) is not None
+    ):
         return verdict
     assert verdict.pred_answer is not None and verdict.ref_answer is not None  # checked by the policy
     start = time.monotonic()
@@ -376,7 +382,7 @@ def second_opinion_batch(
         return out
     todo: dict[tuple[str, str, str], list[int]] = {}
     for i, v in enumerate(verdicts):
-        if consult_refusal(v, max_answer_chars=jc.max_answer_chars) is None:
+        if consult_refusal(v, max_answer_chars=jc.max_answer_chars, question=questions[i]) is None:
             key = (v.pred_answer or "", v.ref_answer or "", _norm(questions[i]))
             todo.setdefault(key, []).append(i)
     if not todo:

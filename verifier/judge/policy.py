@@ -5,8 +5,8 @@ Everything here is pure and cheap: no network, no model. :mod:`verifier.judge` c
 - :func:`consult_refusal` decides whether a rule verdict may be sent to the judge at all (the policy).
 - :func:`master_key_reason` recognises "master key" answers that fool LLM graders (empty, punctuation,
   "Solution", "Let me think", text that addresses a grader or carries markup of the prompt itself).
-- :func:`plain_number` reads a plain number (``-12``, ``1,200``, ``0.5``, ``\\frac{3}{4}``, ``3/4``) with
-  :class:`fractions.Fraction`; the judge never overturns a mismatch where both sides are plain numbers.
+- :func:`kinds_refusal` reads the kinds the parser recorded on the verdict (:mod:`verifier.kinds`):
+  a mismatch between comparable kinds is final; the judge sees only what the rules could not compare.
 - :func:`build_messages` writes the chat prompt with the answer fenced by a per-call nonce.
 - :func:`parse_label` reads the reply strictly: one of :data:`LABELS` or ``None``.
 """
@@ -19,7 +19,7 @@ import unicodedata
 from fractions import Fraction
 
 from verifier.guards import CHAT_TURN, grader_injection
-from verifier.verdict import Method, Status, Verdict
+from verifier.verdict import Status, Verdict
 
 EQUIVALENT = "equivalent"
 NOT_EQUIVALENT = "not_equivalent"
@@ -28,68 +28,6 @@ LABELS: tuple[str, ...] = (EQUIVALENT, NOT_EQUIVALENT, INVALID_ANSWER)
 
 # rule verdicts the judge may revisit: the rules said "no" in a way that can be a misreading
 CONSULTED_STATUSES: frozenset[Status] = frozenset({Status.INCORRECT, Status.UNPARSEABLE})
-# for INCORRECT, only these deciding methods; NUMERIC (both sides read as numbers) is final
-CONSULTED_METHODS: frozenset[Method] = frozenset({Method.STRING, Method.STRUCTURAL, Method.SYMBOLIC})
-
-# ---------------------------------------------------------------------------------------------
-# plain numbers
-
-
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_RATIO = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
-_LATEX_FRAC = re.compile(r"^([+-]?)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}$")
-_WRAPPERS = re.compile(r"^(\\boxed|\\text|\\mathrm|\\mathbf)\s*\{(.*)\}$", re.S)
-
-
-def plain_number(text: str | None) -> Fraction | None:
-    """The value of ``text`` when it is a plain number, else None (never raises, never evaluates).
-
-    Plain: an integer or decimal (optionally with a sign, thousands commas, ``$...$``, ``\\boxed{}``),
-    or a fraction of two integers written ``a/b`` or ``\\frac{a}{b}``. ``1 1/2``, ``2^3``, ``\\pi``
-    and anything with a letter are not plain.
-    """
-    if text is None:
-        return None
-    s = text.strip()
-    for _ in range(3):
-        s = s.strip().strip("$").strip()
-        m = _WRAPPERS.match(s)
-        if m is None:
-            break
-        s = m.group(2)
-    s = s.replace("\\!", "").replace("{,}", ",").strip()
-    if len(s) > 64:
-        return None
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    if _DECIMAL.match(s):
-        return Fraction(s)
-    m = _RATIO.match(s)
-    if m is not None and int(m.group(2)) != 0:
-        return Fraction(int(m.group(1)), int(m.group(2)))
-    m = _LATEX_FRAC.match(s)
-    if m is not None and int(m.group(3)) != 0:
-        value = Fraction(int(m.group(2)), int(m.group(3)))
-        return -value if m.group(1) == "-" else value
-    return None
-
-
-_VAR_EQUALS = re.compile(r"^\s*\$?\s*[A-Za-z](_\{?\w+\}?)?\s*=\s*")
-
-
-def _value_of(text: str | None) -> Fraction | None:
-    """A plain number, or one given as ``x = <plain number>``."""
-    if text is None:
-        return None
-    return plain_number(_VAR_EQUALS.sub("", text, count=1))
-
-
-def is_clear_numeric_mismatch(pred_answer: str | None, ref_answer: str | None) -> bool:
-    """Both sides are plain numbers (or ``x = <number>``) that differ: no judge may call them equivalent."""
-    a, b = _value_of(pred_answer), _value_of(ref_answer)
-    return a is not None and b is not None and a != b
-
 
 # ---------------------------------------------------------------------------------------------
 # master keys
@@ -201,21 +139,14 @@ def master_key_reason(answer: str | None, *, max_chars: int) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# could the rules have misread?
+# could the rules have misread? (read from the kinds the parser recorded on the verdict)
 
-_TEXT_CMD = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname|textbf|textit|mathbf)\s*\{([^{}]*)\}")
-_LATEX_CMD = re.compile(r"\\[A-Za-z]+")
-_ENV = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
-_CHOICE = re.compile(r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(?\s*([A-E])\s*\)?\s*\}?\s*\$?\s*$")
-# "(C) 12", "\text{(C)} 12": a letter in parentheses leading the option's content
-_LEADING_CHOICE = re.compile(r"^\s*\$?\s*(?:\\(?:text\w*|mathrm|mathbf)\s*\{\s*)?\(\s*([A-E])\s*\)")
-_SEVERAL_CHOICES = re.compile(r"^\s*\(?[A-E]\)?(?:\s*(?:,|;|and|&|\s)\s*\(?[A-E]\)?)+\s*$")
 _NUMBER_WORDS = re.compile(
     r"\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
     r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
     r"ninety|hundred|thousand|million|billion|trillion|halfs?|halves|thirds?|quarters?|fourths?|"
     r"fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|dozens?|twice|double|triple|negative|minus|"
-    r"point|percent|nil|hundredths?|thousandths?)\b"
+    r"point|percent|nil|hundredths?|thousandths?|noon|midnight|infinite|infinitely|infinity)\b"
 )
 # math no judge should weigh: power towers, huge exponents and factorials, division by zero
 _DEGENERATE = re.compile(
@@ -223,116 +154,279 @@ _DEGENERATE = re.compile(
 )
 # program text, not math
 _CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|builtins)\b|\bos\.\w")
-_SIMPLE_VAR_EQ = re.compile(r"^\s*\$?\s*[A-Za-z](?:_\{?\w+\}?)?\s*=(?!=)")
-_HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably)\b")
+_HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably|not\s+sure|unsure|guess|guessing|might)\b")
+_SEVERAL_LETTERS = re.compile(r"^\s*\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|and|or|&|\s)\s*\(?\s*[A-J]\s*\)?)+\s*$")
+# the numerals a text writes (digits, one decimal point; thousands separators dropped first)
+_NUMERAL = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS_SEP = re.compile(r"(?<=\d)(?:\{,\}|,|\\,|\\!)(?=\d{3}(?!\d))")
+_CLOCK = re.compile(r"(\d{1,2})\s*:\s*(\d{2})")
+# kinds a relation may state as its value
+_VALUE_KINDS = frozenset({"number", "expression", "tuple", "set", "interval", "matrix", "ratio"})
 
 
-def has_words(text: str) -> bool:
-    """Natural-language words: letters in ``\\text{}`` and friends, or 3+ letters outside LaTeX commands."""
-    if any(re.search(r"[^\W\d_]{2,}", m.group(1)) for m in _TEXT_CMD.finditer(text)):
-        return True
-    bare = _LATEX_CMD.sub(" ", _ENV.sub(" ", _TEXT_CMD.sub(" ", text)))
-    return re.search(r"[^\W\d_]{3,}", bare) is not None
+def numerals(text: str) -> list[Fraction]:
+    """The numbers ``text`` writes in digits, in order (``1{,}000`` is one numeral)."""
+    return [Fraction(m) for m in _NUMERAL.findall(_THOUSANDS_SEP.sub("", text))]
 
 
-def choice_letter(text: str) -> str | None:
-    """The letter of a multiple-choice answer written alone (``C``, ``(C)``, ``\\text{(C)}``), else None."""
-    m = _CHOICE.match(text)
-    return m.group(1).upper() if m else None
+def _content(kind: str) -> str:
+    """The kind a letter stands for: ``letter C:number`` -> ``number``; ``letter C`` (option not known)
+    -> ``letter``; any other kind is itself."""
+    if not kind.startswith("letter"):
+        return kind
+    return kind.split(":", 1)[1] if ":" in kind else "letter"
 
 
-def _letter_of(text: str) -> str | None:
-    m = _LEADING_CHOICE.match(text)
-    return m.group(1) if m else choice_letter(text)
+def _letter(kind: str) -> str:
+    """``letter C:number`` -> ``C``."""
+    return kind.split(":", 1)[0].removeprefix("letter").strip()
 
 
-def _is_equation(text: str) -> bool:
-    """An equation other than ``x = <value>`` (which the rules read as the value)."""
-    return "=" in _SIMPLE_VAR_EQ.sub("", text, count=1)
+def _is_text(kind: str) -> bool:
+    return kind == "text" or kind.startswith("text:")
 
 
-def _degenerate_equation(text: str) -> bool:
-    """``5 = 5``, ``x = x``: an equation that states nothing about the unknown."""
-    if text.count("=") != 1 or re.search(r"\\(?:le|ge|ne)|[<>]", text):
-        return False
-    lhs, rhs = (side.strip().strip("$").strip() for side in text.split("="))
-    return lhs == rhs or not re.search(r"[A-Za-z]", lhs + rhs)
+def kinds_refusal(pred_kind: str, ref_kind: str) -> str | None:
+    """Why a rule mismatch between these two parsed kinds is final, or None when the rules cannot
+    compare them and a judge may look.
+
+    Comparable (final): every pair of math kinds (numbers, expressions, relations and equations,
+    chains, intervals, tuples, sets, matrices, ratios), two words of one closed vocabulary, two
+    different choice letters, and a letter whose option is not known against anything but words.
+    Not comparable (consulted): words against anything else (a spelled or described value, free
+    text against free text, a word against a word of another vocabulary), a letter whose option is
+    not known against words, the same letter written with text the rules found unlike the option's
+    (``(D) Rs`` for option D ``Rs. 750``), two clock times that agree but for 12 hours.
+    """
+    p, r = _content(pred_kind), _content(ref_kind)
+    if pred_kind.startswith("letter") and ref_kind.startswith("letter"):
+        if _letter(pred_kind) != _letter(ref_kind):
+            return "two different choice letters"
+        if p == r == "number":
+            return "the same letter with a number that is not its option's: the rules compared them"
+        if p == r and p.startswith("text:"):
+            return f"the same letter with another word ({p.split(':', 1)[1]}) than its option's"
+        # the same letter, and text or an expression (a unit the rules do not know, "43kms/hr") the
+        # rules could not match to the option's, or an option they could not read
+        return None
+    if p == "letter" or r == "letter":
+        other = r if p == "letter" else p
+        if _is_text(other):
+            return None
+        return f"a choice letter with no options known against {other}: the rules compared them"
+    if _is_text(p) or _is_text(r):
+        if p == r and ":" in p:
+            return f"two words of one closed vocabulary ({p.split(':', 1)[1]}) were compared"
+        return None
+    if p == "time" and r == "time":
+        return None  # checked against the clock by _time_refusal
+    return f"{p} against {r}: both sides were read and compared"
 
 
-def final_shape_reason(pred_answer: str, ref_answer: str) -> str | None:
-    """Why the pair is final whatever the status (degenerate, code, several letters, no number), or None."""
+def _time_refusal(pred: str, ref: str) -> str | None:
+    """Two clock times are consulted only when they agree but for 12 hours (``16:30``, ``4:30 PM``)."""
+    a, b = _CLOCK.search(pred), _CLOCK.search(ref)
+    if a is None or b is None:
+        return "clock times the rules compared"
+    if a.group(2) == b.group(2) and (int(a.group(1)) - int(b.group(1))) % 12 == 0:
+        return None
+    return "two clock times that differ"
+
+
+_LETTERS = re.compile(r"[A-Za-z]")
+# LaTeX commands of plain math: a reference written only with these (and digits) is a numeral or a
+# constant, with no unit or word a described answer could stand for
+_MATH_COMMANDS = re.compile(r"\\(?:[dt]?frac|sqrt|infty|pi|cdot|times|left|right|pm|mp)\b")
+# words that change what a number stands for: "5 below zero", "5 fewer", "at least 5", "$5 loss",
+# "the square root of 45", "not 6"
+_QUALIFIER = re.compile(
+    r"\b(below|above|under|over|fewer|less|more|short|loss|lost|least|most|deficit|debt|owes?|"
+    r"lower|higher|greater|smaller|larger|decrease|increase|times|per|than|approximately|about|"
+    r"around|nearly|almost|not|never|isn\s*t|without|except|root|squared|cubed|reciprocal|inverse|"
+    r"factorial|log|logarithm|power|exponent)\b"
+)
+
+
+def _text_number_refusal(pred: str, ref: str) -> str | None:
+    """Words against a number. Final when the words write no digit and no number word against a plain
+    numeral; when they write numbers and none is the reference's (a sentence stating a different
+    number); or when they write the reference's number with a word that changes what it stands for
+    ("5 below zero", "at least 5")."""
+    folded = fold(pred)
+    words = _words_only(folded)
+    has_number_word = _NUMBER_WORDS.search(words) is not None
+    found = numerals(folded)
+    plain_ref = not _LETTERS.search(_MATH_COMMANDS.sub("", ref))  # no unit, no word, no variable
+    if not found:
+        if not has_number_word and plain_ref:
+            return "the reference is a numeral and the answer has no digit or number word"
+        return None
+    ref_values = set(numerals(ref))
+    if plain_ref and not ref_values & set(found):
+        return "the answer states numbers, and none is the reference's"
+    if len(found) == 1 and _QUALIFIER.search(words):
+        return "the answer qualifies the reference's number (a bound, a sign, a difference)"
+    return None
+
+
+def _relation_value_refusal(pred: str, ref: str) -> str | None:
+    """A relation against a value (``\\lim_{x \\to c} f(x) = 0`` for ``0``): the rules read the value the
+    relation states last; only when that value is the reference's may the judge say whether the left
+    side is a label the rules did not know. ``a+b=9+1=10`` for ``12`` stays final."""
+    depth, cut = 0, -1
+    for i, ch in enumerate(pred):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            cut = i
+    if cut < 0 or re.search(r"[<>]|\\(?:le|ge|ne|lt|gt|leq|geq|neq|in)\b", pred):
+        return "a relation the rules compared"
+    lhs, rhs = pred[:cut].strip().strip("$").strip(), pred[cut + 1 :].strip().strip("$").strip()
+    if not lhs or not rhs or lhs == rhs:
+        return "an equation that states no new value"
+    from verifier.kinds import compare_in_process, read_safely
+    from verifier.normalize import normalize
+
+    if read_safely(normalize(lhs)):
+        return "the rules read the left side: an equation or a chain, compared"
+    if compare_in_process(rhs, ref)[0] is True:
+        return None
+    return "the value the relation states is not the reference's (or the rules cannot tell in process)"
+
+
+_CURRENCY = re.compile(r"\$\s?\d")
+_MATH_SPAN = re.compile(r"\$\$?([^$]+?)\$\$?|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+
+
+def _stated_math_refusal(pred: str, ref: str) -> str | None:
+    """Words around math (``The solution is $x \\leq 5$``): the rules read the last math span the
+    sentence states against the reference; a mismatch between comparable kinds there is final."""
+    if _CURRENCY.search(pred):
+        return None  # "$6.50 + $5.50": dollar signs, not math delimiters
+    spans = list(_MATH_SPAN.finditer(pred))
+    if not spans:
+        return None
+    m = spans[-1]
+    span = next(g for g in m.groups() if g is not None).strip()
+    if not span or span == pred.strip():
+        return None
+    from verifier.kinds import compare_in_process
+
+    equal, (sk, rk) = compare_in_process(span, ref)
+    if equal is not False or sk is None or rk is None or kinds_refusal(sk, rk) is None:
+        return None
+    return f"the answer states {span!r}, which the rules read and found different"
+
+
+def _vocabulary_refusal(pred: str, ref_kind: str) -> str | None:
+    """Free text against a word of a closed vocabulary: final unless the text uses a word of it
+    (``The function is odd`` for ``odd`` may be right; ``Cannot be determined`` for ``Yes`` is not)."""
+    from verifier.kinds import vocabularies_in
+
+    vocab = ref_kind.split(":", 1)[1]
+    if vocab in vocabularies_in(pred):
+        return None
+    return f"the reference is a word of a closed vocabulary ({vocab}) and the answer uses none of it"
+
+
+def _option_text(letter: str, question: str | None) -> str | None:
+    from verifier.extract import question_options
+
+    return dict(question_options(question)).get(letter)
+
+
+def _unread_refusal(pred: str, ref: str) -> str | None:
+    """A side the rules could not read: the numbers the answer writes must all be the reference's, and
+    against a reference that writes numbers the answer must write a number (in digits or words)."""
+    ref_values = set(numerals(ref))
+    written = numerals(pred)
+    missing = [n for n in written if n not in ref_values]
+    if missing:
+        return f"a side was not read, and the answer writes {missing[0]}, which the reference does not"
+    if ref_values and not written and not _NUMBER_WORDS.search(_words_only(fold(pred))):
+        return "a side was not read; the reference writes numbers, the answer no digit and no number word"
+    return None
+
+
+def final_shape_reason(pred_answer: str) -> str | None:
+    """Why the answer is final whatever the kinds (program text, degenerate math, several letters)."""
     if _CODE.search(pred_answer):
         return "program text is not an answer"
     if _DEGENERATE.search(pred_answer):
         return "a power tower, huge exponent or factorial, or division by zero is final"
-    if _SEVERAL_CHOICES.match(pred_answer):
+    if _SEVERAL_LETTERS.match(pred_answer):
         return "several choice letters: a hedge"
-    if _degenerate_equation(pred_answer):
-        return "an equation that states no value"
-    a, b = _letter_of(pred_answer), _letter_of(ref_answer)
-    if a is not None and b is not None and a != b:
-        return "two different choice letters"
-    if plain_number(ref_answer) is not None and b is None:
-        folded = fold(pred_answer)
-        if not re.search(r"\d", folded) and not _NUMBER_WORDS.search(_words_only(folded)):
-            return "the reference is a number and the answer has no digit or number word"
     return None
 
 
-def misreading_possible(pred_answer: str, ref_answer: str) -> str | None:
-    """None when the rules' "no" on an INCORRECT pair may be a misreading; otherwise why it is final.
-
-    A misreading is possible when either side has words (``\\text{twelve}``, ``48 \\text{ eggs}``),
-    when a choice letter faces an option's content (or the same letter in another spelling), or when
-    an equation faces a bare value (``f^{-1}(x) = ...`` against ``...``; ``x = 3`` counts as the value
-    3). Two wordless math answers of the same shape (expressions, tuples, intervals or inequalities,
-    matrices, equations, two different letters) that the rules found different are final: there a
-    judge adds cost and risk, not recall.
-    """
-    if has_words(pred_answer) or has_words(ref_answer):
-        return None
-    a, b = _letter_of(pred_answer), _letter_of(ref_answer)
-    if a is not None and b is not None:
-        return None if a == b else "two different choice letters"
-    if (a is None) != (b is None):
-        return None
-    if _is_equation(pred_answer) != _is_equation(ref_answer):
-        return None
-    return "both answers are wordless math of the same shape"
-
-
-def consult_refusal(verdict: Verdict, *, max_answer_chars: int) -> str | None:
+def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | None = None) -> str | None:
     """None when the judge may revisit ``verdict``; otherwise why not (a short phrase).
 
-    The judge is consulted only when the rules said no and could be wrong: the answer was
-    UNPARSEABLE, or INCORRECT by a string, structural or symbolic comparison where a misreading is
-    possible (:func:`misreading_possible`). Never for CORRECT, NO_ANSWER, TIMEOUT, ERROR, a NUMERIC
-    mismatch, two plain numbers that differ (whatever the method), a hedge ("either 4 or 5",
-    "A, C"), a master-key answer (:func:`master_key_reason`), nor the shapes of
-    :func:`final_shape_reason` (program text, power towers, an answer without any digit or number
-    word against a numeric reference, two different choice letters).
+    The gate reads the kinds the parser recorded (:attr:`Verdict.kinds`, :mod:`verifier.kinds`). The
+    judge is consulted only when the rules said no and could not compare: the answer was UNPARSEABLE
+    (a side could not be read; then every number the answer writes must be one the reference writes),
+    or INCORRECT between kinds the rules cannot compare (:func:`kinds_refusal`: words against a
+    number, an option's content against a letter with unknown options, free text against free text).
+    Never for CORRECT, NO_ANSWER, TIMEOUT, ERROR; never when both sides were read into comparable kinds
+    and compared (numbers, relations, equations, chains, intervals, sets, tuples, matrices, units of
+    one quantity, closed vocabularies, choice letters); never for an INCORRECT verdict that records
+    no kinds; never for a master-key answer (:func:`master_key_reason`), a hedge, program text,
+    words that state one number other than the reference's, or words around math (``The solution is
+    $x \\le 5$``) whose last math span the rules read and found different.
     """
     if verdict.status not in CONSULTED_STATUSES:
         return f"status {verdict.status.value} is final"
-    if verdict.status is Status.INCORRECT and verdict.method not in CONSULTED_METHODS:
-        return f"a {verdict.method.value} mismatch is final"
     if verdict.ref_answer is None or not verdict.ref_answer.strip():
         return "no reference answer"
     if verdict.pred_answer is None:
         return "no answer was extracted"
-    if is_clear_numeric_mismatch(verdict.pred_answer, verdict.ref_answer):
-        return "both answers are plain numbers and differ"
-    key = master_key_reason(verdict.pred_answer, max_chars=max_answer_chars)
+    pred, ref = verdict.pred_answer, verdict.ref_answer
+    pred_kind, ref_kind = verdict.kinds if verdict.kinds is not None else (None, None)
+    if verdict.status is Status.INCORRECT:
+        if pred_kind is None or ref_kind is None:
+            return "the rules recorded no reading of both sides: their verdict is final"
+        refusal = kinds_refusal(pred_kind, ref_kind)
+        if refusal is not None and pred_kind == "relation" and _content(ref_kind) in _VALUE_KINDS:
+            refusal = _relation_value_refusal(pred, ref)
+        if refusal is not None:
+            return refusal
+    elif pred_kind is not None and ref_kind is not None and not (_is_text(pred_kind) or _is_text(ref_kind)):
+        return "both sides parse as math: a leaf SymPy cannot read is not the judge's to guess"
+    key = master_key_reason(pred, max_chars=max_answer_chars)
     if key is not None:
         return key
-    if _HEDGE.search(_words_only(fold(verdict.pred_answer))):
+    if _HEDGE.search(_words_only(fold(pred))):
         return "a hedge between answers is final"
-    shape = final_shape_reason(verdict.pred_answer, verdict.ref_answer)
+    shape = final_shape_reason(pred)
     if shape is not None:
         return shape
-    if verdict.status is Status.INCORRECT:
-        return misreading_possible(verdict.pred_answer, verdict.ref_answer)
+    if pred_kind is None or ref_kind is None:
+        unread = _unread_refusal(pred, ref)
+        if unread is not None or ref_kind is None or _content(ref_kind) not in _VALUE_KINDS:
+            return unread
+        return _value_refusal(pred, ref, ref_kind, question)
+    if pred_kind == "time" and ref_kind == "time":
+        return _time_refusal(pred, ref)
+    if _is_text(pred_kind) and not _is_text(_content(ref_kind)):
+        stated = _stated_math_refusal(pred, ref)
+        if stated is not None:
+            return stated
+    if pred_kind == "text" and _content(ref_kind).startswith("text:"):
+        return _vocabulary_refusal(pred, _content(ref_kind))
+    if _content(ref_kind) in _VALUE_KINDS and _is_text(pred_kind):
+        return _value_refusal(pred, ref, ref_kind, question)
     return None
+
+
+def _value_refusal(pred: str, ref: str, ref_kind: str, question: str | None) -> str | None:
+    """Words (or an unread answer) against a value, or against a letter whose option is a value: the
+    numbers they write are checked against the value's (:func:`_text_number_refusal`)."""
+    if ref_kind.startswith("letter"):
+        option = _option_text(_letter(ref_kind), question)
+        return None if option is None else _text_number_refusal(pred, option)
+    return _text_number_refusal(pred, ref)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,10 +73,13 @@ def test_an_honest_judge_recovers_every_false_negative_and_no_control():
                 assert v.method is Method.JUDGE and v.judge.label == "equivalent", row["why"]
         for row in CONTROLS:
             v = verify(row["pred"], row["ref"], question=row["question"], config=cfg)
-            assert not v and v.judge is not None and v.judge.label == "not_equivalent", row["why"]
-    assert srv.calls == len(TABLE) - len(by_rules)
+            assert not v, row["why"]
+            # refused by the gate (a readable mismatch) or judged not equivalent
+            assert v.judge is None or v.judge.label == "not_equivalent", row["why"]
+        consulted = [r for r in TABLE if should_consult(rules(r), cfg)]
+    assert srv.calls == len(consulted) == len(TABLE) - len(by_rules) - 1  # "Monday" for option D: final
     questions = {fenced(body).get("question") for body in srv.requests}
-    assert {r["question"] for r in TABLE if r["question"] and r["why"] not in by_rules} <= questions
+    assert {r["question"] for r in consulted if r["question"]} <= questions
 
 
 def test_verify_batch_batches_the_judge_calls():
@@ -90,7 +93,7 @@ def test_verify_batch_batches_the_judge_calls():
         (v, r) for v, r in zip(out, rows, strict=True) if r["equivalent"] and r["why"] not in by_rules
     ]
     assert judged_rows and all(v.method is Method.JUDGE for v, _ in judged_rows)
-    assert srv.calls == len(TABLE) - len(by_rules)
+    assert srv.calls == sum(should_consult(rules(r), judged(srv.url)) for r in TABLE)
 
 
 @pytest.mark.parametrize("row", [r for r in INJECTIONS if r["gate"] != "judge"], ids=lambda r: r["why"][:40])

@@ -24,6 +24,8 @@ from tests.verifier.chat_server import (
 )
 from verifier.config import VerifyConfig
 from verifier.judge import JudgeConfig, close_judges, get_client, second_opinion, second_opinion_batch
+from verifier.kinds import read_kinds
+from verifier.normalize import normalize
 from verifier.verdict import Method, Status, Verdict
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
@@ -54,8 +56,12 @@ def fast(url: str, **kw) -> VerifyConfig:
 
 
 def rejected(answer: str = r"\text{twelve}", ref: str = "12", status: Status = Status.INCORRECT) -> Verdict:
+    """A rule rejection with the kinds the rule pipeline records for it (the gate reads them)."""
     method = Method.STRING if status is Status.INCORRECT else Method.NONE
-    return Verdict(status=status, method=method, pred_answer=answer, ref_answer=ref, reason="rules said no")
+    kinds = read_kinds(normalize(answer), normalize(ref))
+    return Verdict(
+        status=status, method=method, pred_answer=answer, ref_answer=ref, reason="rules said no", kinds=kinds
+    )
 
 
 def test_agreement_overturns_and_says_so():
@@ -146,7 +152,7 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens():
     script = sequence([Reply(status=500, raw="x"), Reply(status=500, raw="x")], then=Reply("equivalent"))
     with ChatServer(script) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=2, breaker_cooldown_s=0.5)
-        answers = [rf"\text{{case{i}}}" for i in range(6)]
+        answers = [rf"\text{{{w} dozen}}" for w in ("one", "two", "three", "four", "five", "six")]
         first = [second_opinion(rejected(a), config=cfg) for a in answers[:3]]
         assert srv.calls == 2  # the third call never left: the circuit is open
         assert "circuit open" in first[2].judge.detail
@@ -189,7 +195,8 @@ def test_failures_are_not_cached():
 
 
 def test_batch_is_concurrent_within_the_limit_in_order_and_asks_each_pair_once():
-    verdicts = [rejected(rf"\text{{word{i % 8}}}") for i in range(16)]
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight")
+    verdicts = [rejected(rf"\text{{{words[i % 8]} dozen}}") for i in range(16)]
     verdicts[3] = rejected("41", "42")  # never consulted: two plain numbers
     verdicts[5] = Verdict(Status.CORRECT, Method.NUMERIC, "12", "12", "equal")
     # each call is held 0.5 s so that, even on a loaded machine, the next ones start while it is held

@@ -10,6 +10,8 @@ import pytest
 from tests.verifier.tiny_judge import build
 from verifier import Method, Status, VerifyConfig, verify, verify_batch
 from verifier.judge import JudgeConfig, close_judges, second_opinion
+from verifier.kinds import read_kinds
+from verifier.normalize import normalize
 from verifier.verdict import Verdict
 
 pytest.importorskip("torch")
@@ -38,7 +40,8 @@ def local(path: Path, **kw) -> VerifyConfig:
 
 
 def rejected(answer: str = r"\text{twelve}", ref: str = "12") -> Verdict:
-    return Verdict(Status.INCORRECT, Method.STRUCTURAL, answer, ref, "a text is not a number")
+    kinds = read_kinds(normalize(answer), normalize(ref))  # as the rule pipeline records them
+    return Verdict(Status.INCORRECT, Method.STRUCTURAL, answer, ref, "a text is not a number", kinds=kinds)
 
 
 def test_a_random_model_answers_garbage_and_the_rule_verdict_stands(models):
