@@ -3,7 +3,9 @@ r"""Extraction: find the final answer in a whole response (or a reference as dat
 One table, :data:`RECOGNIZERS`, names every convention real responses use to state a final answer,
 in priority order. Each recognizer finds the *last* statement of its kind. A hit of a lower tier wins
 over any hit of a higher tier; within a tier the statement that ends last in the text wins (a response
-that corrects itself), ties going to the row listed first.
+that corrects itself), ties going to the row listed first. A later box or marker statement after the
+chosen one wins over it (the latest statement), and a correction after the final statement ("Wait,
+...", "Actually", "let me double check") with no statement after it withdraws the answer.
 
 =================  ====  =============================================================================
 name               tier  example
@@ -825,19 +827,17 @@ def cut_off(text: str, answer_end: int) -> str | None:
 
     Cut off mid-expression: the text stops on an operator, an open bracket, an unclosed ``$`` or brace.
     Cut off mid-sentence: after the answer, three words or more run to the end without punctuation.
-    Either counts only when the cut is in the answer's own paragraph (a box followed by a finished
-    paragraph and a cut-off check stays an answer).
+    A later paragraph cut off the same way (``\boxed{6}\n\nLet me double-check by``) makes the whole
+    response cut off too: what it would have said next is unknown.
     """
     body = text.rstrip()
     paragraph = body.rfind("\n\n")
-    if answer_end <= paragraph:
-        return None
     last = body[max(paragraph, 0) :]
     if _OPEN_END.search(last) or _unclosed_math(last):
         return "the response is cut off mid-expression"
     if _DANGLING.search(last):
         return "the response is cut off mid-sentence"
-    tail = body[answer_end:]
+    tail = body[max(answer_end, paragraph) :]
     if (
         len(_TAIL_WORDS.findall(tail)) >= 3
         and not _ENDS_A_SENTENCE.search(tail)
@@ -924,11 +924,52 @@ def find_answer(
             best = (recognizer, hit)
     if best is None:
         return Reading(None, NO_STATEMENT, runon)
-    recognizer, hit = best
+    recognizer, hit = _latest_statement(text, best, conventions)
     why = cut_off(text, hit.answer_end)
     if why is not None:
         return Reading(None, why, runon)
+    if _REVISED.search(lower, hit.end):
+        return Reading(None, REVISED, runon)
     return Reading(Extraction(hit.answer, recognizer.name), "", runon)
+
+
+# a correction after the stated answer: "Wait, I made an error", "Actually, ...", "Let me double check",
+# "No, ...", "Hmm, no": the answer before it is withdrawn unless a later statement gives one
+_REVISED = re.compile(
+    r"\b(?:wait|actually|hmm|oops|whoops|correction|mistake|however|instead|on\s+second\s+thought"
+    r"|(?:i|we)\s+(?:made|make)\s+an?\s+(?:error|mistake)|(?:this|that)\s+(?:is|was|'s)\s+(?:wrong|incorrect)"
+    r"|let\s+(?:me|us)\s+(?:double[-\s]?check|re-?check|re-?compute|re-?calculate|re-?consider|re-?examine"
+    r"|re-?do|verify|check|re-?evaluate)|double[-\s]?check|re-?checking|should\s+(?:be|have\s+been))\b"
+    r"|(?<![a-z])no\b\s*[,.!]|但是|不对|应该是|等等"
+)
+REVISED = "the answer is revised or withdrawn after it is stated"
+# a later statement may come after a correction: only statement tiers are looked for there
+_LATEST_TIER = 1
+
+
+def _latest_statement(
+    text: str, best: tuple[Recognizer, Hit], conventions: Collection[str] | None
+) -> tuple[Recognizer, Hit]:
+    """The latest statement of an answer: a box followed by ``The correct answer is 7`` (a correction, or a
+    box in a prompt before the response) is replaced by that later statement, of whatever tier."""
+    for _ in range(8):
+        hit = best[1]
+        rest = text[hit.end :]
+        if not rest.strip():
+            return best
+        lower = _lowercase(rest)
+        later: tuple[Recognizer, Hit] | None = None
+        for r in RECOGNIZERS:
+            if r.tier > _LATEST_TIER or (conventions is not None and r.name not in conventions):
+                continue
+            h = r.find(rest, lower)
+            if h is not None and (later is None or h.end > later[1].end):
+                later = (r, h)
+        if later is None:
+            return best
+        r, h = later
+        best = (r, Hit(hit.end + h.end, h.answer, hit.end + h.answer_end))
+    return best
 
 
 def extract_answer(

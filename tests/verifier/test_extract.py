@@ -9,6 +9,7 @@ from verifier.extract import (
     BARE_MAX_CHARS,
     CONVENTIONS,
     RECOGNIZERS,
+    REVISED,
     Extraction,
     extract_answer,
     extract_reference,
@@ -85,7 +86,6 @@ from verifier.extract import (
         ("So the total is 5 + 7, therefore 12. <|im_start|>user", "12", "conclusion"),
         ("The answer is $\\boxed{27}$<|im_end|>\n<|im_start|>user\nNext: \\boxed{3}", "27", "boxed"),
         ("<|im_start|>assistant\nThe answer is 5.<|im_end|>", "5", "answer_is"),
-        ("\\boxed{5}.\n\nLet me check: $5 + 3 = ", "5", "boxed"),
         ("\\frac{\\sqrt{6}}{3} + " * 8 + "1", "\\frac{\\sqrt{6}}{3} + " * 8 + "1", "bare"),
     ],
 )
@@ -128,6 +128,10 @@ def test_near_misses_state_no_answer(name: str, text: str) -> None:
         ("So the final answer is \\(2 +", "mid-expression"),
         ("\\boxed{5}. Let me double-check: $5 + 3 =", "mid-expression"),
         ("The answer is 5. Wait, actually let me reconsider the case where n is", "mid-sentence"),
+        # a later paragraph cut off: what the response would have said next is unknown
+        ("\\boxed{5}.\n\nLet me check: $5 + 3 = ", "mid-expression"),
+        ("\\boxed{6}\n\nLet me double-check by", "mid-sentence"),
+        ("Final answer: 6 \n\nStep 7: we need to also", "mid-sentence"),
     ],
 )
 def test_a_response_cut_off_where_it_answers_has_no_answer(text: str, reason: str) -> None:
@@ -162,11 +166,28 @@ def test_strict_mode_reads_only_the_conventions_named() -> None:
     assert extract_answer("7", conventions=("boxed",)) is None
 
 
-def test_a_lower_tier_wins_over_a_later_higher_tier() -> None:
+def test_the_latest_statement_wins_over_a_box_but_not_a_conclusion() -> None:
     text = "So $\\boxed{5}$.\nOn second thought the answer is 6."
-    assert extract_answer(text) == Extraction("5", "boxed")
+    assert extract_answer(text) == Extraction("6", "answer_is")
+    text = "Example: \\boxed{5}\n\nNow: what is 1+6?\n\nThe answer is 7."
+    assert extract_answer(text) == Extraction("7", "answer_is")
     text = "The answer is 6.\nTherefore, the total is $7$."
     assert extract_answer(text) == Extraction("6", "answer_is")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is 6. No wait, it's 7.",
+        "Therefore the answer is 6. Hmm, no, it is 8.",
+        '{"answer": 6}\nLet me double check: actually 2*4 = 8.',
+        "The answer is \\boxed{6}.\n\nHowever, rechecking, the answer should be 7.",
+        "答案是 5。但是应该是 6",
+    ],
+)
+def test_a_correction_after_the_answer_withdraws_it(text: str) -> None:
+    got = find_answer(text)
+    assert got.extraction is None and got.reason == REVISED
 
 
 @pytest.mark.parametrize(
