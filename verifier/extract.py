@@ -222,6 +222,11 @@ _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 _CLAUSE = re.compile(
     r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
 )
+# after a leading math span, another value joined by "or", "and" or a comma: a hedge or a list
+_MORE_VALUES = re.compile(
+    r"\s*(?:,\s*)?(?:(?:or|and)\b|或|和|,)\s*(?:(?:possibly|maybe|perhaps|also)\s+)?(?=\$|\\\(|\\\[|-?\d)",
+    re.IGNORECASE,
+)
 # how far after a marker an answer is looked for
 _WINDOW = 2000
 
@@ -244,6 +249,12 @@ def _slot(text: str, start: int) -> tuple[str, int]:
         rest = stripped
     m = _MATH_SPAN.match(rest)
     if m:
+        more = _MORE_VALUES.match(rest, m.end())
+        if more:  # "$6$ or $7$", "$6$ and $7$": the hedge or list is the answer, not its first span
+            end = _SENTENCE_END.search(rest, more.end())
+            stop = end.start() if end else len(rest)
+            joined = rest[:stop].strip().replace("或", " or ").replace("和", " and ")
+            return joined, start + lead + stop
         inner = next(g for g in (m.group(2), m.group(3), m.group(4)) if g is not None)
         return inner, start + lead + m.end()
     end = _SENTENCE_END.search(rest)
