@@ -205,9 +205,25 @@ def _boxed(text: str, lower: str) -> Hit | None:
             hedged = True
         else:
             break
+    if _negated_box(lower, group[0][0]):
+        return None  # "the answer is not \boxed{6}", "I guess it is \boxed{6}"
     parts = [b[2].strip() for b in group]
     end = group[-1][1]
     return Hit(end, (" or " if hedged else ", ").join(parts), end)
+
+
+# a negation right before a box, or a hedge earlier in its sentence
+_BOX_NEGATION = re.compile(r"\b(?:not|never|isn't|isn’t)\s*(?:\$+|\\\(|\\\[)?\s*$")
+_BOX_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|possibly|guess|not\s+sure|unsure)\b")
+_BOX_SENTENCE = re.compile(r"[.!?。\n][^.!?。\n]*$")
+
+
+def _negated_box(lower: str, start: int) -> bool:
+    before = lower[max(0, start - 60) : start]
+    if _BOX_NEGATION.search(before):
+        return True
+    sentence = _BOX_SENTENCE.search(before)
+    return _BOX_HEDGE.search(sentence.group() if sentence else before) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +330,7 @@ _ANSWER_IS_ZH = re.compile(r"答案\s*(?:是|为|為)\s*[:：]?")
 # the answer to a part is not the final answer; "whether the answer is", "if the answer is": not a statement
 _PART_ANSWER = re.compile(r"answer\s+(?:to|for)\s+(?:the\s+)?(?:part|\(?[a-d]\)|question\s+\d|step)")
 _NOT_A_STATEMENT = re.compile(
-    r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt)\s+(?:that\s+)?"
+    r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt|guess)\s+(?:that\s+)?"
     r"(?:the|my|our)?\s*(?:final\s+)?$"
 )
 _HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
@@ -412,7 +428,10 @@ _ADJUNCT = re.compile(
     r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
     r"|\b(?:in|within|during|by|over)\s*$"
 )  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday")
-_STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
+_STRONG_HEDGE = re.compile(
+    r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either|unsure|uncertain)\b"
+    r"|\bnot\s+(?:sure|certain|confident)\b|\?"
+)
 # a "$" that is a price, not math: "$18 every day" ("$18$" is math)
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
 _MATH_INSIDE = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
@@ -941,6 +960,8 @@ def find_answer(
         return Reading(None, why, runon)
     if _REVISED.search(lower, hit.end):
         return Reading(None, REVISED, runon)
+    if _HEDGED_AFTER.match(lower, hit.end):
+        return Reading(None, HEDGED, runon)
     return Reading(Extraction(hit.answer, recognizer.name), "", runon)
 
 
@@ -954,6 +975,12 @@ _REVISED = re.compile(
     r"|(?<![a-z])no\b\s*[,.!]|但是|不对|应该是|等等"
 )
 REVISED = "the answer is revised or withdrawn after it is stated"
+# a hedge or a question in the rest of the answer's sentence: "6, but I'm not sure", "So 45 is the answer?"
+_HEDGED_AFTER = re.compile(
+    r"[^.\n。]{0,80}?(?:\bnot\s+(?:sure|certain|confident)\b|\b(?:unsure|uncertain|probably|maybe|perhaps)\b"
+    r"|\bi\s+(?:guess|think)\b|\?)"
+)
+HEDGED = "the stated answer is hedged or asked as a question"
 # a later statement may come after a correction: only statement tiers are looked for there
 _LATEST_TIER = 1
 
