@@ -236,7 +236,9 @@ _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to|assuming|provided)\b"
+    r"|,\s*(?:so|if|when|then)\b",  # a condition, a consequence: "6, assuming n = 7", "x = 6, so y = 7"
+    re.IGNORECASE,
 )
 # after a leading math span, another value joined by "or", "and" or a comma: a hedge or a list
 _MORE_VALUES = re.compile(
@@ -428,6 +430,8 @@ _ADJUNCT = re.compile(
     r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
     r"|\b(?:in|within|during|by|over)\s*$"
 )  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday")
+# a condition or a consequence after the stated value ends the clause that states it
+_CONDITION = re.compile(r",\s*(?:so|then|assuming|provided|given)\b|\s(?:assuming|provided\s+that)\b")
 _STRONG_HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either|unsure|uncertain)\b"
     r"|\bnot\s+(?:sure|certain|confident)\b|\?"
@@ -450,12 +454,17 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
         return None
     # what is stated: after the last "=" outside math (a chain of arithmetic), else after the first
     # verb that has a value after it, else the whole sentence
-    equals = masked.rfind("=")
+    # ... within its main clause: "x = 6, so y = 7" and "6, assuming n = 7" state 6
+    condition = _CONDITION.search(masked)
+    limit = condition.start() if condition else len(masked)
+    if condition and not marked and _VALUE.search(plain, condition.end()):
+        return None  # a conclusion with a value in each clause states two: "Thus x = 6, so y = 7."
+    equals = masked.rfind("=", 0, limit)
     if equals >= 0:
         cut = equals + 1
     else:
-        cut = next((m.end() for m in _STATES.finditer(masked) if _VALUE.search(plain, m.end())), 0)
-    values = list(_VALUE.finditer(plain, cut))
+        cut = next((m.end() for m in _STATES.finditer(masked, 0, limit) if _VALUE.search(plain, m.end())), 0)
+    values = list(_VALUE.finditer(plain, cut, limit))
     if not values or _QUALIFIER.search(masked, cut, values[0].start()):
         return None  # nothing stated, or a bound ("at least 5"), not a value
     if len(values) > 1:
