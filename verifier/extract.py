@@ -430,6 +430,17 @@ _ADJUNCT = re.compile(
     r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
     r"|\b(?:in|within|during|by|over)\s*$"
 )  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday")
+# an operation named in words before or after the value: "the square root of 45" is not 45
+_OPERATION = re.compile(
+    r"\b(?:(?:square|cube|cubic|nth|\w+th)\s+root|root|square|cube|inverse|reciprocal|negative|opposite|half"
+    r"|twice|double|triple|thrice|product|sum|difference|quotient|factorial|log(?:arithm)?|exponential"
+    r"|absolute\s+value|power|multiple|percent|fraction)\s+of\b"
+    r"|\b(?:twice|thrice|double|triple|half|minus|negative)\s*$"
+)
+_OPERATION_AFTER = re.compile(
+    r"\s*(?:\$\s*)?(?:squared|cubed|factorial|percent\s+of|thousand|million|billion|hundred|dozen"
+    r"|to\s+the\s+power)\b"
+)
 # a condition or a consequence after the stated value ends the clause that states it
 _CONDITION = re.compile(r",\s*(?:so|then|assuming|provided|given)\b|\s(?:assuming|provided\s+that)\b")
 _STRONG_HEDGE = re.compile(
@@ -467,6 +478,8 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     values = list(_VALUE.finditer(plain, cut, limit))
     if not values or _QUALIFIER.search(masked, cut, values[0].start()):
         return None  # nothing stated, or a bound ("at least 5"), not a value
+    if _OPERATION.search(masked, cut, values[0].start()) or _OPERATION_AFTER.match(masked, values[0].end()):
+        return None  # "the square root of 45", "45 squared": an operation on the value, not the value
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
