@@ -20,7 +20,9 @@ name               tier  example
 ``answer_label``   1     ``Answer: 15``, ``**Answer:** 15``, ``Answer $9$``, ``Answer: \( 9 \)``
 ``answer_heading`` 1     ``# Answer\n\n42`` (PRM800K)
 ``gsm8k``          1     ``#### 72``, at a line start or after the reasoning
-``json``           1     ``{"answer": "\\frac{1}{2}"}``, fenced or not; the last object wins
+``json``           1     ``{"answer": "\\frac{1}{2}"}``, fenced or not; the last object wins; a response
+                         that is one JSON object is read only at its answer field
+``answer_tag``     1     ``<answer>7</answer>`` (R1-style)
 ``is_the_answer``  1     ``So 5 is the answer.``
 ``a_line``         1     a last line ``A: 8`` of a few-shot transcript (not a list of lettered lines)
 ``conclusion``     2     a concluding last sentence, its last math span: ``Therefore, the total is $45$.``,
@@ -41,6 +43,7 @@ looked for in the tail first (the last statement is nearly always there), boxes 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -664,6 +667,46 @@ def _json(text: str, lower: str) -> Hit | None:
     return _last(_JSON_KEY, lower, accept)
 
 
+_ANSWER_TAG = re.compile(r"<answer>[ \t\n]*")
+_ANSWER_TAG_END = "</answer>"
+
+
+def _answer_tag(text: str, lower: str) -> Hit | None:
+    """``<answer>6</answer>``: the answer tag that R1-style prompts demand; the last closed one."""
+    if "<answer>" not in lower:
+        return None
+
+    def accept(m: re.Match[str]) -> Hit | None:
+        close = lower.find(_ANSWER_TAG_END, m.end(), m.end() + _WINDOW)
+        if close < 0:
+            return None
+        answer = text[m.end() : close].strip()
+        math = _WHOLE_MATH.match(answer)
+        if math:
+            answer = next(g for g in math.groups() if g is not None)
+        stop = close + len(_ANSWER_TAG_END)
+        return _sentence_slot(Hit(stop, _spelled_out(answer), stop)) if answer else None
+
+    return _last(_ANSWER_TAG, lower, accept)
+
+
+def _one_json_object(text: str) -> bool:
+    """The whole response is one JSON object (fenced or not) with an answer field: only that field
+    is read, not an "answer is" inside its reasoning."""
+    body = text.strip()
+    if body[:1] not in ("{", "`"):
+        return False
+    if body.startswith("```"):
+        body = body.partition("\n")[2].rstrip().removesuffix("```").strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        return False
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and any(k in obj for k in ("answer", "final_answer", "final answer"))
+
+
 def _choice(text: str, lower: str) -> Hit | None:
     if "option" not in lower and "choice" not in lower:
         return None
@@ -848,6 +891,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer("answer_heading", 1, _answer_heading, "3 + 4 = 7.\n\n# Answer\n\n7"),
     Recognizer("gsm8k", 1, _gsm8k, "3 + 4 = 7\n#### 7"),
     Recognizer("json", 1, _json, '```json\n{"reasoning": "3 + 4", "answer": "7"}\n```'),
+    Recognizer("answer_tag", 1, _answer_tag, "<think>3 + 4 = 7</think>\n<answer>7</answer>"),
     Recognizer("is_the_answer", 1, _is_the_answer, "So 7 is the answer."),
     Recognizer("a_line", 1, _a_line, "Q: What is 3 + 4?\nA: 7"),
     Recognizer("conclusion", 2, _conclusion, "We add 3 and 4. Therefore, the total is $7$."),
@@ -965,6 +1009,8 @@ def find_answer(
     if not text.strip():
         return Reading(None, NO_STATEMENT, runon)
     lower = _lowercase(text)
+    if (conventions is None or "json" in conventions) and _one_json_object(text):
+        conventions = ("json",)
     best: tuple[Recognizer, Hit] | None = None
     for recognizer in RECOGNIZERS:
         if best is not None and recognizer.tier > best[0].tier:
