@@ -239,9 +239,8 @@ _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to|assuming|provided)\b"
-    r"|,\s*(?:so|if|when|then)\b",  # a condition, a consequence: "6, assuming n = 7", "x = 6, so y = 7"
-    re.IGNORECASE,
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to|assuming|provided)\b",
+    re.IGNORECASE,  # (a consequence, "x = 6, so y = 7", is cut in _stated_value)
 )
 # after a leading math span, another value joined by "or", "and" or a comma: a hedge or a list
 _MORE_VALUES = re.compile(
@@ -385,8 +384,8 @@ def _stacked(
 ) -> bool:
     """The statement before ``hit`` states a different answer with next to nothing in between."""
     before = accept(prev)
-    if before is None or before.answer == hit.answer:
-        return False
+    if before is None or before.answer == hit.answer or before.end > start:
+        return False  # (a statement that runs on past the later marker is one statement with it)
     between = _WORD.findall(lower[before.end : start])
     return all(w in _LEAD_WORDS for w in between)
 
@@ -441,7 +440,7 @@ _OPERATION = re.compile(
     r"|\b(?:twice|thrice|double|triple|half|minus|negative)\s*$"
 )
 _OPERATION_AFTER = re.compile(
-    r"\s*(?:\$\s*)?(?:squared|cubed|factorial|percent\s+of|thousand|million|billion|hundred|dozen"
+    r"\s*(?:\$\s*)?(?:squared|cubed|factorial|percent\s+of|thousand|million|billion|hundred"
     r"|to\s+the\s+power)\b"
 )
 # a condition or a consequence after the stated value ends the clause that states it
@@ -1036,11 +1035,11 @@ def find_answer(
 # a correction after the stated answer: "Wait, I made an error", "Actually, ...", "Let me double check",
 # "No, ...", "Hmm, no": the answer before it is withdrawn unless a later statement gives one
 _REVISED = re.compile(
-    r"\b(?:wait|actually|hmm|oops|whoops|correction|mistake|however|instead|on\s+second\s+thought"
+    r"\b(?:wait|actually|hmm|oops|whoops|correction|on\s+second\s+thought|made\s+a\s+mistake"
     r"|(?:i|we)\s+(?:made|make)\s+an?\s+(?:error|mistake)|(?:this|that)\s+(?:is|was|'s)\s+(?:wrong|incorrect)"
     r"|let\s+(?:me|us)\s+(?:double[-\s]?check|re-?check|re-?compute|re-?calculate|re-?consider|re-?examine"
     r"|re-?do|verify|check|re-?evaluate)|double[-\s]?check|re-?checking|should\s+(?:be|have\s+been))\b"
-    r"|(?<![a-z])no\b\s*[,.!]|但是|不对|应该是|等等"
+    r"|(?<![a-z])no\s*,|但是|不对|应该是|等等"
 )
 REVISED = "the answer is revised or withdrawn after it is stated"
 # a hedge or a question in the rest of the answer's sentence: "6, but I'm not sure", "So 45 is the answer?"
