@@ -767,10 +767,13 @@ def _infinity_end(a: Answer) -> int | None:
 
 def tuple_vs_tuple(pred: Answer, ref: Answer, ctx: Context) -> Match:
     """In order; two tuples that name the same items in another order (``CD = 5, AB = 4`` and
-    ``AB = 4, CD = 5``) name by name."""
+    ``AB = 4, CD = 5``) name by name; two that name different items (``a=1, b=2`` and ``a=1, c=2``)
+    never match."""
     assert isinstance(pred, TupleA) and isinstance(ref, TupleA)
     pn, rn = pred.names, ref.names
-    if pn is not None and rn is not None and pn != rn and sorted(pn) == sorted(rn):
+    if pn is not None and rn is not None and sorted(pn) != sorted(rn):
+        return Match(False, f"the answer is about {', '.join(pn)}, the reference about {', '.join(rn)}")
+    if pn is not None and rn is not None and pn != rn:
         by_name = dict(zip(pn, pred.items, strict=True))
         return _ordered(tuple(by_name[n] for n in rn), ref.items, ctx)
     return _ordered(pred.items, ref.items, ctx)

@@ -19,6 +19,7 @@ name               tier  example
 ``answer_heading`` 1     ``# Answer\n\n42`` (PRM800K)
 ``gsm8k``          1     ``#### 72``, at a line start or after the reasoning
 ``json``           1     ``{"answer": "\\frac{1}{2}"}``, fenced or not; the last object wins
+``answer_tag``     1     ``<answer>7</answer>`` (R1-style)
 ``is_the_answer``  1     ``So 5 is the answer.``
 ``a_line``         1     a last line ``A: 8`` of a few-shot transcript (not a list of lettered lines)
 ``conclusion``     2     a concluding last sentence, its last math span: ``Therefore, the total is $45$.``,
@@ -39,6 +40,7 @@ looked for in the tail first (the last statement is nearly always there), boxes 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -203,11 +205,22 @@ def _boxed(text: str, lower: str) -> Hit | None:
             hedged = True
         else:
             break
-    if _NEGATED.search(lower, max(0, group[0][0] - 40), group[0][0]):
-        return None  # "the answer is not \boxed{6}"
+    if _NEGATED.search(lower, max(0, group[0][0] - 40), group[0][0]) or _hedged_box(lower, group[0][0]):
+        return None  # "the answer is not \boxed{6}", "I guess it is \boxed{6}"
     parts = [b[2].strip() for b in group]
     end = group[-1][1]
     return Hit(end, (" or " if hedged else ", ").join(parts), end)
+
+
+# a hedge earlier in a box's sentence: "I guess it is \boxed{6}", "maybe \boxed{6}"
+_BOX_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|possibly|guess|not\s+sure|unsure)\b")
+_BOX_SENTENCE = re.compile(r"[.!?。\n][^.!?。\n]*$")
+
+
+def _hedged_box(lower: str, start: int) -> bool:
+    before = lower[max(0, start - 60) : start]
+    sentence = _BOX_SENTENCE.search(before)
+    return _BOX_HEDGE.search(sentence.group() if sentence else before) is not None
 
 
 # a negation just before a box or a value: "is not \boxed{6}", "isn't $6$"
@@ -425,8 +438,15 @@ _QUALIFIER = re.compile(
 )
 # an operation named before a value: the sentence states its result, not the value
 _OPERATION = re.compile(
-    r"\b(?:square\s+root|cube\s+root|root|cube|square|inverse|reciprocal|negative|opposite|half|twice"
-    r"|double|triple|log(?:arithm)?|factorial|percent|fraction)\s+of\b"
+    r"\b(?:(?:square|cube|cubic|nth|\w+th)\s+root|root|square|cube|inverse|reciprocal|negative|opposite|half"
+    r"|twice|double|triple|thrice|product|sum|difference|quotient|factorial|log(?:arithm)?|exponential"
+    r"|absolute\s+value|power|multiple|percent|fraction)\s+of\b"
+    r"|\b(?:twice|thrice|double|triple|half|minus|negative)\s*$"
+)
+# an operation or a scale named right after a value: "45 squared", "45 thousand"
+_OPERATION_AFTER = re.compile(
+    r"\s*(?:\$\s*)?(?:squared|cubed|factorial|percent\s+of|thousand|million|billion|hundred"
+    r"|to\s+the\s+power)\b"
 )
 # where a condition or an explanation begins
 _CLAUSE_CUT = re.compile(
@@ -470,8 +490,8 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     values = list(_VALUE.finditer(plain, cut))
     if not values or _QUALIFIER.search(masked, cut, values[0].start()):
         return None  # nothing stated, or a bound ("at least 5"), not a value
-    if _OPERATION.search(masked, cut, values[0].start()):
-        return None  # "the square root of 45" is not 45
+    if _OPERATION.search(masked, cut, values[0].start()) or _OPERATION_AFTER.match(masked, values[0].end()):
+        return None  # "the square root of 45", "45 squared": an operation on the value, not the value
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
@@ -656,6 +676,46 @@ def _json(text: str, lower: str) -> Hit | None:
         return Hit(stop, _spelled_out(answer), stop) if answer else None
 
     return _last(_JSON_KEY, lower, accept)
+
+
+_ANSWER_TAG = re.compile(r"<answer>[ \t\n]*")
+_ANSWER_TAG_END = "</answer>"
+
+
+def _answer_tag(text: str, lower: str) -> Hit | None:
+    """``<answer>6</answer>``: the answer tag that R1-style prompts demand; the last closed one."""
+    if "<answer>" not in lower:
+        return None
+
+    def accept(m: re.Match[str]) -> Hit | None:
+        close = lower.find(_ANSWER_TAG_END, m.end(), m.end() + _WINDOW)
+        if close < 0:
+            return None
+        answer = text[m.end() : close].strip()
+        math = _WHOLE_MATH.match(answer)
+        if math:
+            answer = next(g for g in math.groups() if g is not None)
+        stop = close + len(_ANSWER_TAG_END)
+        return _sentence_slot(Hit(stop, _spelled_out(answer), stop)) if answer else None
+
+    return _last(_ANSWER_TAG, lower, accept)
+
+
+def _one_json_object(text: str) -> bool:
+    """The whole response is one JSON object (fenced or not) with an answer field: only that field
+    is read, not an "answer is" inside its reasoning."""
+    body = text.strip()
+    if body[:1] not in ("{", "`"):
+        return False
+    if body.startswith("```"):
+        body = body.partition("\n")[2].rstrip().removesuffix("```").strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        return False
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and any(k in obj for k in ("answer", "final_answer", "final answer"))
 
 
 def _choice(text: str, lower: str) -> Hit | None:
@@ -844,6 +904,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer("answer_heading", 1, _answer_heading, "3 + 4 = 7.\n\n# Answer\n\n7"),
     Recognizer("gsm8k", 1, _gsm8k, "3 + 4 = 7\n#### 7"),
     Recognizer("json", 1, _json, '```json\n{"reasoning": "3 + 4", "answer": "7"}\n```'),
+    Recognizer("answer_tag", 1, _answer_tag, "<think>3 + 4 = 7</think>\n<answer>7</answer>"),
     Recognizer("is_the_answer", 1, _is_the_answer, "So 7 is the answer."),
     Recognizer("a_line", 1, _a_line, "Q: What is 3 + 4?\nA: 7"),
     Recognizer("conclusion", 2, _conclusion, "We add 3 and 4. Therefore, the total is $7$."),
@@ -961,6 +1022,8 @@ def find_answer(
     if not text.strip():
         return Reading(None, NO_STATEMENT, runon)
     lower = _lowercase(text)
+    if (conventions is None or "json" in conventions) and _one_json_object(text):
+        conventions = ("json",)  # a response that is one JSON object states its answer in that field
     best: tuple[Recognizer, Hit] | None = None
     for recognizer in RECOGNIZERS:
         if best is not None and recognizer.tier > best[0].tier:
@@ -975,12 +1038,12 @@ def find_answer(
     if best is None:
         return Reading(None, NO_STATEMENT, runon)
     recognizer, hit = best
-    if recognizer.name != "bare" and _revised(text, hit):
-        return Reading(None, "the response revises its answer after stating it", runon)
     # a bare answer is the whole (short) text, not a long response that ran out of tokens
     why = cut_off(text, hit.answer_end) if recognizer.name != "bare" else None
     if why is not None:
         return Reading(None, why, runon)
+    if recognizer.name != "bare" and _revised(text, hit):
+        return Reading(None, "the response revises its answer after stating it", runon)
     return Reading(Extraction(hit.answer, recognizer.name), "", runon)
 
 
@@ -1015,10 +1078,13 @@ def _later_statement(
     return best
 
 
-# a revision after the answer: "Wait, I made an error", "No wait", "Actually, ...", "但是"
+# a revision after the answer: "Wait, I made an error", "No, it is 7", "Actually, ...", "但是", or a second
+# statement of a different answer ("\boxed{8}. The answer is 9."): the answer before it is withdrawn
 _REVISION = re.compile(
     r"\b(?:no,?\s+wait|wait|actually|hmm,?\s+no|correction|i\s+made\s+an?\s+(?:error|mistake)|rechecking"
-    r"|recompute|on\s+second\s+thought|oops|i\s+was\s+wrong|that'?s\s+wrong|mistake)\b|但是|不对",
+    r"|recompute|on\s+second\s+thought|oops|i\s+was\s+wrong|that'?s\s+wrong|mistake"
+    r"|let\s+(?:me|us)\s+(?:double[-\s]?check|re-?check|verify)"
+    r"|the\s+(?:correct\s+|final\s+|right\s+)?answer\s+is)\b|(?<![a-z])no\s*,|但是|不对|应该是",
     re.IGNORECASE,
 )
 

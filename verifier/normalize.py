@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import TypeVar
 
@@ -375,8 +376,16 @@ def unit_fonts(s: str) -> str:
 _NOT_LABELS = frozenset(
     {"or", "and", "not", "nor", "either", "to", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
      "exp", "sqrt", "pi", "mod", "choose", "over", "is", "are", "if", "then", "else", "but", "plus",
-     "minus", "divided", "equals", "than", "less", "more", "per", "times", "out"}
+     "minus", "divided", "equals", "than", "less", "more", "per", "times", "out",
+     "squared", "cubed", "hundred", "thousand", "million", "billion", "trillion", "dozen", "root", "roots",
+     "reciprocal", "inverse", "factorial", "power"}
 )  # fmt: skip
+# a scale word multiplies the number before it: "45 thousand" is 45000 ("45 thousand dollars" too)
+_SCALE_WORDS = {"dozen": 12, "hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9,
+                "trillion": 10**12}  # fmt: skip
+_SCALED = re.compile(r"^\s*(-?\d[\d,]*(?:\.\d+)?)\s+(" + "|".join(_SCALE_WORDS) + r")s?\b", re.IGNORECASE)
+# a power word after a number is its power: "3 squared" is 3^2
+_POWER_WORD = re.compile(r"(?<=\d)\s+(squared|cubed)\b", re.IGNORECASE)
 # ... or changes the number's sign, direction or exactness: "5 below zero" is -5, "5 ft short" is -5 ft,
 # "at least 5" is not 5. Such an answer is kept whole, so it never matches a bare number
 _SIGN_WORDS = frozenset(
@@ -404,6 +413,8 @@ def units(s: str) -> str:
     Known units (a fixed list, squared and "per" forms too) after a digit, brace, parenthesis or percent;
     and any trailing words after a number, unless a word joins or computes (``3 or 4``, ``2 sin``).
     """
+    s = _scaled(s)
+    s = _POWER_WORD.sub(lambda m: "^2" if m.group(1).lower() == "squared" else "^3", s)
     for _ in range(2):  # "5 \text{ cm}^2" and "12 square units" both in one pass each
         s = _UNIT_TEXT.sub("", s)
         s = _UNIT_PLAIN.sub("", s)
@@ -412,6 +423,18 @@ def units(s: str) -> str:
         if m and _label_words_ok(m.group(1)) and s[: m.start()].strip():
             s = s[: m.start()]
     return s
+
+
+def _scaled(s: str) -> str:
+    """``45 thousand`` -> ``45000``, ``2.5 million dollars`` -> ``2500000 dollars``: exact, in decimals."""
+    m = _SCALED.match(s)
+    if m is None:
+        return s
+    value = Decimal(m.group(1).replace(",", "")) * _SCALE_WORDS[m.group(2).lower()]
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + s[m.end() :]
 
 
 _TEXT_WRAPPER = re.compile(r"\\text\s*\{([^{}]*)\}")

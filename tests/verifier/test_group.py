@@ -114,13 +114,15 @@ def _answers_of_the_tables() -> list[str]:
 def _exempt(a: str, b: str) -> bool:
     """Pairs the key joins on purpose though verify keeps them apart: the same value under two names
     (``x = 2`` and ``y = 2``: a key drops the name, as votes over one question's answers should), and
-    identities (``0=0``: never accepted by the rules, not even against itself spaced otherwise)."""
+    identities (``0=0``: never accepted by the rules, not even against itself spaced otherwise), and a
+    text that, read as a response, is cut off (``\\sqrt{2``, ``3,``: no answer at all)."""
     pa, pb = read_answer(a), read_answer(b)
     for p in (pa, pb):
         if isinstance(p, Relation) and len({str(x) for x in p.parts}) == 1:
             return True
     reason = verify(a, b).reason
-    return "the answer is about" in reason or "holds identically" in reason
+    # a text read as a response cut off mid-expression ("\\sqrt{2") has no answer to compare
+    return "the answer is about" in reason or "holds identically" in reason or "cut off" in reason
 
 
 def test_a_shared_key_means_verify_calls_the_answers_equal() -> None:
