@@ -67,8 +67,9 @@ def no_verifier(pairs: Any, questions: Any = None) -> list[Verdict]:
     return [Verdict(Status.INCORRECT, Method.NONE, None, None, "not verified") for _ in pairs]
 
 
-def run_pipelined(url: str, sols: list[Solution], n: int, concurrency: int, *, free: bool = False
-                  ) -> dict[str, Any]:
+def run_pipelined(
+    url: str, sols: list[Solution], n: int, concurrency: int, *, free: bool = False
+) -> dict[str, Any]:
     config = RolloutConfig(SamplingParams(n=n, max_tokens=256, seed=1))
     gen = open_generator(url, "scripted", http=HTTPOptions(concurrency=concurrency))
     verify_batch = no_verifier if free else LocalBackend(VerifyConfig()).verify_batch
@@ -77,8 +78,13 @@ def run_pipelined(url: str, sols: list[Solution], n: int, concurrency: int, *, f
     annotate(sols, gen, config, verify_batch, timing)
     wall = time.perf_counter() - t0
     gen.close()
-    return {"wall_s": wall, "rollouts": timing.rollouts, "requests": gen.sent, "verify_s": timing.verify_s,
-            "generate_wait_s": timing.generate_s}
+    return {
+        "wall_s": wall,
+        "rollouts": timing.rollouts,
+        "requests": gen.sent,
+        "verify_s": timing.verify_s,
+        "generate_wait_s": timing.generate_s,
+    }
 
 
 def run_naive(url: str, sols: list[Solution], n: int) -> dict[str, Any]:
@@ -94,7 +100,7 @@ def run_naive(url: str, sols: list[Solution], n: int) -> dict[str, Any]:
             prefix = prefix_text(s.steps, k, config.step_sep)
             for j in range(n):
                 params = SamplingParams(n=1, max_tokens=256, seed=j)
-                (_, texts), = list(gen.stream([Request(head + prefix, params)]))
+                ((_, texts),) = list(gen.stream([Request(head + prefix, params)]))
                 v0 = time.perf_counter()
                 verify(prefix + texts[0], s.reference, question=s.question)
                 verify_s += time.perf_counter() - v0
@@ -115,19 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-solutions", type=int, default=4, help="the naive loop runs on the first few")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--settings", type=str, default="0.05,0.005,64;1.0,0.05,16",
-                    help="'per_request_s,per_sample_s,concurrency' of the stand-in server, ';'-separated")
+    ap.add_argument(
+        "--settings",
+        type=str,
+        default="0.05,0.005,64;1.0,0.05,16",
+        help="'per_request_s,per_sample_s,concurrency' of the stand-in server, ';'-separated",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="pipelined runs with and without the verifier")
     args = ap.parse_args(argv)
 
     warm_up(VerifyConfig().memory_mb)  # the pool starts once per process; not part of either side
     sols = make_solutions(args.solutions, args.steps)
     results = []
-    print(f"annotate benchmark: {args.solutions} solutions x {args.steps} steps, n={args.n}; naive loop on "
-          f"the first {args.naive_solutions}; {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}")
-    header = (f"{'latency req, sample; conc.':>26} | {'method':>9} | {'rollouts':>8} | {'requests':>8} | "
-              f"{'wall s':>7} | {'rollouts/s':>10} | {'in verify s':>11} | {'verifier share':>14}")
+    print(
+        f"annotate benchmark: {args.solutions} solutions x {args.steps} steps, n={args.n}; naive loop on "
+        f"the first {args.naive_solutions}; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    header = (
+        f"{'latency req, sample; conc.':>26} | {'method':>9} | {'rollouts':>8} | {'requests':>8} | "
+        f"{'wall s':>7} | {'rollouts/s':>10} | {'in verify s':>11} | {'verifier share':>14}"
+    )
     print(header)
     print("-" * len(header))
     for spec in args.settings.split(";"):
@@ -153,20 +167,36 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in (("pipelined", ours), ("naive", naive)):
             r["rollouts_per_s"] = r["rollouts"] / r["wall_s"]
             setting = f"{per_req:g} s, {per_sample:g} s; {concurrency}"
-            print(f"{setting:>26} | {name:>9} | {r['rollouts']:8d} | {r['requests']:8d} | "
-                  f"{r['wall_s']:7.2f} | {r['rollouts_per_s']:10.1f} | "
-                  f"{r['verify_s']:11.2f} | {100 * r['verify_share']:13.1f}%")
+            print(
+                f"{setting:>26} | {name:>9} | {r['rollouts']:8d} | {r['requests']:8d} | "
+                f"{r['wall_s']:7.2f} | {r['rollouts_per_s']:10.1f} | "
+                f"{r['verify_s']:11.2f} | {100 * r['verify_share']:13.1f}%"
+            )
         speedup = ours["rollouts_per_s"] / naive["rollouts_per_s"]
-        print(f"{'':>26} | {'ratio':>9} | pipelined/naive rollouts per second: {speedup:.1f}x; "
-              f"pipelined wall s, median of {args.repeats}, with the verifier "
-              f"{ours['wall_s']:.2f} ({', '.join(f'{w:.2f}' for w in ours['walls_s'])}), with a free one "
-              f"{free['wall_s']:.2f} ({', '.join(f'{w:.2f}' for w in free['walls_s'])})")
-        results.append({"per_request_s": per_req, "per_sample_s": per_sample, "concurrency": concurrency,
-                        "pipelined": ours,
-                        "naive": naive, "speedup": speedup})
+        print(
+            f"{'':>26} | {'ratio':>9} | pipelined/naive rollouts per second: {speedup:.1f}x; "
+            f"pipelined wall s, median of {args.repeats}, with the verifier "
+            f"{ours['wall_s']:.2f} ({', '.join(f'{w:.2f}' for w in ours['walls_s'])}), with a free one "
+            f"{free['wall_s']:.2f} ({', '.join(f'{w:.2f}' for w in free['walls_s'])})"
+        )
+        results.append(
+            {
+                "per_request_s": per_req,
+                "per_sample_s": per_sample,
+                "concurrency": concurrency,
+                "pipelined": ours,
+                "naive": naive,
+                "speedup": speedup,
+            }
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"args": vars(args), "platform": platform.platform(), "cpus": os.cpu_count(),
-                               "results": results}, indent=2) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {"args": vars(args), "platform": platform.platform(), "cpus": os.cpu_count(), "results": results},
+            indent=2,
+        )
+        + "\n"
+    )
     return 0
 
 

@@ -231,8 +231,16 @@ def annotate(
         timing,
     )
     errors = [0] * len(probes)
-    counts = success_counts(probes, generator, verify_batch, config.params, timing,
-                            verify_every=config.verify_every, on_request=on_request, errors=errors)
+    counts = success_counts(
+        probes,
+        generator,
+        verify_batch,
+        config.params,
+        timing,
+        verify_every=config.verify_every,
+        on_request=on_request,
+        errors=errors,
+    )
     n = config.params.n
     right: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
     failed: list[list[int]] = [[0] * (len(s.steps) - 1) for s in solutions]
@@ -241,13 +249,15 @@ def annotate(
         failed[si][k - 1] = bad
     out: list[StepLabels] = []
     for r, fails, (final, final_failed) in zip(right, failed, finals, strict=True):
-        out.append(StepLabels(
-            labels=[c > 0 for c in r] + [final],
-            soft_labels=[c / n for c in r] + [1.0 if final else 0.0],
-            rollouts=[n] * len(r) + [0],
-            correct_rollouts=[*r, 1 if final else 0],
-            verify_errors=[*fails, 1 if final_failed else 0],
-        ))
+        out.append(
+            StepLabels(
+                labels=[c > 0 for c in r] + [final],
+                soft_labels=[c / n for c in r] + [1.0 if final else 0.0],
+                rollouts=[n] * len(r) + [0],
+                correct_rollouts=[*r, 1 if final else 0],
+                verify_errors=[*fails, 1 if final_failed else 0],
+            )
+        )
     return out
 
 

@@ -85,7 +85,7 @@ class _Tokens:
         """Token i's text as it continues prefix i, or None when decoding does not extend the prefix
         (a token that is part of a character)."""
         before, after = self.text(i), self.text(i + 1)
-        return after[len(before):] if after.startswith(before) and len(after) > len(before) else None
+        return after[len(before) :] if after.startswith(before) and len(after) > len(before) else None
 
 
 def search(
@@ -102,17 +102,27 @@ def search(
     rc = config.rollout
     heads = [render_prompt(rc.template, it.question) for it in items]
     toks = [_Tokens(tokenizer, it.solution) for it in items]
-    finals = verify_counted(verify_batch, [(it.solution, it.reference) for it in items],
-                     [it.question for it in items], timing)
+    finals = verify_counted(
+        verify_batch, [(it.solution, it.reference) for it in items], [it.question for it in items], timing
+    )
     p: dict[tuple[int, int], float] = {}
     for s, (tk, ok) in enumerate(zip(toks, finals, strict=True)):
         p[(s, len(tk.ids))] = 1.0 if ok else 0.0
 
     def estimate(points: list[tuple[int, int]]) -> None:
-        probes = [Probe(heads[s] + toks[s].text(i), toks[s].text(i), items[s].reference, items[s].question)
-                  for s, i in points]
-        counts = success_counts(probes, generator, verify_batch, rc.params, timing,
-                                verify_every=rc.verify_every, on_request=on_request)
+        probes = [
+            Probe(heads[s] + toks[s].text(i), toks[s].text(i), items[s].reference, items[s].question)
+            for s, i in points
+        ]
+        counts = success_counts(
+            probes,
+            generator,
+            verify_batch,
+            rc.params,
+            timing,
+            verify_every=rc.verify_every,
+            on_request=on_request,
+        )
         for pt, c in zip(points, counts, strict=True):
             p[pt] = c / rc.params.n
 
@@ -136,8 +146,13 @@ def search(
     pivots = [(s, i) for s, i in sorted(pivots) if toks[s].token_text(i) is not None]
 
     # alternatives: one-token samples after each pivotal prefix, then p after each distinct one
-    alt_params = SamplingParams(n=config.alternatives, temperature=config.alt_temperature,
-                                top_p=rc.params.top_p, max_tokens=1, seed=rc.params.seed)
+    alt_params = SamplingParams(
+        n=config.alternatives,
+        temperature=config.alt_temperature,
+        top_p=rc.params.top_p,
+        max_tokens=1,
+        seed=rc.params.seed,
+    )
     alt_texts: list[list[str]] = [[] for _ in pivots]
     reqs = [Request(heads[s] + toks[s].text(i), alt_params) for s, i in pivots]
     t0 = time.perf_counter()
@@ -157,8 +172,15 @@ def search(
         for a in alts:
             prefix = toks[s].text(i) + a
             alt_probes.append(Probe(heads[s] + prefix, prefix, items[s].reference, items[s].question))
-    alt_counts = success_counts(alt_probes, generator, verify_batch, rc.params, timing,
-                                verify_every=rc.verify_every, on_request=on_request)
+    alt_counts = success_counts(
+        alt_probes,
+        generator,
+        verify_batch,
+        rc.params,
+        timing,
+        verify_every=rc.verify_every,
+        on_request=on_request,
+    )
 
     out: list[list[PivotalToken]] = [[] for _ in items]
     pos = 0
@@ -177,8 +199,18 @@ def search(
                 alt = max(alt_p, key=lambda a: alt_p[a])
                 if alt_p[alt] - after >= thr:
                     pair = (alt, alt_p[alt], token, after)
-        out[s].append(PivotalToken(position=i, token_id=toks[s].ids[i], prefix=toks[s].text(i), token=token,
-                                   p_before=before, p_after=after, alternatives=alt_p, pair=pair))
+        out[s].append(
+            PivotalToken(
+                position=i,
+                token_id=toks[s].ids[i],
+                prefix=toks[s].text(i),
+                token=token,
+                p_before=before,
+                p_after=after,
+                alternatives=alt_p,
+                pair=pair,
+            )
+        )
     return out
 
 
@@ -191,15 +223,17 @@ def dpo_rows(item: PTSItem, pivots: Sequence[PivotalToken], template: str) -> li
         if pv.pair is None:
             continue
         chosen, chosen_p, rejected, rejected_p = pv.pair
-        rows.append({
-            "prompt": head + pv.prefix,
-            "chosen": chosen,
-            "rejected": rejected,
-            "chosen_p": chosen_p,
-            "rejected_p": rejected_p,
-            "p_before": pv.p_before,
-            "position": pv.position,
-            "token_id": pv.token_id,
-            "original_is_chosen": chosen == pv.token,
-        })
+        rows.append(
+            {
+                "prompt": head + pv.prefix,
+                "chosen": chosen,
+                "rejected": rejected,
+                "chosen_p": chosen_p,
+                "rejected_p": rejected_p,
+                "p_before": pv.p_before,
+                "position": pv.position,
+                "token_id": pv.token_id,
+                "original_is_chosen": chosen == pv.token,
+            }
+        )
     return rows

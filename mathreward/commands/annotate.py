@@ -71,8 +71,11 @@ def unescape(text: str) -> str:
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generation")
-    g.add_argument("--generator", required=True,
-                   help="completions base URL (http://host:8000/v1), 'transformers' or 'vllm'")
+    g.add_argument(
+        "--generator",
+        required=True,
+        help="completions base URL (http://host:8000/v1), 'transformers' or 'vllm'",
+    )
     g.add_argument("--model", required=True, help="the served model name, or a local path")
     g.add_argument("--n", type=int, default=8, help="rollouts per prefix (default: 8)")
     g.add_argument("--temperature", type=float, default=0.7, help="(default: 0.7)")
@@ -80,13 +83,21 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=1024, help="new tokens per rollout (default: 1024)")
     g.add_argument("--seed", type=int, default=0, help="sampling seed, sent with every request (default: 0)")
     g.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
-    g.add_argument("--template", type=_template, default="{question}\n\n",
-                   help="prompt template with {question}, or @FILE (default: the question and a blank line)")
-    g.add_argument("--step-sep", default="\\n\\n",
-                   help="text between steps and after a prefix's last step (default: \\n\\n)")
+    g.add_argument(
+        "--template",
+        type=_template,
+        default="{question}\n\n",
+        help="prompt template with {question}, or @FILE (default: the question and a blank line)",
+    )
+    g.add_argument(
+        "--step-sep",
+        default="\\n\\n",
+        help="text between steps and after a prefix's last step (default: \\n\\n)",
+    )
     g.add_argument("--concurrency", type=int, default=64, help="requests in flight (default: 64)")
-    g.add_argument("--request-timeout", type=float, default=600.0,
-                   help="time limit per request, seconds (default: 600)")
+    g.add_argument(
+        "--request-timeout", type=float, default=600.0, help="time limit per request, seconds (default: 600)"
+    )
     g.add_argument("--retries", type=int, default=5, help="retries of a failed request (default: 5)")
     g.add_argument("--device", default="auto", help="device of the transformers backend (default: auto)")
 
@@ -98,14 +109,22 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
     o = p.add_argument_group("run")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
-    o.add_argument("--chunk-size", type=int, default=64,
-                   help="rows per checkpointed chunk; all their rollouts are in flight at once (default: 64)")
+    o.add_argument(
+        "--chunk-size",
+        type=int,
+        default=64,
+        help="rows per checkpointed chunk; all their rollouts are in flight at once (default: 64)",
+    )
     o.add_argument("--limit", type=int, default=None, help="only the first N rows")
     o.add_argument("--question-col", default=None, help="the question (default: question, else problem)")
     o.add_argument("--ref-col", default="answer", help="the reference answer (default: answer)")
     o.add_argument("--id-col", default="id", help="the row id, for the rejects file (default: id)")
-    o.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
-                   help="progress bar on a terminal, log lines otherwise (default: auto)")
+    o.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="progress bar on a terminal, log lines otherwise (default: auto)",
+    )
     o.add_argument("--log-every", type=float, default=10.0, help="seconds between log lines (default: 10)")
     o.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     o.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -124,19 +143,37 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .jsonl or .parquet")
     add_generation_options(p)
     p.add_argument("--steps-col", default="steps", help="the steps, a list of strings (default: steps)")
-    p.add_argument("--solution-col", default="solution",
-                   help="the solution as one string, used when there is no steps column (default: solution)")
-    p.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
-                   help="how a solution string is cut into steps (default: auto)")
+    p.add_argument(
+        "--solution-col",
+        default="solution",
+        help="the solution as one string, used when there is no steps column (default: solution)",
+    )
+    p.add_argument(
+        "--step-mode",
+        choices=("auto", "blank_lines", "step_k", "lines"),
+        default="auto",
+        help="how a solution string is cut into steps (default: auto)",
+    )
     x = p.add_argument_group("export for TRL (see docs/trainers/exports.md)")
-    x.add_argument("--export", choices=("prm",), default=None,
-                   help="also write TRL stepwise-supervision rows: prompt, completions, labels (bools)")
+    x.add_argument(
+        "--export",
+        choices=("prm",),
+        default=None,
+        help="also write TRL stepwise-supervision rows: prompt, completions, labels (bools)",
+    )
     x.add_argument("--export-path", type=Path, default=None, help="the export file (default: OUT.prm.jsonl)")
-    x.add_argument("--prm-labels", choices=("hard", "soft"), default="hard",
-                   help="hard labels, or soft labels turned into bools by --soft-threshold (default: hard)")
-    x.add_argument("--soft-threshold", default=None,
-                   help="with --prm-labels soft: a step is + when its share of right rollouts is at least "
-                        "this (0.5, 1/2 or 50%%; default: 1/2)")
+    x.add_argument(
+        "--prm-labels",
+        choices=("hard", "soft"),
+        default="hard",
+        help="hard labels, or soft labels turned into bools by --soft-threshold (default: hard)",
+    )
+    x.add_argument(
+        "--soft-threshold",
+        default=None,
+        help="with --prm-labels soft: a step is + when its share of right rollouts is at least "
+        "this (0.5, 1/2 or 50%%; default: 1/2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -223,8 +260,14 @@ def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def sampling_params(args: argparse.Namespace) -> Any:
     from prm.generate import SamplingParams
 
-    return SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
-                          max_tokens=args.max_tokens, seed=args.seed, stop=tuple(args.stop))
+    return SamplingParams(
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        stop=tuple(args.stop),
+    )
 
 
 def check_common(args: argparse.Namespace, name: str) -> str | None:
@@ -263,8 +306,10 @@ def _progress(total: int, initial: int, args: argparse.Namespace, name: str, str
             elapsed = max(now - self.t0, 1e-9)
             rate = (self.done - self.start_done) / elapsed
             eta = fmt_eta((self.total - self.done) / rate) if rate > 0 else "?"
-            return (f"{name}: {self.done}/{self.total} rows, {self.responses} requests "
-                    f"({self.responses / elapsed:.1f}/s), ETA {eta}")
+            return (
+                f"{name}: {self.done}/{self.total} rows, {self.responses} requests "
+                f"({self.responses / elapsed:.1f}/s), ETA {eta}"
+            )
 
     prog = JobProgress(total, initial, args.progress, args.log_every, stream)
     if prog.bar is not None:
@@ -290,14 +335,21 @@ def run_job(
 
     in_fmt = rio.detect_format(args.input)
     state = RunState(args.output.with_name(args.output.name + f".{name}-state"), "jsonl")
-    fp = {"version": STATE_VERSION, "command": name, "input": file_fingerprint(args.input),
-          "limit": args.limit, **fingerprint}
+    fp = {
+        "version": STATE_VERSION,
+        "command": name,
+        "input": file_fingerprint(args.input),
+        "limit": args.limit,
+        **fingerprint,
+    }
     cp = state.load() if state.root.exists() else None
     if cp is not None and args.resume:
         diff = sorted(k for k in set(fp) | set(cp["fingerprint"]) if fp.get(k) != cp["fingerprint"].get(k))
         if diff:
-            raise JobError(f"cannot resume: {', '.join(diff)} changed since the interrupted run "
-                           f"(state in {state.root}); run without --resume to start over")
+            raise JobError(
+                f"cannot resume: {', '.join(diff)} changed since the interrupted run "
+                f"(state in {state.root}); run without --resume to start over"
+            )
         stream.write(f"{name}: resuming at row {cp['rows_done']} ({cp['chunks_done']} chunks done)\n")
         state.drop_parts_from(cp["chunks_done"])
     else:
@@ -307,8 +359,16 @@ def run_job(
         elif args.resume:
             stream.write(f"{name}: nothing to resume; starting from the first row\n")
         state.root.mkdir(parents=True)
-        cp = {"fingerprint": fp, "chunk_size": args.chunk_size, "chunks_done": 0, "rows_done": 0,
-              "rejected": 0, "wall_s": 0.0, "counts": {}, "input_done": False}
+        cp = {
+            "fingerprint": fp,
+            "chunk_size": args.chunk_size,
+            "chunks_done": 0,
+            "rows_done": 0,
+            "rejected": 0,
+            "wall_s": 0.0,
+            "counts": {},
+            "input_done": False,
+        }
         state.save(cp)
 
     total = rio.count_rows(args.input, in_fmt)
@@ -329,8 +389,13 @@ def run_job(
     if rejects or rejects_path.exists():
         rio.write_jsonl_part(rejects_path, rejects)
     shutil.rmtree(state.root, ignore_errors=True)
-    return {**cp["counts"], "rows": cp["rows_done"], "rejected": cp["rejected"], "output_rows": written,
-            "wall_s": cp["wall_s"]}
+    return {
+        **cp["counts"],
+        "rows": cp["rows_done"],
+        "rejected": cp["rejected"],
+        "output_rows": written,
+        "wall_s": cp["wall_s"],
+    }
 
 
 def _write_output(output: Path, parts: list[Path]) -> int:
@@ -430,9 +495,14 @@ def _process_chunks(
             # requests sent and reused since the last commit (chunks overlap: counted as they commit)
             counts = {**res.counts, "requests_sent": gen.sent - sent, "requests_reused": gen.reused - reused}
             sent, reused = gen.sent, gen.reused
-            cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + len(chunk),
-                  "rejected": cp["rejected"] + len(res.rejects), "wall_s": base_s + time.perf_counter() - t0,
-                  "counts": merge_counts(cp["counts"], counts)}
+            cp = {
+                **cp,
+                "chunks_done": i + 1,
+                "rows_done": cp["rows_done"] + len(chunk),
+                "rejected": cp["rejected"] + len(res.rejects),
+                "wall_s": base_s + time.perf_counter() - t0,
+                "counts": merge_counts(cp["counts"], counts),
+            }
             state.save(cp)
             with lock:
                 progress.update(len(chunk), 0)
@@ -479,9 +549,22 @@ def run_command(
     except Exception as e:  # an unreachable server: one clear line
         err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
         return 2
-    fp = {"generator": args.generator, "model": args.model, "params": [params.n, params.temperature,
-          params.top_p, params.max_tokens, params.seed, list(params.stop)], "template": args.template,
-          "step_sep": args.step_sep, **verify_fp, **fingerprint}
+    fp = {
+        "generator": args.generator,
+        "model": args.model,
+        "params": [
+            params.n,
+            params.temperature,
+            params.top_p,
+            params.max_tokens,
+            params.seed,
+            list(params.stop),
+        ],
+        "template": args.template,
+        "step_sep": args.step_sep,
+        **verify_fp,
+        **fingerprint,
+    }
 
     def factory(cache: Path) -> Any:
         return open_generator(args.generator, args.model, cache_path=cache, http=http, device=args.device)
@@ -493,8 +576,10 @@ def run_command(
         err.write(f"mathreward {name}: {e}\n")
         return 2
     except GenerationError as e:
-        err.write(f"mathreward {name}: generation failed: {e}\n"
-                  "the finished chunks and rollouts are kept: continue with the same command and --resume\n")
+        err.write(
+            f"mathreward {name}: generation failed: {e}\n"
+            "the finished chunks and rollouts are kept: continue with the same command and --resume\n"
+        )
         return 1
     except KeyboardInterrupt:
         err.write(f"mathreward {name}: interrupted; continue with the same command and --resume\n")
@@ -504,8 +589,10 @@ def run_command(
             import traceback
 
             traceback.print_exc()
-        err.write(f"mathreward {name}: failed: {type(e).__name__}: {e}\n"
-                  "the finished chunks and rollouts are kept: continue with the same command and --resume\n")
+        err.write(
+            f"mathreward {name}: failed: {type(e).__name__}: {e}\n"
+            "the finished chunks and rollouts are kept: continue with the same command and --resume\n"
+        )
         return 1
     finally:
         engine.close()
@@ -513,8 +600,10 @@ def run_command(
         try:
             totals["export"] = write_export(args.output, export)
         except (OSError, rio.DatasetError) as e:
-            err.write(f"mathreward {name}: the output is written ({args.output}); the {export.kind} export "
-                      f"failed: {e}\n")
+            err.write(
+                f"mathreward {name}: the output is written ({args.output}); the {export.kind} export "
+                f"failed: {e}\n"
+            )
             return 1
     totals["verifier_share"] = totals.get("verify_s", 0.0) / max(totals["wall_s"], 1e-9)
     rio.atomic_write_text(summary_path_for(args.output), json.dumps(totals, indent=2, sort_keys=True) + "\n")
@@ -548,9 +637,14 @@ def format_export(e: dict[str, Any]) -> str:
 
 
 def timing_counts(timing: Any) -> dict[str, Any]:
-    return {"generate_s": timing.generate_s, "verify_s": timing.verify_s, "rollouts": timing.rollouts,
-            "verified": timing.verified, "requests": timing.requests,
-            "verify_failures": timing.verify_failures}
+    return {
+        "generate_s": timing.generate_s,
+        "verify_s": timing.verify_s,
+        "rollouts": timing.rollouts,
+        "verified": timing.verified,
+        "requests": timing.requests,
+        "verify_failures": timing.verify_failures,
+    }
 
 
 def format_timing(t: dict[str, Any]) -> list[str]:
@@ -591,8 +685,9 @@ def _steps_of(row: dict[str, Any], args: argparse.Namespace) -> list[str] | str:
 def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
     from prm.annotate import RolloutConfig, Solution, Timing, annotate, stepwise_row
 
-    config = RolloutConfig(params=sampling_params(args), template=args.template,
-                           step_sep=unescape(args.step_sep))
+    config = RolloutConfig(
+        params=sampling_params(args), template=args.template, step_sep=unescape(args.step_sep)
+    )
 
     def process(raw_rows: Sequence[Any], gen: Any, on_request: Callable[[], None]) -> ChunkOut:
         rejects: list[dict[str, Any]] = []
@@ -604,9 +699,15 @@ def annotate_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             steps = _steps_of(raw.row, args)
-            reason = ("no question (question or problem column)" if q is None
-                      else f"no reference ({args.ref_col} column)" if ref is None
-                      else steps if isinstance(steps, str) else None)
+            reason = (
+                "no question (question or problem column)"
+                if q is None
+                else f"no reference ({args.ref_col} column)"
+                if ref is None
+                else steps
+                if isinstance(steps, str)
+                else None
+            )
             if reason is not None or q is None or ref is None or isinstance(steps, str):
                 rejects.append({"row": raw.index, "id": rid, "reason": reason})
                 continue
@@ -668,8 +769,13 @@ def export_options(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    fp = {"steps_col": args.steps_col, "solution_col": args.solution_col, "step_mode": args.step_mode,
-          "question_col": args.question_col, "ref_col": args.ref_col}
+    fp = {
+        "steps_col": args.steps_col,
+        "solution_col": args.solution_col,
+        "step_mode": args.step_mode,
+        "question_col": args.question_col,
+        "ref_col": args.ref_col,
+    }
     try:
         export = export_options(args)
     except ValueError as e:

@@ -19,8 +19,12 @@ def register(subparsers: Any) -> None:
         "A filtered output gives the metrics of what the filters kept.",
     )
     p.add_argument("input", type=Path, help="a rescored JSONL, Parquet or datasets folder")
-    p.add_argument("--k", type=parse_ks, default=None,
-                   help="k values for pass@k and maj@k (default: 1, powers of 2, and n)")
+    p.add_argument(
+        "--k",
+        type=parse_ks,
+        default=None,
+        help="k values for pass@k and maj@k (default: 1, powers of 2, and n)",
+    )
     add_column_options(p)
     p.add_argument("-o", "--output", type=Path, default=None, help="also write the summary JSON here")
     p.add_argument("--report", type=Path, default=None, metavar="DIR", help="write PNG plots into DIR")
@@ -37,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"mathreward metrics: {args.input}: no such file or folder\n")
         return 2
     try:
-        summary = metrics_of_file(args.input, ks=args.k, layout=args.layout,
-                                  column_overrides=column_overrides(args))
+        summary = metrics_of_file(
+            args.input, ks=args.k, layout=args.layout, column_overrides=column_overrides(args)
+        )
     except (RescoreError, DatasetError) as e:
         sys.stderr.write(f"mathreward metrics: {e}\n")
         return 2

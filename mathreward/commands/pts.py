@@ -47,17 +47,36 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("input", type=Path, help="JSONL, Parquet, or a datasets save_to_disk folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .jsonl or .parquet")
-    p.add_argument("--tokenizer", default=None,
-                   help="the policy's tokenizer, a local folder (default: --model, when it is a folder)")
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        help="the policy's tokenizer, a local folder (default: --model, when it is a folder)",
+    )
     p.add_argument("--solution-col", default="solution", help="the solution string (default: solution)")
-    p.add_argument("--threshold", type=float, default=0.2,
-                   help="the least change in success probability that makes a token pivotal (default: 0.2)")
-    p.add_argument("--alternatives", type=int, default=8,
-                   help="next-token samples drawn at each pivotal token (default: 8)")
-    p.add_argument("--max-alternatives", type=int, default=4,
-                   help="distinct alternatives whose probability is estimated (default: 4)")
-    p.add_argument("--alt-temperature", type=float, default=1.0,
-                   help="temperature of the next-token samples (default: 1.0)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.2,
+        help="the least change in success probability that makes a token pivotal (default: 0.2)",
+    )
+    p.add_argument(
+        "--alternatives",
+        type=int,
+        default=8,
+        help="next-token samples drawn at each pivotal token (default: 8)",
+    )
+    p.add_argument(
+        "--max-alternatives",
+        type=int,
+        default=4,
+        help="distinct alternatives whose probability is estimated (default: 4)",
+    )
+    p.add_argument(
+        "--alt-temperature",
+        type=float,
+        default=1.0,
+        help="temperature of the next-token samples (default: 1.0)",
+    )
     add_generation_options(p)
     p.set_defaults(func=run)
 
@@ -93,9 +112,12 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
     from prm.pts import PTSConfig, PTSItem, dpo_rows, search
 
     config = PTSConfig(
-        rollout=RolloutConfig(params=sampling_params(args), template=args.template,
-                              step_sep=unescape(args.step_sep)),
-        threshold=args.threshold, alternatives=args.alternatives, max_alternatives=args.max_alternatives,
+        rollout=RolloutConfig(
+            params=sampling_params(args), template=args.template, step_sep=unescape(args.step_sep)
+        ),
+        threshold=args.threshold,
+        alternatives=args.alternatives,
+        max_alternatives=args.max_alternatives,
         alt_temperature=args.alt_temperature,
     )
     tokenizer = _tokenizer(args)
@@ -110,9 +132,15 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
             rid = id_of(raw.row, args.id_col, raw.index)
             q, ref = question_of(raw.row, args.question_col), text_at(raw.row, args.ref_col)
             sol = text_at(raw.row, args.solution_col)
-            reason = ("no question (question or problem column)" if q is None
-                      else f"no reference ({args.ref_col} column)" if ref is None
-                      else f"no solution ({args.solution_col} column)" if sol is None else None)
+            reason = (
+                "no question (question or problem column)"
+                if q is None
+                else f"no reference ({args.ref_col} column)"
+                if ref is None
+                else f"no solution ({args.solution_col} column)"
+                if sol is None
+                else None
+            )
             if reason is not None or q is None or ref is None or sol is None:
                 rejects.append({"row": raw.index, "id": rid, "reason": reason})
                 continue
@@ -134,13 +162,15 @@ def pts_process(args: argparse.Namespace, verify_batch: Any) -> Any:
 
 
 def format_pts(t: dict[str, Any]) -> str:
-    return "\n".join([
-        "pts summary",
-        f"  rows           {t['rows']} read, {t.get('solutions', 0)} searched, {t['rejected']} rejected",
-        f"  pivotal tokens {t.get('pivotal_tokens', 0)} ({t.get('raising', 0)} raise p); "
-        f"{t.get('pairs', 0)} DPO pairs written",
-        *format_timing(t),
-    ])
+    return "\n".join(
+        [
+            "pts summary",
+            f"  rows           {t['rows']} read, {t.get('solutions', 0)} searched, {t['rejected']} rejected",
+            f"  pivotal tokens {t.get('pivotal_tokens', 0)} ({t.get('raising', 0)} raise p); "
+            f"{t.get('pairs', 0)} DPO pairs written",
+            *format_timing(t),
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +179,12 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stderr.write("mathreward pts: --threshold must be in (0, 1]\n")
         return 2
-    fp = {"tokenizer": args.tokenizer, "solution_col": args.solution_col, "threshold": args.threshold,
-          "alternatives": [args.alternatives, args.max_alternatives, args.alt_temperature],
-          "question_col": args.question_col, "ref_col": args.ref_col}
+    fp = {
+        "tokenizer": args.tokenizer,
+        "solution_col": args.solution_col,
+        "threshold": args.threshold,
+        "alternatives": [args.alternatives, args.max_alternatives, args.alt_temperature],
+        "question_col": args.question_col,
+        "ref_col": args.ref_col,
+    }
     return run_command(args, "pts", fp, lambda vb: pts_process(args, vb), format_pts)

@@ -56,8 +56,12 @@ def _count(text: str) -> int:
 
 def add_column_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("columns (dotted paths into nested fields)")
-    g.add_argument("--layout", choices=("auto", "verl", "plain"), default="auto",
-                   help="column defaults to use (default: auto, told from the first row)")
+    g.add_argument(
+        "--layout",
+        choices=("auto", "verl", "plain"),
+        default="auto",
+        help="column defaults to use (default: auto, told from the first row)",
+    )
     g.add_argument("--ref-col", help="the reference answer")
     g.add_argument("--question-col", help="the question (a string, or a chat whose last user turn is used)")
     g.add_argument("--responses-col", help="one response (string) or N responses (list of strings)")
@@ -66,8 +70,13 @@ def add_column_options(p: argparse.ArgumentParser) -> None:
 
 
 def column_overrides(args: argparse.Namespace) -> dict[str, str | None]:
-    return {"reference": args.ref_col, "question": args.question_col, "responses": args.responses_col,
-            "id": args.id_col, "source": args.source_col}
+    return {
+        "reference": args.ref_col,
+        "question": args.question_col,
+        "responses": args.responses_col,
+        "id": args.id_col,
+        "source": args.source_col,
+    }
 
 
 def register(subparsers: Any) -> None:
@@ -83,65 +92,132 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="JSONL, Parquet, or a datasets save_to_disk folder")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output path; same format as the input (a .parquet name writes Parquet)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output path; same format as the input (a .parquet name writes Parquet)",
+    )
     add_column_options(p)
-    p.add_argument("--k", type=parse_ks, default=None,
-                   help="k values for pass@k and maj@k, e.g. 1,4,8 (default: 1, powers of 2, and n)")
+    p.add_argument(
+        "--k",
+        type=parse_ks,
+        default=None,
+        help="k values for pass@k and maj@k, e.g. 1,4,8 (default: 1, powers of 2, and n)",
+    )
 
     e = p.add_argument_group("engines")
-    e.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="where verification runs: this machine's process pool, or CPU actors on Ray Data")
-    e.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
-                   "default: start a local Ray")
-    e.add_argument("--ray-actors", type=int, default=None, metavar="N",
-                   help="with --engine ray: CPU actors that verify (default: one per CPU of the cluster)")
+    e.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="where verification runs: this machine's process pool, or CPU actors on Ray Data",
+    )
+    e.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+        "default: start a local Ray",
+    )
+    e.add_argument(
+        "--ray-actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --engine ray: CPU actors that verify (default: one per CPU of the cluster)",
+    )
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
     add_server_options(e)
-    e.add_argument("--connect-timeout", type=float, default=30.0,
-                   help="seconds to wait for the --server to answer (default: 30)")
+    e.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the --server to answer (default: 30)",
+    )
     e.add_argument("--judge-url", help="OpenAI-compatible base URL of the LLM second opinion")
     e.add_argument("--judge-model", help="the judge model's name (with --judge-url)")
-    e.add_argument("--prm", metavar="PATH",
-                   help="score steps with this PRM (a model folder); with --server, `server` uses the "
-                   "server's PRM")
-    e.add_argument("--prm-aggregate", choices=AGGREGATES, default="min",
-                   help="how step scores make one score per response (default: min)")
-    e.add_argument("--step-mode", choices=("auto", "blank_lines", "step_k", "lines"), default="auto",
-                   help="how a response is split into steps (default: auto)")
+    e.add_argument(
+        "--prm",
+        metavar="PATH",
+        help="score steps with this PRM (a model folder); with --server, `server` uses the server's PRM",
+    )
+    e.add_argument(
+        "--prm-aggregate",
+        choices=AGGREGATES,
+        default="min",
+        help="how step scores make one score per response (default: min)",
+    )
+    e.add_argument(
+        "--step-mode",
+        choices=("auto", "blank_lines", "step_k", "lines"),
+        default="auto",
+        help="how a response is split into steps (default: auto)",
+    )
     e.add_argument("--device", default="auto", help="PRM device (default: auto)")
 
     f = p.add_argument_group("filters (applied to the output; the summary covers every graded row)")
     rf = f.add_mutually_exclusive_group()
-    rf.add_argument("--keep-correct", action="store_true",
-                    help="keep only correct responses (rejection sampling for SFT)")
-    rf.add_argument("--balanced-pairs", action="store_true",
-                    help="keep m correct and m incorrect responses, m = min of the two (preference data)")
-    f.add_argument("--min-pass-rate", type=_rate, default=None,
-                   help="keep problems with pass rate >= this (exact: 0.25, 1/4 or 25%%)")
-    f.add_argument("--max-pass-rate", type=_rate, default=None,
-                   help="keep problems with pass rate <= this (exact: 0.5, 1/2 or 50%%)")
-    f.add_argument("--min-correct", type=_count, default=None,
-                   help="keep problems with at least this many right samples (1: solved at least once)")
-    f.add_argument("--max-correct", type=_count, default=None,
-                   help="keep problems with at most this many right samples")
+    rf.add_argument(
+        "--keep-correct", action="store_true", help="keep only correct responses (rejection sampling for SFT)"
+    )
+    rf.add_argument(
+        "--balanced-pairs",
+        action="store_true",
+        help="keep m correct and m incorrect responses, m = min of the two (preference data)",
+    )
+    f.add_argument(
+        "--min-pass-rate",
+        type=_rate,
+        default=None,
+        help="keep problems with pass rate >= this (exact: 0.25, 1/4 or 25%%)",
+    )
+    f.add_argument(
+        "--max-pass-rate",
+        type=_rate,
+        default=None,
+        help="keep problems with pass rate <= this (exact: 0.5, 1/2 or 50%%)",
+    )
+    f.add_argument(
+        "--min-correct",
+        type=_count,
+        default=None,
+        help="keep problems with at least this many right samples (1: solved at least once)",
+    )
+    f.add_argument(
+        "--max-correct", type=_count, default=None, help="keep problems with at most this many right samples"
+    )
 
     x = p.add_argument_group("export for TRL (after the problem filters; see docs/trainers/exports.md)")
-    x.add_argument("--export", choices=("sft", "dpo"), default=None,
-                   help="also write prompt/completion rows of the right responses (sft) or "
-                        "prompt/chosen/rejected pairs of right and wrong ones (dpo)")
-    x.add_argument("--export-path", type=Path, default=None,
-                   help="the export file (default: OUT.<kind>.jsonl)")
-    x.add_argument("--pairs-per-problem", type=int, default=None,
-                   help="dpo: at most this many pairs (default: "
-                        f"{default_of(ExportOptions, 'pairs_per_problem')})")
-    x.add_argument("--export-seed", type=int, default=None,
-                   help="dpo: seed of the wrong-response draw (default: "
-                        f"{default_of(ExportOptions, 'seed')})")
-    f.add_argument("--majority-filter", action="store_true",
-                   help="drop problems whose samples all give the same answer or all different answers")
+    x.add_argument(
+        "--export",
+        choices=("sft", "dpo"),
+        default=None,
+        help="also write prompt/completion rows of the right responses (sft) or "
+        "prompt/chosen/rejected pairs of right and wrong ones (dpo)",
+    )
+    x.add_argument(
+        "--export-path", type=Path, default=None, help="the export file (default: OUT.<kind>.jsonl)"
+    )
+    x.add_argument(
+        "--pairs-per-problem",
+        type=int,
+        default=None,
+        help=f"dpo: at most this many pairs (default: {default_of(ExportOptions, 'pairs_per_problem')})",
+    )
+    x.add_argument(
+        "--export-seed",
+        type=int,
+        default=None,
+        help=f"dpo: seed of the wrong-response draw (default: {default_of(ExportOptions, 'seed')})",
+    )
+    f.add_argument(
+        "--majority-filter",
+        action="store_true",
+        help="drop problems whose samples all give the same answer or all different answers",
+    )
 
     o = p.add_argument_group("run")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
@@ -150,8 +226,12 @@ def register(subparsers: Any) -> None:
     o.add_argument("--rejects", type=Path, default=None, help="rejected rows (default: OUT.rejects.jsonl)")
     o.add_argument("--summary", type=Path, default=None, help="summary JSON (default: OUT.summary.json)")
     o.add_argument("--report", type=Path, default=None, metavar="DIR", help="write PNG plots into DIR")
-    o.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
-                   help="progress bar on a terminal, log lines otherwise (default: auto)")
+    o.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="progress bar on a terminal, log lines otherwise (default: auto)",
+    )
     o.add_argument("--log-every", type=float, default=10.0, help="seconds between log lines (default: 10)")
     o.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     o.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -200,9 +280,15 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         err.write("mathreward rescore: --limit must be >= 1 (leave it out to rescore every row)\n")
         return 2
-    export_flags = [flag for flag, value in (("--export-path", args.export_path),
-                                             ("--pairs-per-problem", args.pairs_per_problem),
-                                             ("--export-seed", args.export_seed)) if value is not None]
+    export_flags = [
+        flag
+        for flag, value in (
+            ("--export-path", args.export_path),
+            ("--pairs-per-problem", args.pairs_per_problem),
+            ("--export-seed", args.export_seed),
+        )
+        if value is not None
+    ]
     if export_flags and not args.export:
         err.write(f"mathreward rescore: {', '.join(export_flags)} go with --export sft|dpo\n")
         return 2
@@ -215,12 +301,16 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"mathreward rescore: {e}\n")
         return 2
     if args.server and (args.judge_url or args.timeout_s is not None or args.workers is not None):
-        err.write("mathreward rescore: with --server, the judge, time limit and workers are the server's "
-                  "settings (start `mathreward serve` with them)\n")
+        err.write(
+            "mathreward rescore: with --server, the judge, time limit and workers are the server's "
+            "settings (start `mathreward serve` with them)\n"
+        )
         return 2
     if args.engine == "ray" and (args.server or args.prm or args.workers is not None):
-        err.write("mathreward rescore: --engine ray verifies in Ray actors (one process each): it does not "
-                  "take --server, --prm or --workers (use --ray-actors)\n")
+        err.write(
+            "mathreward rescore: --engine ray verifies in Ray actors (one process each): it does not "
+            "take --server, --prm or --workers (use --ray-actors)\n"
+        )
         return 2
     if args.engine != "ray" and (args.ray_address or args.ray_actors is not None):
         err.write("mathreward rescore: --ray-address and --ray-actors go with --engine ray\n")
@@ -235,19 +325,29 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"mathreward rescore: {args.input}: no such file or folder\n")
         return 2
     try:
-        filters = FilterOptions(keep_correct=args.keep_correct, min_pass_rate=args.min_pass_rate,
-                                max_pass_rate=args.max_pass_rate, majority_filter=args.majority_filter,
-                                balanced_pairs=args.balanced_pairs, min_correct=args.min_correct,
-                                max_correct=args.max_correct)
+        filters = FilterOptions(
+            keep_correct=args.keep_correct,
+            min_pass_rate=args.min_pass_rate,
+            max_pass_rate=args.max_pass_rate,
+            majority_filter=args.majority_filter,
+            balanced_pairs=args.balanced_pairs,
+            min_correct=args.min_correct,
+            max_correct=args.max_correct,
+        )
         export = None
         if args.export:
             from mathreward.rescore.exports import ExportOptions, default_export_path
 
-            given = {name: value for name, value in (("pairs_per_problem", args.pairs_per_problem),
-                                                     ("seed", args.export_seed)) if value is not None}
-            export = ExportOptions(kind=args.export,
-                                   path=args.export_path or default_export_path(args.output, args.export),
-                                   **given)
+            given = {
+                name: value
+                for name, value in (("pairs_per_problem", args.pairs_per_problem), ("seed", args.export_seed))
+                if value is not None
+            }
+            export = ExportOptions(
+                kind=args.export,
+                path=args.export_path or default_export_path(args.output, args.export),
+                **given,
+            )
     except ValueError as e:
         err.write(f"mathreward rescore: {e}\n")
         return 2
@@ -299,11 +399,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     opts = RescoreOptions(
-        input=args.input, output=args.output, layout=args.layout, column_overrides=column_overrides(args),
-        ks=args.k, chunk_size=args.chunk_size, filters=filters, rejects=args.rejects, summary=args.summary,
-        report_dir=args.report, resume=args.resume, with_prm=scorer is not None,
-        prm_aggregate=args.prm_aggregate, step_mode=args.step_mode, fingerprint_extra=fingerprint,
-        progress=args.progress, log_every_s=args.log_every, limit=args.limit, export=export,
+        input=args.input,
+        output=args.output,
+        layout=args.layout,
+        column_overrides=column_overrides(args),
+        ks=args.k,
+        chunk_size=args.chunk_size,
+        filters=filters,
+        rejects=args.rejects,
+        summary=args.summary,
+        report_dir=args.report,
+        resume=args.resume,
+        with_prm=scorer is not None,
+        prm_aggregate=args.prm_aggregate,
+        step_mode=args.step_mode,
+        fingerprint_extra=fingerprint,
+        progress=args.progress,
+        log_every_s=args.log_every,
+        limit=args.limit,
+        export=export,
     )
     try:
         summary = run_rescore(opts, engine, scorer)
@@ -318,8 +432,10 @@ def run(args: argparse.Namespace) -> int:
             import traceback
 
             traceback.print_exc()
-        err.write(f"mathreward rescore: failed: {type(e).__name__}: {e}\n"
-                  "the finished chunks are kept: continue with the same command and --resume\n")
+        err.write(
+            f"mathreward rescore: failed: {type(e).__name__}: {e}\n"
+            "the finished chunks are kept: continue with the same command and --resume\n"
+        )
         return 1
     finally:
         _close(opened)

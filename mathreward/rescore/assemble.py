@@ -60,8 +60,15 @@ def assemble_output(
                     for k in ks:
                         if k > n:
                             k_over[k] = k_over.get(k, 0) + 1
-                done = finish_row(row, cols=cols, ks=ks, with_prm=with_prm, summary=summary,
-                                  filters=opts.filters, exporter=exporter)
+                done = finish_row(
+                    row,
+                    cols=cols,
+                    ks=ks,
+                    with_prm=with_prm,
+                    summary=summary,
+                    filters=opts.filters,
+                    exporter=exporter,
+                )
                 if done is not None:
                     out_rows.append(done)
                     c = done["correct"]
@@ -87,8 +94,10 @@ def assemble_output(
     for line in warnings:
         stream.write(f"rescore: warning: {line}\n")
     if export_summary is not None:
-        stream.write(f"rescore: wrote {export_summary['rows']} {export_summary['kind']} rows to "
-                     f"{export_summary['path']}\n")
+        stream.write(
+            f"rescore: wrote {export_summary['rows']} {export_summary['kind']} rows to "
+            f"{export_summary['path']}\n"
+        )
 
     rejects_path = opts.rejects or rejects_path_for(opts.output)
     rejects: list[str] = []

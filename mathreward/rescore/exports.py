@@ -202,8 +202,13 @@ class Exporter:
 
 def _summary(opts: ExportOptions, rows: int, tally: Counter[str], extra: dict[str, Any]) -> dict[str, Any]:
     """The export entry of a run's summary: the file, its rows, the settings, what each step removed."""
-    return {"kind": opts.kind, "path": str(opts.path), "rows": rows, **extra,
-            "counts": dict(sorted(tally.items()))}
+    return {
+        "kind": opts.kind,
+        "path": str(opts.path),
+        "rows": rows,
+        **extra,
+        "counts": dict(sorted(tally.items())),
+    }
 
 
 # ------------------------------------------------------------------------- prm: stepwise supervision

@@ -49,7 +49,8 @@ def metrics_of_file(
             if r.row is None or "correct" not in r.row:
                 bad += 1
                 continue
-            finish_row(r.row, cols=cols, ks=summary.ks, with_prm=with_prm, summary=summary,
-                       filters=FilterOptions())
+            finish_row(
+                r.row, cols=cols, ks=summary.ks, with_prm=with_prm, summary=summary, filters=FilterOptions()
+            )
     summary.rejected = bad
     return summary

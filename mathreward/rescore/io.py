@@ -82,9 +82,7 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
         return "parquet"
     if name.endswith(_JSONL_SUFFIXES):
         return "jsonl"
-    raise DatasetError(
-        f"cannot tell the format of {p}: use a .jsonl or .parquet name, or a datasets folder"
-    )
+    raise DatasetError(f"cannot tell the format of {p}: use a .jsonl or .parquet name, or a datasets folder")
 
 
 def output_format(path: str | os.PathLike[str], input_format: Format) -> Format:
@@ -304,8 +302,9 @@ def dumps_json(obj: Any, *, indent: int | None = None) -> str:
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=json_default, indent=indent)
     except ValueError:  # a NaN or an infinity somewhere: the rare case pays for the walk
-        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, default=json_default,
-                          indent=indent)
+        text = json.dumps(
+            _finite(obj), ensure_ascii=False, allow_nan=False, default=json_default, indent=indent
+        )
     for char, escaped in _LINE_ENDS.items():
         if char in text:
             text = text.replace(char, escaped)

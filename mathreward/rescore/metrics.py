@@ -213,8 +213,10 @@ class Summary:
         if "prm" in d:
             p = d["prm"]
             rows.append(("PRM best-of-N", f"{pct(p['best_of_n_correct'])}  ({p['problems']} problems)"))
-            for name, key in (("PRM mean, correct", "mean_score_correct"),
-                              ("PRM mean, incorrect", "mean_score_incorrect")):
+            for name, key in (
+                ("PRM mean, correct", "mean_score_correct"),
+                ("PRM mean, incorrect", "mean_score_incorrect"),
+            ):
                 rows.append((name, "-" if p[key] is None else f"{p[key]:.3f}"))
         total = max(1, d["responses"])
         for s, c in d["statuses"].items():

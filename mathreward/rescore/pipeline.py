@@ -70,11 +70,16 @@ class Phase1:
             rio.write_parquet_part(state.part(i), res.rows, self.p_schema)
         if res.rejects:
             rio.write_jsonl_part(state.rejects_part(i), res.rejects)
-        cp = {**cp, "chunks_done": i + 1, "rows_done": cp["rows_done"] + rows,
-              "responses": cp["responses"] + res.responses,
-              "rejected": cp["rejected"] + len(res.rejects), "max_n": max(cp["max_n"], res.max_n),
-              "prm_failures": cp["prm_failures"] + res.prm_failures,
-              "scoring_s": self._base_s + time.monotonic() - self._t0}
+        cp = {
+            **cp,
+            "chunks_done": i + 1,
+            "rows_done": cp["rows_done"] + rows,
+            "responses": cp["responses"] + res.responses,
+            "rejected": cp["rejected"] + len(res.rejects),
+            "max_n": max(cp["max_n"], res.max_n),
+            "prm_failures": cp["prm_failures"] + res.prm_failures,
+            "scoring_s": self._base_s + time.monotonic() - self._t0,
+        }
         state.save(cp)
         if self.progress is not None:
             self.progress.update(rows, res.responses)

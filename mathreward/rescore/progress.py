@@ -30,8 +30,15 @@ class Progress:
         if mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="row", file=stream, dynamic_ncols=True,
-                            desc="rescore", smoothing=0.1)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="row",
+                file=stream,
+                dynamic_ncols=True,
+                desc="rescore",
+                smoothing=0.1,
+            )
 
     def update(self, rows: int, responses: int) -> None:
         self.done += rows
@@ -51,8 +58,10 @@ class Progress:
         left = self.total - self.done
         eta = fmt_eta(left / rate) if rate > 0 else "?"
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"rescore: {self.done}/{self.total} rows ({pct:.1f}%), {self.responses} responses, "
-                f"{rate:.1f} rows/s, {self.responses / elapsed:.1f} responses/s, ETA {eta}")
+        return (
+            f"rescore: {self.done}/{self.total} rows ({pct:.1f}%), {self.responses} responses, "
+            f"{rate:.1f} rows/s, {self.responses / elapsed:.1f} responses/s, ETA {eta}"
+        )
 
     def close(self) -> None:
         if self.bar is not None:

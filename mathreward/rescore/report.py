@@ -64,8 +64,9 @@ def write_report(summary: Summary, out_dir: Path) -> list[Path]:
         if summary.prm_correct:
             ax.hist(summary.prm_correct, bins=bins, alpha=0.6, label=f"correct ({len(summary.prm_correct)})")
         if summary.prm_incorrect:
-            ax.hist(summary.prm_incorrect, bins=bins, alpha=0.6,
-                    label=f"incorrect ({len(summary.prm_incorrect)})")
+            ax.hist(
+                summary.prm_incorrect, bins=bins, alpha=0.6, label=f"incorrect ({len(summary.prm_incorrect)})"
+            )
         ax.set_xlabel("PRM aggregate score")
         ax.set_ylabel("responses")
         ax.set_title("PRM score: correct vs incorrect responses")

@@ -64,13 +64,20 @@ def score_chunk(
             continue
         parsed = parse_problem(raw.index, raw.row, cols)
         if isinstance(parsed, str):
-            rejects.append({"row": raw.index, "id": _id_of(raw.row, cols, raw.index), "reason": parsed,
-                            "data": raw.row})
+            rejects.append(
+                {"row": raw.index, "id": _id_of(raw.row, cols, raw.index), "reason": parsed, "data": raw.row}
+            )
             continue
         if list_mode is not None and parsed.single == list_mode:
             want = "a list of strings" if list_mode else "a string"
-            rejects.append({"row": raw.index, "id": parsed.id, "data": raw.row,
-                            "reason": f"{cols.responses} must be {want} in this file"})
+            rejects.append(
+                {
+                    "row": raw.index,
+                    "id": parsed.id,
+                    "data": raw.row,
+                    "reason": f"{cols.responses} must be {want} in this file",
+                }
+            )
             continue
         problems.append((raw.row, parsed))
 

@@ -21,8 +21,11 @@ STATE_VERSION = 2  # 2: answer groups by verifier.group_answers (canonical keys)
 def file_fingerprint(path: Path) -> dict[str, Any]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
-        return {"path": str(path.resolve()), "size": sum(p.stat().st_size for p in files),
-                "mtime_ns": max((p.stat().st_mtime_ns for p in files), default=0)}
+        return {
+            "path": str(path.resolve()),
+            "size": sum(p.stat().st_size for p in files),
+            "mtime_ns": max((p.stat().st_mtime_ns for p in files), default=0),
+        }
     st = path.stat()
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -67,8 +70,11 @@ class RunState:
         fresh one in an emptied folder."""
         cp = self.load() if self.root.exists() else None
         if cp is not None and resume:
-            diff = sorted(k for k in set(fingerprint) | set(cp["fingerprint"])
-                          if fingerprint.get(k) != cp["fingerprint"].get(k))
+            diff = sorted(
+                k
+                for k in set(fingerprint) | set(cp["fingerprint"])
+                if fingerprint.get(k) != cp["fingerprint"].get(k)
+            )
             if diff:
                 raise RescoreError(
                     f"cannot resume: {', '.join(diff)} changed since the interrupted run "
@@ -84,8 +90,17 @@ class RunState:
         elif resume:
             stream.write("rescore: nothing to resume; starting from the first row\n")
         self.root.mkdir(parents=True)
-        cp = {"fingerprint": fingerprint, "chunk_size": chunk_size, "chunks_done": 0, "rows_done": 0,
-              "responses": 0, "rejected": 0, "max_n": 0, "prm_failures": 0, "scoring_s": 0.0,
-              "input_done": False}
+        cp = {
+            "fingerprint": fingerprint,
+            "chunk_size": chunk_size,
+            "chunks_done": 0,
+            "rows_done": 0,
+            "responses": 0,
+            "rejected": 0,
+            "max_n": 0,
+            "prm_failures": 0,
+            "scoring_s": 0.0,
+            "input_done": False,
+        }
         self.save(cp)
         return cp

@@ -46,8 +46,11 @@ class TransformersGenerator:
 
         p = req.params
         enc = self.tokenizer(req.prompt, return_tensors="pt").to(self.device)
-        kw: dict[str, Any] = {"max_new_tokens": p.max_tokens, "num_return_sequences": p.n,
-                              "pad_token_id": self._pad}
+        kw: dict[str, Any] = {
+            "max_new_tokens": p.max_tokens,
+            "num_return_sequences": p.n,
+            "pad_token_id": self._pad,
+        }
         if p.temperature > 0:
             kw.update(do_sample=True, temperature=p.temperature, top_p=p.top_p, top_k=0)
         else:
@@ -55,7 +58,7 @@ class TransformersGenerator:
         torch.manual_seed(prompt_seed(p.seed, req.prompt))
         with torch.inference_mode():
             out = self.lm.generate(**enc, **kw)
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return [cut_at_stop(t, p.stop) for t in texts]
 

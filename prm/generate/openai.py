@@ -165,8 +165,9 @@ class OpenAICompletions:
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, list[str]]]:
         if not requests:
             return
-        pool = ThreadPoolExecutor(max_workers=min(self.options.concurrency, len(requests)),
-                                  thread_name_prefix="rollout")
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.options.concurrency, len(requests)), thread_name_prefix="rollout"
+        )
         pending: dict[Future[list[str]], int] = {}
         try:
             for i, req in enumerate(requests):

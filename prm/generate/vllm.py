@@ -34,8 +34,11 @@ class VLLMGenerator:
             part = requests[lo : lo + SLICE]
             params = [
                 self._vllm.SamplingParams(
-                    n=r.params.n, temperature=r.params.temperature, top_p=r.params.top_p,
-                    max_tokens=r.params.max_tokens, seed=prompt_seed(r.params.seed, r.prompt),
+                    n=r.params.n,
+                    temperature=r.params.temperature,
+                    top_p=r.params.top_p,
+                    max_tokens=r.params.max_tokens,
+                    seed=prompt_seed(r.params.seed, r.prompt),
                     stop=list(r.params.stop) or None,
                 )
                 for r in part

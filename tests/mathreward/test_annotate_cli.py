@@ -21,8 +21,12 @@ from tests.mathreward.test_rescore_cli import ROOT, cli_env, mathreward, read_js
 from tests.prm.scripted_policy import VOCAB, ScriptedServer, build_word_tokenizer, success_p
 
 ROWS: list[dict[str, Any]] = [
-    {"id": "a", "question": "What is it? key=17", "answer": "17",
-     "steps": ["we start", "this is likely", "then oops", "so \\boxed{18}"]},
+    {
+        "id": "a",
+        "question": "What is it? key=17",
+        "answer": "17",
+        "steps": ["we start", "this is likely", "then oops", "so \\boxed{18}"],
+    },
     {"id": "b", "problem": "What? key=5 unlikely", "answer": 5, "solution": "a\n\nb sure\n\n\\boxed{5}"},
     {"id": "c", "question": "no reference key=3", "steps": ["x"]},
     {"id": "d", "question": "Q key=8", "answer": "8", "steps": []},
@@ -49,8 +53,22 @@ def test_annotate_writes_stepwise_rows_rejects_and_a_summary(tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "in.jsonl", ROWS, "not json\n")
     out = tmp_path / "out.jsonl"
     with ScriptedServer() as srv:
-        proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
-                          "--n", N, "--seed", 3, "--workers", 1)
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--seed",
+            3,
+            "--workers",
+            1,
+        )
         asked = srv.log.entries()
     assert len(asked) == len(set(asked)) == 3 + 2 + 1
     rows = read_jsonl(out)
@@ -81,8 +99,20 @@ def test_annotate_output_loads_as_trl_stepwise_supervision(tmp_path: Path) -> No
     data = write_jsonl(tmp_path / "in.jsonl", [ROWS[0], ROWS[4]])
     out = tmp_path / "out.parquet"
     with ScriptedServer() as srv:
-        mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
-                   "--n", N, "--workers", 1)
+        mathreward(
+            "annotate",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--workers",
+            1,
+        )
     ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
     f = ds.features
     assert f["prompt"].dtype == "string"
@@ -99,21 +129,41 @@ def test_annotate_output_loads_as_trl_stepwise_supervision(tmp_path: Path) -> No
 def test_rows_that_do_not_fit_one_parquet_schema_get_a_clear_error(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", [ROWS[0], {**ROWS[4], "answer": 8, "id": 5}])
     with ScriptedServer() as srv:
-        proc = mathreward("annotate", data, "-o", tmp_path / "out.parquet", "--generator", srv.base_url,
-                          "--model", "scripted", "--n", N, "--workers", 1, check=False)
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "out.parquet",
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--workers",
+            1,
+            check=False,
+        )
     assert proc.returncode == 2 and "name the output .jsonl" in proc.stderr
 
 
 def _request_key(r: dict[str, Any]) -> str:
-    params = SamplingParams(n=r["n"], temperature=r["temperature"], max_tokens=r["max_tokens"],
-                            seed=r["seed"])
+    params = SamplingParams(
+        n=r["n"], temperature=r["temperature"], max_tokens=r["max_tokens"], seed=r["seed"]
+    )
     return Request(r["prompt"], params).key("scripted")
 
 
 def test_sigkill_then_resume_writes_the_same_output_and_asks_nothing_twice(tmp_path: Path) -> None:
-    rows = [{"id": i, "question": f"Q{i} key={i}", "answer": str(i),
-             "steps": ["a", ["likely", "unlikely", "hmm"][i % 3], "b", f"\\boxed{{{i % 2 + i}}}"]}
-            for i in range(10)]
+    rows = [
+        {
+            "id": i,
+            "question": f"Q{i} key={i}",
+            "answer": str(i),
+            "steps": ["a", ["likely", "unlikely", "hmm"][i % 3], "b", f"\\boxed{{{i % 2 + i}}}"],
+        }
+        for i in range(10)
+    ]
     data = write_jsonl(tmp_path / "in.jsonl", rows)
     args = ["--model", "scripted", "--n", N, "--chunk-size", 1, "--workers", 1, "--progress", "none"]
     with ScriptedServer(delay_s=0.2) as srv:
@@ -124,8 +174,9 @@ def test_sigkill_then_resume_writes_the_same_output_and_asks_nothing_twice(tmp_p
         out = tmp_path / "out.jsonl"
         state = tmp_path / "out.jsonl.annotate-state"
         cmd = [*script(), "annotate", str(data), "-o", str(out), "--generator", srv.base_url, *map(str, args)]
-        proc = subprocess.Popen(cmd, env=cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, env=cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -140,8 +191,11 @@ def test_sigkill_then_resume_writes_the_same_output_and_asks_nothing_twice(tmp_p
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
         assert not out.exists()  # killed mid-run: no half-written output
-        cached = {json.loads(line)["key"] for line in (state / "rollouts.jsonl").read_text().splitlines()
-                  if line.endswith("}")}
+        cached = {
+            json.loads(line)["key"]
+            for line in (state / "rollouts.jsonl").read_text().splitlines()
+            if line.endswith("}")
+        }
         killed_requests = len(srv.log.requests)
         assert 0 < len(cached) <= killed_requests < reference_requests
         srv.log.requests.clear()
@@ -160,8 +214,18 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     state.mkdir()
     (state / "checkpoint.json").write_text(json.dumps({"fingerprint": {"version": 1}, "chunks_done": 0}))
     with ScriptedServer() as srv:
-        proc = mathreward("annotate", data, "-o", tmp_path / "out.jsonl", "--generator", srv.base_url,
-                          "--model", "scripted", "--resume", check=False)
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "out.jsonl",
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--resume",
+            check=False,
+        )
     assert proc.returncode == 2 and "cannot resume" in proc.stderr
 
 
@@ -169,12 +233,18 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--generator", "localhost:8000"], "base URL"),
-        pytest.param(["--generator", "vllm"], "the vllm generator needs vllm: pip install vllm",
-                     marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
-                                              reason="vLLM is installed")),
+        pytest.param(
+            ["--generator", "vllm"],
+            "the vllm generator needs vllm: pip install vllm",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"
+            ),
+        ),
         (["--generator", "http://127.0.0.1:9/v1", "--n", "0"], "must be >= 1"),
-        (["--generator", "http://127.0.0.1:9/v1", "--server", "127.0.0.1:9", "--workers", "2"],
-         "server's settings"),
+        (
+            ["--generator", "http://127.0.0.1:9/v1", "--server", "127.0.0.1:9", "--workers", "2"],
+            "server's settings",
+        ),
     ],
 )
 def test_bad_options_get_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -185,8 +255,21 @@ def test_bad_options_get_one_clear_line(tmp_path: Path, args: list[str], message
 
 def test_an_unreachable_generator_fails_and_keeps_the_state(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", ROWS[:1])
-    proc = mathreward("annotate", data, "-o", tmp_path / "out.jsonl", "--generator", "http://127.0.0.1:9/v1",
-                      "--model", "m", "--retries", "0", "--workers", "1", check=False)
+    proc = mathreward(
+        "annotate",
+        data,
+        "-o",
+        tmp_path / "out.jsonl",
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--retries",
+        "0",
+        "--workers",
+        "1",
+        check=False,
+    )
     assert proc.returncode == 1 and "--resume" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "out.jsonl.annotate-state" / "checkpoint.json").exists()
 
@@ -197,8 +280,20 @@ def test_annotate_verifies_through_a_running_server(tmp_path: Path, start_server
     server = start_server(server_config())
     data = write_jsonl(tmp_path / "in.jsonl", [ROWS[0], ROWS[1]])
     with ScriptedServer() as srv:
-        mathreward("annotate", data, "-o", tmp_path / "out.jsonl", "--generator", srv.base_url,
-                   "--model", "scripted", "--n", N, "--server", server.target)
+        mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "out.jsonl",
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--server",
+            server.target,
+        )
     rows = read_jsonl(tmp_path / "out.jsonl")
     assert rows[0]["soft_labels"] == [0.5, 0.75, 0.0, 0.0]
     assert rows[1]["labels"] == [True, True, True]
@@ -214,10 +309,18 @@ def tiny_policy(out: Path) -> Any:
 
     tok = build_word_tokenizer(out)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                         bos_token_id=tok.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(out)
     return tok
 
@@ -226,16 +329,37 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
     pytest.importorskip("trl")
     tok_dir = tmp_path / "policy"
     tok = tiny_policy(tok_dir)
-    data = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": "a", "question": "Q key=17", "answer": "17",
-         "solution": "step one sure then oops so \\boxed{18}"},
-        {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
-        {"id": "c", "question": "Q key=4"},
-    ])
+    data = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "id": "a",
+                "question": "Q key=17",
+                "answer": "17",
+                "solution": "step one sure then oops so \\boxed{18}",
+            },
+            {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
+            {"id": "c", "question": "Q key=4"},
+        ],
+    )
     out = tmp_path / "pairs.jsonl"
     with ScriptedServer() as srv:
-        proc = mathreward("pts", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
-                          "--tokenizer", tok_dir, "--n", N, "--workers", 1)
+        proc = mathreward(
+            "pts",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--tokenizer",
+            tok_dir,
+            "--n",
+            N,
+            "--workers",
+            1,
+        )
         asked = srv.log.entries()
     assert len(asked) == len(set(asked))
     rows = read_jsonl(out)
@@ -252,8 +376,15 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
 
     ds = load_dataset("json", data_files=str(out), split="train")
     model = AutoModelForCausalLM.from_pretrained(tok_dir)
-    cfg = DPOConfig(output_dir=str(tmp_path / "dpo"), report_to="none", per_device_train_batch_size=2,
-                    max_steps=1, use_cpu=True, save_strategy="no", logging_strategy="no")
+    cfg = DPOConfig(
+        output_dir=str(tmp_path / "dpo"),
+        report_to="none",
+        per_device_train_batch_size=2,
+        max_steps=1,
+        use_cpu=True,
+        save_strategy="no",
+        logging_strategy="no",
+    )
     trainer = DPOTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok)
     prepared = trainer.train_dataset
     assert len(prepared) == 4
@@ -267,13 +398,27 @@ def test_annotate_with_the_transformers_backend_on_a_tiny_model(tmp_path: Path, 
     """End to end in process: the tiny Math-Shepherd model (a MistralForCausalLM) is the policy. Its
     rollouts are noise, so every prefix label is False; the last label is the solution's own verdict;
     a second run from the cache writes the same file."""
-    data = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": 1, "question": "what is 2 and 3", "answer": "5", "steps": ["2 + 3", "so 5", "\\boxed{5}"]},
-        {"id": 2, "question": "what is 2 and 2", "answer": "4", "steps": ["2 + 2", "\\boxed{5}"]},
-    ])
-    args = ["--generator", "transformers", "--model", tiny_prm, "--device", "cpu", "--n", 2,
-            "--max-tokens", 6,
-            "--workers", 1]
+    data = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": 1, "question": "what is 2 and 3", "answer": "5", "steps": ["2 + 3", "so 5", "\\boxed{5}"]},
+            {"id": 2, "question": "what is 2 and 2", "answer": "4", "steps": ["2 + 2", "\\boxed{5}"]},
+        ],
+    )
+    args = [
+        "--generator",
+        "transformers",
+        "--model",
+        tiny_prm,
+        "--device",
+        "cpu",
+        "--n",
+        2,
+        "--max-tokens",
+        6,
+        "--workers",
+        1,
+    ]
     out = tmp_path / "out.jsonl"
     proc = mathreward("annotate", data, "-o", out, *args, "--json", timeout=300)
     rows = read_jsonl(out)
@@ -288,12 +433,42 @@ def test_template_and_step_separator_as_typed_on_a_command_line(tmp_path: Path) 
     tpl = tmp_path / "tpl.txt"
     tpl.write_text("<q>{question}</q>\n", encoding="utf-8")
     with ScriptedServer() as srv:
-        mathreward("annotate", data, "-o", tmp_path / "a.jsonl", "--generator", srv.base_url, "--model", "m",
-                   "--n", 2, "--workers", 1, "--template", "Q: {question}\\nA:", "--step-sep", "\\n")
+        mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "a.jsonl",
+            "--generator",
+            srv.base_url,
+            "--model",
+            "m",
+            "--n",
+            2,
+            "--workers",
+            1,
+            "--template",
+            "Q: {question}\\nA:",
+            "--step-sep",
+            "\\n",
+        )
         typed = sorted(r["prompt"] for r in srv.log.requests)
         srv.log.requests.clear()
-        mathreward("annotate", data, "-o", tmp_path / "b.jsonl", "--generator", srv.base_url, "--model", "m",
-                   "--n", 2, "--workers", 1, "--template", f"@{tpl}")
+        mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "b.jsonl",
+            "--generator",
+            srv.base_url,
+            "--model",
+            "m",
+            "--n",
+            2,
+            "--workers",
+            1,
+            "--template",
+            f"@{tpl}",
+        )
         from_file = sorted(r["prompt"] for r in srv.log.requests)
     assert typed[0] == "Q: What is it? key=17\nA:we start\n"
     assert from_file[0] == "<q>What is it? key=17</q>\nwe start\n\n"

@@ -22,8 +22,12 @@ TRL_COLUMNS = ["prompt", "completions", "labels"]
 
 # shares of right rollouts known in advance (N = 4): likely 3/4, hmm 2/4, unlikely 1/4, oops 0
 SOFT_ROWS: list[dict[str, Any]] = [
-    {"id": "s1", "question": "Q key=4", "answer": "4",
-     "steps": ["likely", "hmm", "unlikely", "oops", "so \\boxed{4}"]},
+    {
+        "id": "s1",
+        "question": "Q key=4",
+        "answer": "4",
+        "steps": ["likely", "hmm", "unlikely", "oops", "so \\boxed{4}"],
+    },
     {"id": "s2", "question": "Q key=6", "answer": "6", "steps": ["unlikely", "likely", "so \\boxed{7}"]},
 ]
 
@@ -31,8 +35,25 @@ SOFT_ROWS: list[dict[str, Any]] = [
 def annotate(tmp_path: Path, rows: list[dict[str, Any]], out: Path, *extra: Any) -> dict[str, Any]:
     data = write_jsonl(tmp_path / "in.jsonl", rows)
     with ScriptedServer() as srv:
-        proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
-                          "--n", N, "--seed", 3, "--workers", 1, "--progress", "none", *extra)
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--seed",
+            3,
+            "--workers",
+            1,
+            "--progress",
+            "none",
+            *extra,
+        )
     summary = json.loads(summary_path_for(out).read_text())
     assert "export" not in summary or "export         prm:" in proc.stdout
     return summary
@@ -49,8 +70,12 @@ def test_export_prm_rows_are_the_annotate_labels_in_trls_stepwise_shape(tmp_path
         assert r["labels"] == expected_labels(r["prompt"], str(source["answer"]), r["completions"])[0]
     export = summary["export"]
     assert export["kind"] == "prm" and export["labels"] == "hard" and export["rows"] == 3
-    assert export["counts"] == {"rows": 3, "rows_exported": 3, "steps_exported": 9,
-                                "steps_labelled_positive": sum(sum(r["labels"]) for r in exported)}
+    assert export["counts"] == {
+        "rows": 3,
+        "rows_exported": 3,
+        "steps_exported": 9,
+        "steps_labelled_positive": sum(sum(r["labels"]) for r in exported),
+    }
 
 
 def test_the_export_loads_as_trl_stepwise_supervision(tmp_path: Path) -> None:
@@ -76,17 +101,20 @@ def test_the_export_loads_as_trl_stepwise_supervision(tmp_path: Path) -> None:
 
 def test_soft_labels_through_a_threshold_are_the_exact_shares(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    summary = annotate(tmp_path, SOFT_ROWS, out, "--export", "prm", "--prm-labels", "soft",
-                       "--soft-threshold", "50%")
+    summary = annotate(
+        tmp_path, SOFT_ROWS, out, "--export", "prm", "--prm-labels", "soft", "--soft-threshold", "50%"
+    )
     exported = read_jsonl(tmp_path / "out.prm.jsonl")
     # likely, hmm, unlikely, oops; the last step is the solution's verdict
     assert [r["labels"] for r in exported] == [[True, True, False, False, True], [False, True, False]]
     assert summary["export"]["labels"] == "soft" and summary["export"]["soft_threshold"] == "1/2"
     # the Python function on the same output, at other thresholds: share >= threshold, exactly
     annotated = read_jsonl(out)
-    for threshold, want in [("3/4", [[True, False, False, False, True], [False, True, False]]),
-                            (0.25, [[True, True, True, False, True], [True, True, False]]),
-                            ("1", [[False, False, False, False, True], [False, False, False]])]:
+    for threshold, want in [
+        ("3/4", [[True, False, False, False, True], [False, True, False]]),
+        (0.25, [[True, True, True, False, True], [True, True, False]]),
+        ("1", [[False, False, False, False, True], [False, False, False]]),
+    ]:
         rows, counts = prm_rows(annotated, labels="soft", threshold=threshold)
         assert [r["labels"] for r in rows] == want, threshold
         assert counts["rows_exported"] == 2
@@ -117,16 +145,38 @@ def test_an_export_that_cannot_be_written_keeps_the_output(tmp_path: Path) -> No
     out = tmp_path / "out.jsonl"
     (tmp_path / "a_file").write_text("")  # the export's folder would have to be inside a file
     with ScriptedServer() as srv:
-        proc = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, "--model", "scripted",
-                          "--n", N, "--workers", 1, "--export", "prm", "--export-path",
-                          tmp_path / "a_file" / "prm.jsonl", check=False)
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            "--model",
+            "scripted",
+            "--n",
+            N,
+            "--workers",
+            1,
+            "--export",
+            "prm",
+            "--export-path",
+            tmp_path / "a_file" / "prm.jsonl",
+            check=False,
+        )
     assert proc.returncode == 1 and "the output is written" in proc.stderr
     assert "the prm export failed" in proc.stderr
     assert len(read_jsonl(out)) == 1
 
 
-GOOD = {"prompt": "Q", "completions": ["a", "b"], "labels": [True, False], "rollouts": [4, 0],
-        "correct_rollouts": [2, 0], "verify_errors": [0, 0]}
+GOOD = {
+    "prompt": "Q",
+    "completions": ["a", "b"],
+    "labels": [True, False],
+    "rollouts": [4, 0],
+    "correct_rollouts": [2, 0],
+    "verify_errors": [0, 0],
+}
 
 
 @pytest.mark.parametrize(
@@ -169,7 +219,17 @@ def test_bad_export_options_get_one_clear_line(tmp_path: Path, args: list[str], 
     data = write_jsonl(tmp_path / "in.jsonl", ROWS[:1])
     out = tmp_path / "out.jsonl"
     args = [a.replace("{out}", str(out)) for a in args]
-    proc = mathreward("annotate", data, "-o", out, "--generator", "http://127.0.0.1:9/v1", "--model", "m",
-                      *args, check=False)
+    proc = mathreward(
+        "annotate",
+        data,
+        "-o",
+        out,
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        *args,
+        check=False,
+    )
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not out.exists()

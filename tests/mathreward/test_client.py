@@ -57,12 +57,35 @@ def test_the_public_surface_is_pinned():
     import mathreward.client
 
     assert sorted(mathreward.client.__all__) == [
-        "AsyncClient", "BadRequest", "Cancelled", "Client", "ClientError", "ItemError", "LimitExceeded",
-        "NotReady", "Reward", "ServerFault", "StatusError", "StreamIncomplete", "Timeout", "Unauthenticated",
-        "Unreachable", "Unsupported",
+        "AsyncClient",
+        "BadRequest",
+        "Cancelled",
+        "Client",
+        "ClientError",
+        "ItemError",
+        "LimitExceeded",
+        "NotReady",
+        "Reward",
+        "ServerFault",
+        "StatusError",
+        "StreamIncomplete",
+        "Timeout",
+        "Unauthenticated",
+        "Unreachable",
+        "Unsupported",
     ]
-    for name in ("verify", "verify_batch", "verify_stream", "score_steps", "score_steps_batch", "score",
-                 "score_batch", "health", "wait_ready", "close"):
+    for name in (
+        "verify",
+        "verify_batch",
+        "verify_stream",
+        "score_steps",
+        "score_steps_batch",
+        "score",
+        "score_batch",
+        "health",
+        "wait_ready",
+        "close",
+    ):
         assert callable(getattr(Client, name)) and callable(getattr(AsyncClient, name)), name
         assert getattr(Client, name).__doc__, name  # documented once, on the core, for both
 

@@ -114,10 +114,24 @@ def test_problem_metrics_of_the_hand_computed_problems() -> None:
 
 def test_summary_averages_over_the_problems_each_k_applies_to() -> None:
     s = Summary(ks=(1, 2))
-    s.add_problem(correct=[True, False], groups=[0, 1], statuses=["correct", "incorrect"],
-                  methods=["numeric", "numeric"], judged=[False, True], prm_scores=None, source="a")
-    s.add_problem(correct=[True], groups=[0], statuses=["correct"], methods=["judge"], judged=[True],
-                  prm_scores=None, source="b")
+    s.add_problem(
+        correct=[True, False],
+        groups=[0, 1],
+        statuses=["correct", "incorrect"],
+        methods=["numeric", "numeric"],
+        judged=[False, True],
+        prm_scores=None,
+        source="a",
+    )
+    s.add_problem(
+        correct=[True],
+        groups=[0],
+        statuses=["correct"],
+        methods=["judge"],
+        judged=[True],
+        prm_scores=None,
+        source="b",
+    )
     d = s.to_dict()
     assert d["accuracy"] == pytest.approx(2 / 3)
     assert d["pass@k"]["1"] == {"value": pytest.approx(0.75), "problems": 2}

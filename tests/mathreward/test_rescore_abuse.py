@@ -48,8 +48,13 @@ def umask(mask: int) -> Iterator[None]:
 
 
 def test_an_unknown_column_is_a_usage_error_that_lists_the_columns(tmp_path: Path) -> None:
-    for flag, name in (("--ref-col", "gold"), ("--responses-col", "outs"), ("--question-col", "extra.q"),
-                       ("--id-col", "uid"), ("--source-col", "origin")):
+    for flag, name in (
+        ("--ref-col", "gold"),
+        ("--responses-col", "outs"),
+        ("--question-col", "extra.q"),
+        ("--id-col", "uid"),
+        ("--source-col", "origin"),
+    ):
         out = tmp_path / f"{name}.jsonl"
         proc = mathreward("rescore", DATA / "small.jsonl", "-o", out, flag, name, check=False)
         assert proc.returncode == 2, (flag, proc.stderr)
@@ -63,8 +68,14 @@ def test_rejects_and_rows_stay_one_per_line_whatever_the_characters(tmp_path: Pa
     src = tmp_path / "in.jsonl"
     rows = []
     for i, sep in enumerate(LINE_SEPARATORS):
-        rows.append({"id": f"ok{sep}{i}", "problem": f"a{sep}b", "answer": "2",
-                     "responses": [f"so{sep}the answer is $\\boxed{{2}}$"]})
+        rows.append(
+            {
+                "id": f"ok{sep}{i}",
+                "problem": f"a{sep}b",
+                "answer": "2",
+                "responses": [f"so{sep}the answer is $\\boxed{{2}}$"],
+            }
+        )
         rows.append({"id": f"bad{sep}{i}", "problem": f"a{sep}b", "responses": [f"x{sep}y"]})  # no answer
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out.jsonl"
@@ -81,8 +92,14 @@ def test_rejects_and_rows_stay_one_per_line_whatever_the_characters(tmp_path: Pa
 
 def test_json_outputs_never_contain_nan_or_infinity(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    good = {"id": "a", "answer": "2", "responses": ["$\\boxed{2}$"], "temp": float("nan"),
-            "logprob": float("-inf"), "nested": {"x": [1.0, float("inf")]}}
+    good = {
+        "id": "a",
+        "answer": "2",
+        "responses": ["$\\boxed{2}$"],
+        "temp": float("nan"),
+        "logprob": float("-inf"),
+        "nested": {"x": [1.0, float("inf")]},
+    }
     bad = {"id": "b", "responses": ["1"], "weight": float("nan")}  # no answer: rejected, with its data
     src.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
@@ -127,8 +144,14 @@ def test_server_with_token_and_tls(start_server: Any, tmp_path: Path) -> None:
     )
     server = start_server(server_config(tls=tls, token="s3cret"))
     target = f"localhost:{server.port}"
-    tls_flags = ["--tls-ca", certs["ca.pem"], "--tls-cert", certs["client.pem"],
-                 "--tls-key", certs["client.key"]]
+    tls_flags = [
+        "--tls-ca",
+        certs["ca.pem"],
+        "--tls-cert",
+        certs["client.pem"],
+        "--tls-key",
+        certs["client.key"],
+    ]
     small = DATA / "small.jsonl"
 
     env = {**cli_env(), "MATHREWARD_TOKEN": "s3cret"}
@@ -140,15 +163,45 @@ def test_server_with_token_and_tls(start_server: Any, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("s3cret\n")
     token_file.chmod(0o600)
-    mathreward("rescore", small, "-o", tmp_path / "t.jsonl", "--server", target, *tls_flags,
-               "--token-file", token_file)
+    mathreward(
+        "rescore",
+        small,
+        "-o",
+        tmp_path / "t.jsonl",
+        "--server",
+        target,
+        *tls_flags,
+        "--token-file",
+        token_file,
+    )
     assert read_jsonl(tmp_path / "t.jsonl") == read_jsonl(out)
 
     # a wrong token and a missing client certificate fail at start-up, with a usage error and no output
-    bad = mathreward("rescore", small, "-o", tmp_path / "bad.jsonl", "--server", target, *tls_flags,
-                     env={**cli_env(), "MATHREWARD_TOKEN": "wrong"}, check=False)
+    bad = mathreward(
+        "rescore",
+        small,
+        "-o",
+        tmp_path / "bad.jsonl",
+        "--server",
+        target,
+        *tls_flags,
+        env={**cli_env(), "MATHREWARD_TOKEN": "wrong"},
+        check=False,
+    )
     assert bad.returncode == 2 and "UNAUTHENTICATED" in bad.stderr, bad.stderr
-    bad = mathreward("rescore", small, "-o", tmp_path / "bad.jsonl", "--server", target,
-                     "--tls-ca", certs["ca.pem"], "--connect-timeout", "3", env=env, check=False)
+    bad = mathreward(
+        "rescore",
+        small,
+        "-o",
+        tmp_path / "bad.jsonl",
+        "--server",
+        target,
+        "--tls-ca",
+        certs["ca.pem"],
+        "--connect-timeout",
+        "3",
+        env=env,
+        check=False,
+    )
     assert bad.returncode == 2 and "cannot start" in bad.stderr, bad.stderr
     assert not (tmp_path / "bad.jsonl").exists()

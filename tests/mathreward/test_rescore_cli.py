@@ -42,8 +42,12 @@ def mathreward(
     *args: Any, check: bool = True, timeout: float = 180, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [*script(), *map(str, args)], capture_output=True, text=True, timeout=timeout,
-        env=env if env is not None else cli_env(), cwd=ROOT,
+        [*script(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env if env is not None else cli_env(),
+        cwd=ROOT,
     )
     if check:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
@@ -122,8 +126,17 @@ def test_plain_summary_on_stdout_and_as_json(plain_run: dict[str, Any]) -> None:
     assert summary["judge_calls"] == 0
     assert summary["responses_per_s"] > 0
     table = plain_run["proc"].stdout
-    for label in ("accuracy", "52.4%", "pass@4", "80.0%", "maj@4", "60.0%", "status correct", "judge calls",
-                  "throughput"):
+    for label in (
+        "accuracy",
+        "52.4%",
+        "pass@4",
+        "80.0%",
+        "maj@4",
+        "60.0%",
+        "status correct",
+        "judge calls",
+        "throughput",
+    ):
         assert label in table, label
     # not a terminal: plain progress lines with the rate
     assert "rows/s" in plain_run["proc"].stderr
@@ -234,8 +247,13 @@ def test_resume_after_sigkill_loses_no_row_and_writes_none_twice(tmp_path: Path)
     state = tmp_path / "out.jsonl.rescore-state" / "checkpoint.json"
     args = ["rescore", DATA / "sample.jsonl", "-o", out, "--chunk-size", 2]  # 25 chunks
     kill_after = rng.randint(1, 12)  # at least 13 chunks still to go, so the kill lands mid-run
-    proc = subprocess.Popen([*script(), *map(str, args)], env=cli_env(), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*script(), *map(str, args)],
+        env=cli_env(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
@@ -297,9 +315,20 @@ def test_clear_errors_for_unusable_input(tmp_path: Path) -> None:
     odd.write_text(json.dumps({"q": "1+1", "gold": "2", "outs": ["2"]}) + "\n")
     proc = mathreward("rescore", odd, "-o", tmp_path / "o.jsonl", check=False)
     assert proc.returncode == 2 and "cannot tell the layout" in proc.stderr and "--ref-col" in proc.stderr
-    mathreward("rescore", odd, "-o", tmp_path / "o.jsonl", "--ref-col", "gold", "--responses-col", "outs",
-               "--question-col", "q")
+    mathreward(
+        "rescore",
+        odd,
+        "-o",
+        tmp_path / "o.jsonl",
+        "--ref-col",
+        "gold",
+        "--responses-col",
+        "outs",
+        "--question-col",
+        "q",
+    )
     assert json.loads((tmp_path / "o.summary.json").read_text())["accuracy"] == 1.0
-    proc = mathreward("rescore", odd, "-o", tmp_path / "o2.jsonl", "--keep-correct", "--balanced-pairs",
-                      check=False)
+    proc = mathreward(
+        "rescore", odd, "-o", tmp_path / "o2.jsonl", "--keep-correct", "--balanced-pairs", check=False
+    )
     assert proc.returncode == 2 and "not allowed with" in proc.stderr

@@ -236,8 +236,9 @@ def test_a_response_without_a_wrong_verdict_is_never_rejected(tmp_path: Path) ->
     from mathreward.rescore.columns import Columns
     from mathreward.rescore.exports import Exporter, ExportOptions
 
-    cols = Columns(layout="plain", reference="answer", responses="responses", question="question",
-                   id=None, source=None)
+    cols = Columns(
+        layout="plain", reference="answer", responses="responses", question="question", id=None, source=None
+    )
     out = tmp_path / "x.dpo.jsonl"
     exporter = Exporter(ExportOptions(kind="dpo", path=out), FilterOptions(), cols)
     row = {"question": "q?", "answer": "6", "responses": ["right", "slow", "broken", "odd", "wrong"]}

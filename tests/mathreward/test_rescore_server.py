@@ -30,9 +30,27 @@ ROOT = Path(__file__).resolve().parents[2]
 def serve(tiny_prm: Path) -> Iterator[str]:
     """``mathreward serve`` on a free port with the tiny Math-Shepherd PRM; yields host:port."""
     proc = subprocess.Popen(
-        [*script(), "serve", "--port", "0", "--workers", "2", "--prm-model", str(tiny_prm),
-         "--prm-device", "cpu", "--prm-dtype", "float32", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=ROOT,
+        [
+            *script(),
+            "serve",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--prm-model",
+            str(tiny_prm),
+            "--prm-device",
+            "cpu",
+            "--prm-dtype",
+            "float32",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=ROOT,
     )
     try:
         assert proc.stdout is not None
@@ -67,8 +85,18 @@ def check_prm_columns(rows: list[dict[str, Any]]) -> None:
 def local_prm(tiny_prm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """small.jsonl rescored with the tiny PRM in process, with a report (loading torch is the slow part)."""
     d = tmp_path_factory.mktemp("prm")
-    mathreward("rescore", DATA / "small.jsonl", "-o", d / "out.jsonl", "--prm", tiny_prm, "--device", "cpu",
-               "--report", d / "report")
+    mathreward(
+        "rescore",
+        DATA / "small.jsonl",
+        "-o",
+        d / "out.jsonl",
+        "--prm",
+        tiny_prm,
+        "--device",
+        "cpu",
+        "--report",
+        d / "report",
+    )
     return d
 
 
@@ -103,11 +131,29 @@ def test_server_gives_the_same_output_as_in_process(serve: str, local_prm: Path,
 
 
 def test_server_flag_refuses_settings_that_belong_to_the_server(tmp_path: Path) -> None:
-    proc = mathreward("rescore", DATA / "small.jsonl", "-o", tmp_path / "o.jsonl", "--server", "127.0.0.1:1",
-                      "--workers", "2", check=False)
+    proc = mathreward(
+        "rescore",
+        DATA / "small.jsonl",
+        "-o",
+        tmp_path / "o.jsonl",
+        "--server",
+        "127.0.0.1:1",
+        "--workers",
+        "2",
+        check=False,
+    )
     assert proc.returncode == 2 and "server's settings" in proc.stderr
-    proc = mathreward("rescore", DATA / "small.jsonl", "-o", tmp_path / "o.jsonl", "--server", "127.0.0.1:1",
-                      "--connect-timeout", "1", check=False)
+    proc = mathreward(
+        "rescore",
+        DATA / "small.jsonl",
+        "-o",
+        tmp_path / "o.jsonl",
+        "--server",
+        "127.0.0.1:1",
+        "--connect-timeout",
+        "1",
+        check=False,
+    )
     assert proc.returncode == 2 and "no mathreward server answers at 127.0.0.1:1" in proc.stderr
 
 
@@ -125,8 +171,15 @@ class _Judge:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 judge.requests.append({"path": self.path, "body": body})
-                reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "equivalent"},
-                                      "finish_reason": "stop"}]}
+                reply = {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "equivalent"},
+                            "finish_reason": "stop",
+                        }
+                    ]
+                }
                 data = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -149,14 +202,29 @@ class _Judge:
 
 def test_judge_url_turns_on_the_second_opinion_and_the_summary_counts_it(tmp_path: Path) -> None:
     data = tmp_path / "in.jsonl"
-    data.write_text(json.dumps({
-        "id": "q1", "problem": "How many eggs are in the box?", "answer": "12",
-        "responses": ["There are $\\boxed{\\text{twelve}}$ eggs.", "There are $\\boxed{12}$ eggs."],
-    }) + "\n")
+    data.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "problem": "How many eggs are in the box?",
+                "answer": "12",
+                "responses": ["There are $\\boxed{\\text{twelve}}$ eggs.", "There are $\\boxed{12}$ eggs."],
+            }
+        )
+        + "\n"
+    )
     judge = _Judge()
     try:
-        proc = mathreward("rescore", data, "-o", tmp_path / "out.jsonl", "--judge-url", judge.url,
-                          "--judge-model", "tiny-judge")
+        proc = mathreward(
+            "rescore",
+            data,
+            "-o",
+            tmp_path / "out.jsonl",
+            "--judge-url",
+            judge.url,
+            "--judge-model",
+            "tiny-judge",
+        )
     finally:
         judge.close()
     (row,) = read_jsonl(tmp_path / "out.jsonl")
@@ -173,9 +241,14 @@ def test_judge_url_turns_on_the_second_opinion_and_the_summary_counts_it(tmp_pat
 
 def start_serve() -> tuple[subprocess.Popen[str], str]:
     """A verify-only ``mathreward serve`` on a free port: (process, host:port)."""
-    proc = subprocess.Popen([*script(), "serve", "--port", "0", "--workers", "1", "--log-level", "WARNING"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [*script(), "serve", "--port", "0", "--workers", "1", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=cli_env(),
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line, "serve did not start"
@@ -189,10 +262,20 @@ def test_a_server_that_dies_mid_run_is_resumed_on_another(tmp_path: Path) -> Non
     checkpoint = tmp_path / "out.jsonl.rescore-state" / "checkpoint.json"
     first, target = start_serve()
     try:
-        cmd = [*script(), "rescore", str(DATA / "sample.jsonl"), "-o", str(out), "--server", target,
-               "--chunk-size", "2"]
-        run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-                               cwd=ROOT)
+        cmd = [
+            *script(),
+            "rescore",
+            str(DATA / "sample.jsonl"),
+            "-o",
+            str(out),
+            "--server",
+            target,
+            "--chunk-size",
+            "2",
+        ]
+        run = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=ROOT
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and run.poll() is None:
             try:
@@ -214,8 +297,9 @@ def test_a_server_that_dies_mid_run_is_resumed_on_another(tmp_path: Path) -> Non
 
     second, target = start_serve()
     try:
-        resumed = mathreward("rescore", DATA / "sample.jsonl", "-o", out, "--server", target,
-                             "--chunk-size", "2", "--resume")
+        resumed = mathreward(
+            "rescore", DATA / "sample.jsonl", "-o", out, "--server", target, "--chunk-size", "2", "--resume"
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)

@@ -60,8 +60,9 @@ def test_resume_continues_in_process_with_the_same_rows(tmp_path: Path) -> None:
     with pytest.raises(Interrupt):
         run_rescore(opts, engine, stream=io.StringIO(), on_chunk=stop_after(3))
     log = io.StringIO()
-    resumed = RescoreOptions(input=DATA / "small.jsonl", output=out, chunk_size=7, progress="none",
-                             resume=True)
+    resumed = RescoreOptions(
+        input=DATA / "small.jsonl", output=out, chunk_size=7, progress="none", resume=True
+    )
     summary = run_rescore(resumed, engine, stream=log)
     assert "resuming at row 6" in log.getvalue()  # the chunk size of the interrupted run is kept
     assert summary.problems == 6 and summary.rejected == 3

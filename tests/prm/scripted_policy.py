@@ -150,8 +150,13 @@ class ScriptedServer:
                 server.log.add(body)
                 n = int(body.get("n", 1))
                 try:
-                    texts = sample(body["prompt"], n, int(body.get("seed") or 0), int(body["max_tokens"]),
-                                   server.distinct)
+                    texts = sample(
+                        body["prompt"],
+                        n,
+                        int(body.get("seed") or 0),
+                        int(body["max_tokens"]),
+                        server.distinct,
+                    )
                 except (KeyError, ValueError) as e:
                     self._reply(400, {"error": {"message": str(e)}})
                     return
@@ -193,7 +198,20 @@ class ScriptedServer:
 
 
 VOCAB: tuple[str, ...] = (
-    "<unk>", "<eos>", *STATES, "so", "we", "start", "then", "step", "one", "two", "a", "b", "c", "d",
+    "<unk>",
+    "<eos>",
+    *STATES,
+    "so",
+    "we",
+    "start",
+    "then",
+    "step",
+    "one",
+    "two",
+    "a",
+    "b",
+    "c",
+    "d",
     *(f"\\boxed{{{k}}}" for k in range(0, 20)),
 )
 
@@ -207,7 +225,8 @@ def build_word_tokenizer(out: Any) -> Any:
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with one space
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>",
-                                   pad_token="<eos>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>"
+    )
     fast.save_pretrained(str(out))
     return fast

@@ -60,6 +60,7 @@ def test_labels_equal_the_scripted_truth_and_no_prefix_is_asked_twice() -> None:
     assert len(asked) == len(set(asked)) == 3 + 2 + 0 + 1  # the shared prefixes went out once
     assert {a[1] for a in asked} == {N} and {a[2] for a in asked} == {11}
     assert timing.rollouts == 6 * N + 2 * N and timing.requests == 8  # 8 asked, 6 sent
+
     # each probe's rollouts are one right and one wrong text: identical ones are verified once
     def distinct(counts: list[int]) -> int:
         return sum((c > 0) + (c < N) for c in counts)
@@ -75,11 +76,13 @@ def test_each_prefix_holds_steps_one_to_k() -> None:
         annotate([s], gen, CONFIG)
         gen.close()
         prompts = sorted(r["prompt"] for r in srv.log.requests)
-    assert prompts == sorted([
-        "What is it? key=17\n\nwe start\n\n",
-        "What is it? key=17\n\nwe start\n\nthis is likely\n\n",
-        "What is it? key=17\n\nwe start\n\nthis is likely\n\nthen oops\n\n",
-    ])
+    assert prompts == sorted(
+        [
+            "What is it? key=17\n\nwe start\n\n",
+            "What is it? key=17\n\nwe start\n\nthis is likely\n\n",
+            "What is it? key=17\n\nwe start\n\nthis is likely\n\nthen oops\n\n",
+        ]
+    )
 
 
 def test_a_solution_without_steps_is_refused() -> None:

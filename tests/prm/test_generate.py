@@ -104,8 +104,10 @@ def test_a_client_error_is_not_retried() -> None:
         assert gen.tries == 1
 
 
-@pytest.mark.parametrize(("broken", "message"), [("short", "returned 3 samples, asked for n=4"),
-                                                 ("garbage", "not a completions reply")])
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [("short", "returned 3 samples, asked for n=4"), ("garbage", "not a completions reply")],
+)
 def test_a_malformed_reply_fails_closed(broken: str, message: str) -> None:
     with ScriptedServer(broken=broken) as srv:
         gen = OpenAICompletions(srv.base_url, "m", HTTPOptions(retries=2, backoff_s=0.01))
@@ -195,9 +197,17 @@ def test_transformers_backend_matches_a_plain_generate_call(tmp_path: Path) -> N
         enc = tok(prompt, return_tensors="pt")
         torch.manual_seed(prompt_seed(7, prompt))
         with torch.inference_mode():
-            out = lm.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=6,
-                              num_return_sequences=3, pad_token_id=tok.pad_token_id)
-        assert texts == tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = lm.generate(
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=6,
+                num_return_sequences=3,
+                pad_token_id=tok.pad_token_id,
+            )
+        assert texts == tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def test_vllm_backend_says_how_to_install_when_absent() -> None:

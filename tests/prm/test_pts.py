@@ -77,9 +77,17 @@ def test_dpo_rows(tokenizer: Any) -> None:
         found = search(ITEMS[:1], tokenizer, gen, CONFIG, local_verify_batch)
         gen.close()
     rows = dpo_rows(ITEMS[0], found[0], CONFIG.rollout.template)
-    assert rows[0] == {"prompt": "Q key=17\n\nstep one", "chosen": " sure", "rejected": " oops",
-                       "chosen_p": 1.0, "rejected_p": 0.0, "p_before": 0.5, "position": 2,
-                       "token_id": tokenizer.convert_tokens_to_ids("sure"), "original_is_chosen": True}
+    assert rows[0] == {
+        "prompt": "Q key=17\n\nstep one",
+        "chosen": " sure",
+        "rejected": " oops",
+        "chosen_p": 1.0,
+        "rejected_p": 0.0,
+        "p_before": 0.5,
+        "position": 2,
+        "token_id": tokenizer.convert_tokens_to_ids("sure"),
+        "original_is_chosen": True,
+    }
     assert rows[1]["rejected"] == " oops" and rows[1]["original_is_chosen"] is False
 
 
