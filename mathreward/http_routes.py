@@ -59,7 +59,7 @@ from verifier.verdict import Verdict
 
 if TYPE_CHECKING:
     from mathreward.service.budget import ByteBudget
-    from mathreward.service.metrics import Metrics
+    from mathreward.service.prometheus import Metrics
     from mathreward.service.state import ServerState
 
 __all__ = ["HttpLimits", "drain_http", "make_http_app", "start_http"]

@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mathreward.rescore.errors import RescoreError
-    from mathreward.rescore.file_metrics import metrics_of_file
+    from mathreward.rescore.file_accuracy import metrics_of_file
     from mathreward.rescore.io import DatasetError, atomic_write_text, dumps_json
 
     if not args.input.exists():

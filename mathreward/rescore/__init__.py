@@ -5,10 +5,10 @@ The CLI is ``mathreward rescore`` / ``mathreward metrics``; the pieces are impor
 :func:`pass_at_k` and :class:`Summary`.
 """
 
+from mathreward.rescore.accuracy import Summary, majority_correct, pass_at_k, problem_metrics
 from mathreward.rescore.errors import RescoreError
-from mathreward.rescore.file_metrics import metrics_of_file
+from mathreward.rescore.file_accuracy import metrics_of_file
 from mathreward.rescore.filters import FilterOptions
-from mathreward.rescore.metrics import Summary, majority_correct, pass_at_k, problem_metrics
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.run import run_rescore
 

@@ -10,9 +10,9 @@ import shutil
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mathreward.rescore import io as rio
+from mathreward.rescore.accuracy import Summary
 from mathreward.rescore.columns import Columns
 from mathreward.rescore.exports import Exporter
-from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.paths import rejects_path_for, summary_path_for
 from mathreward.rescore.rows import default_ks, finish_row

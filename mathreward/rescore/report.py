@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mathreward.rescore.metrics import Summary
+from mathreward.rescore.accuracy import Summary
 
 
 def _pyplot() -> Any:

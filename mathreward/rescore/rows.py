@@ -7,11 +7,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from mathreward.rescore import io as rio
+from mathreward.rescore.accuracy import Summary
 from mathreward.rescore.columns import Columns
 from mathreward.rescore.difficulty import difficulty_bucket
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.filters import FilterOptions, keep_problem, select_responses
-from mathreward.rescore.metrics import Summary
 from mathreward.rescore.repetition import is_repetitive
 from mathreward.rescore.schema import PRM_COLUMNS, RESPONSE_COLUMNS
 

@@ -28,10 +28,10 @@ from typing import TextIO
 
 from mathreward.backend import Backend
 from mathreward.rescore import io as rio
+from mathreward.rescore.accuracy import Summary
 from mathreward.rescore.assemble import assemble_output
 from mathreward.rescore.columns import resolve_columns
 from mathreward.rescore.errors import RescoreError
-from mathreward.rescore.metrics import Summary
 from mathreward.rescore.options import RescoreOptions
 from mathreward.rescore.paths import state_dir_for
 from mathreward.rescore.pipeline import Phase1, score_all

@@ -2,7 +2,7 @@
 
 - :mod:`.config`: limits and server settings (frozen dataclasses, defaults the CLI flags mirror)
 - :mod:`.errors`: the service's exceptions and the one function that maps any error to a gRPC status
-- :mod:`.metrics`: Prometheus metrics on their own registry and port
+- :mod:`.prometheus`: Prometheus metrics on their own registry and port
 - :mod:`.auth`: the bearer-token server interceptor
 - :mod:`.convert`: messages <-> engine objects (``Verdict``, ``StepScores``)
 - :mod:`.engines`: the verifier off the event loop, the PRM behind a dynamic batcher

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from mathreward.service.config import token_problem
-from mathreward.service.metrics import Metrics
+from mathreward.service.prometheus import Metrics
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 

@@ -11,7 +11,7 @@ cannot make others wait, only refused.
 from __future__ import annotations
 
 from mathreward.service.errors import OverBudget
-from mathreward.service.metrics import Metrics
+from mathreward.service.prometheus import Metrics
 
 
 class ByteBudget:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mathreward.service.config import BatcherConfig, ServerConfig, ServiceLimits
 from mathreward.service.errors import FailedPrecondition, ResourceExhausted, Unavailable
-from mathreward.service.metrics import Metrics
+from mathreward.service.prometheus import Metrics
 from verifier.config import VerifyConfig
 from verifier.verdict import Status, Verdict
 

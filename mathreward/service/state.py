@@ -20,7 +20,7 @@ from mathreward.service.budget import ByteBudget
 from mathreward.service.config import ServerConfig
 from mathreward.service.engines import PRMEngine, VerifyEngine
 from mathreward.service.errors import InvalidArgument, ResourceExhausted, Unavailable
-from mathreward.service.metrics import Metrics
+from mathreward.service.prometheus import Metrics
 from verifier.config import VerifyConfig
 
 

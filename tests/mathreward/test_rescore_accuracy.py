@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from mathreward.rescore.filters import (
-    FilterOptions,
-    all_agree_or_all_disagree,
-    keep_problem,
-    select_responses,
-)
-from mathreward.rescore.metrics import (
+from mathreward.rescore.accuracy import (
     Summary,
     best_of_n_correct,
     majority_correct,
     pass_at_k,
     problem_metrics,
+)
+from mathreward.rescore.filters import (
+    FilterOptions,
+    all_agree_or_all_disagree,
+    keep_problem,
+    select_responses,
 )
 from mathreward.rescore.rows import default_ks
 from verifier import group_answers

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mathreward.rescore import io as rio
+from mathreward.rescore.accuracy import Summary
 from mathreward.rescore.columns import ColumnError, Columns, resolve_columns
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.filters import FilterOptions
-from mathreward.rescore.metrics import Summary
 from mathreward.rescore.rows import default_ks, finish_row
 
 log = logging.getLogger("mathreward.rescore")
