@@ -1073,9 +1073,18 @@ def _later_statement(
         hit = recognizer.find(text, lower)
         if hit is not None and hit.end > best[1].end and (later is None or hit.end > later[1].end):
             later = (recognizer, hit)
-    if later is not None and _plain_value(later[1].answer) != _plain_value(best[1].answer):
+    if (
+        later is not None
+        and _STATES_A_VALUE.match(later[1].answer)
+        and _plain_value(later[1].answer) != _plain_value(best[1].answer)
+    ):
         return later
     return best
+
+
+# a later statement replaces a box only when it states a value ("The correct answer is 7"), not when it
+# talks about the answer ("the answer is correct since ...", "the answer is reasonable")
+_STATES_A_VALUE = re.compile(r"\s*(?:[-−$\\(\[{\d.]|\*\*|[A-J](?![a-z]))")
 
 
 # a revision after the answer: "Wait, I made an error", "No, it is 7", "Actually, ...", "但是", or a second
@@ -1084,7 +1093,8 @@ _REVISION = re.compile(
     r"\b(?:no,?\s+wait|wait|actually|hmm,?\s+no|correction|i\s+made\s+an?\s+(?:error|mistake)|rechecking"
     r"|recompute|on\s+second\s+thought|oops|i\s+was\s+wrong|that'?s\s+wrong|mistake"
     r"|let\s+(?:me|us)\s+(?:double[-\s]?check|re-?check|verify)"
-    r"|the\s+(?:correct\s+|final\s+|right\s+)?answer\s+is)\b|(?<![a-z])no\s*,|但是|不对|应该是",
+    r"|the\s+(?:correct|right|actual)\s+answer\s+is"
+    r"|the\s+(?:final\s+)?answer\s+is(?=\s*(?:[-$\\(\d]|\*\*)))\b|(?<![a-z])no\s*,|但是|不对|应该是",
     re.IGNORECASE,
 )
 
