@@ -7,9 +7,15 @@ then tokenised in one piece as the card does (:func:`prm.formats.base.encode_lay
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prm.errors import PRMFormatError
+from prm.formats.base import Format, Head, load_strict, qwen_score_model
+
+if TYPE_CHECKING:
+    import torch
 
 SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 _Q = "\x00PRM-QUESTION\x00"
@@ -31,3 +37,47 @@ def render_template(tokenizer: Any, system: str = SYSTEM) -> tuple[str, str, str
     before, rest = text.split(_Q)
     between, after = rest.split(_A)
     return before, between, after
+
+
+class QwenScoreFormat(Format):
+    """A Qwen2 backbone with a ``score`` head of ``OUTPUTS`` outputs, as the Qwen2.5-Math reward models
+    lay it out (``ARCH`` in config.json), loaded strictly with transformers' own Qwen2 classes (no remote
+    code); a subclass says how its head's rows become scores (:meth:`make_head`)."""
+
+    ARCH: str
+    OUTPUTS: int
+
+    @classmethod
+    def matches_architecture(cls, archs: Sequence[str]) -> bool:
+        return cls.ARCH in archs
+
+    @classmethod
+    def detects(cls, config: dict[str, Any]) -> bool:
+        return cls.matches_architecture(config.get("architectures") or [])
+
+    def make_head(self, score: torch.nn.Module) -> Head:
+        raise NotImplementedError
+
+    def load(
+        self,
+        path: Path,
+        dtype: Any,
+        attn: str,
+        device_map: Any = None,
+        max_memory: dict[int, int] | None = None,
+    ) -> tuple[torch.nn.Module, Head]:
+        import copy
+
+        from transformers import Qwen2Config
+
+        model = load_strict(
+            qwen_score_model(self.OUTPUTS),
+            path,
+            self.name,
+            dtype=dtype,
+            attn=attn,
+            device_map=device_map,
+            max_memory=max_memory,
+            config=Qwen2Config.from_pretrained(str(path)),
+        )
+        return model.model.eval(), self.make_head(copy.deepcopy(model.score).cpu())

@@ -11,33 +11,30 @@ strictly, so no remote code runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prm.formats.base import (
     ClassifierHead,
     Encoded,
-    Format,
     Head,
     Layout,
     encode_layout,
-    load_strict,
-    qwen_score_model,
     single_token_id,
 )
-from prm.formats.qwen import SYSTEM, render_template
+from prm.formats.qwen import SYSTEM, QwenScoreFormat, render_template
 
 if TYPE_CHECKING:
     import torch
 
 
-class QwenMathPRM(Format):
+class QwenMathPRM(QwenScoreFormat):
     """Qwen2.5-Math-PRM: P(step correct) = softmax(score(h))[1] at each ``<extra_0>``."""
 
     name = "qwen2.5-math-prm"
     architectures = "Qwen2ForProcessRewardModel"
     SEP = "<extra_0>"
     SYSTEM = SYSTEM
+    OUTPUTS = 2
     ARCH = "Qwen2ForProcessRewardModel"
 
     def __init__(self, tokenizer: Any, config: dict[str, Any], **options: Any) -> None:
@@ -45,38 +42,8 @@ class QwenMathPRM(Format):
         self.sep_id = single_token_id(tokenizer, self.SEP, "step separator")
         self._before, self._between, self._after = render_template(tokenizer)
 
-    @classmethod
-    def matches_architecture(cls, archs: Sequence[str]) -> bool:
-        return cls.ARCH in archs
-
-    @classmethod
-    def detects(cls, config: dict[str, Any]) -> bool:
-        return cls.matches_architecture(config.get("architectures") or [])
-
-    def load(
-        self,
-        path: Path,
-        dtype: Any,
-        attn: str,
-        device_map: Any = None,
-        max_memory: dict[int, int] | None = None,
-    ) -> tuple[torch.nn.Module, Head]:
-        import copy
-
-        from transformers import Qwen2Config
-
-        model = load_strict(
-            qwen_score_model(2),
-            path,
-            self.name,
-            dtype=dtype,
-            attn=attn,
-            device_map=device_map,
-            max_memory=max_memory,
-            config=Qwen2Config.from_pretrained(str(path)),
-        )
-        head = copy.deepcopy(model.score).cpu()
-        return model.model.eval(), ClassifierHead(head, positive=1)
+    def make_head(self, score: torch.nn.Module) -> Head:
+        return ClassifierHead(score, positive=1)
 
     def encode(self, question: str, steps: Sequence[str]) -> Encoded:
         layout = Layout().template(self._before).add_user(question, "question").template(self._between)

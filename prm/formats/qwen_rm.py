@@ -11,69 +11,37 @@ whole response given as one string; the result holds one score spanning the resp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prm.formats.base import (
     Encoded,
-    Format,
     Head,
     Layout,
     ScalarHead,
     encode_layout,
-    load_strict,
-    qwen_score_model,
 )
-from prm.formats.qwen import SYSTEM, render_template
+from prm.formats.qwen import SYSTEM, QwenScoreFormat, render_template
 from prm.scores import STEP_JOINER
 
 if TYPE_CHECKING:
     import torch
 
 
-class QwenMathRM(Format):
+class QwenMathRM(QwenScoreFormat):
     """Qwen2.5-Math-RM: reward = score(h) at the last token of the conversation."""
 
     name = "qwen2.5-math-rm"
     kind = "outcome"
     architectures = "Qwen2ForRewardModel"
+    OUTPUTS = 1
     ARCH = "Qwen2ForRewardModel"
 
     def __init__(self, tokenizer: Any, config: dict[str, Any], **options: Any) -> None:
         super().__init__(tokenizer, config, **options)
         self._before, self._between, self._after = render_template(tokenizer, SYSTEM)
 
-    @classmethod
-    def matches_architecture(cls, archs: Sequence[str]) -> bool:
-        return cls.ARCH in archs
-
-    @classmethod
-    def detects(cls, config: dict[str, Any]) -> bool:
-        return cls.matches_architecture(config.get("architectures") or [])
-
-    def load(
-        self,
-        path: Path,
-        dtype: Any,
-        attn: str,
-        device_map: Any = None,
-        max_memory: dict[int, int] | None = None,
-    ) -> tuple[torch.nn.Module, Head]:
-        import copy
-
-        from transformers import Qwen2Config
-
-        model = load_strict(
-            qwen_score_model(1),
-            path,
-            self.name,
-            dtype=dtype,
-            attn=attn,
-            device_map=device_map,
-            max_memory=max_memory,
-            config=Qwen2Config.from_pretrained(str(path)),
-        )
-        return model.model.eval(), ScalarHead(copy.deepcopy(model.score).cpu())
+    def make_head(self, score: torch.nn.Module) -> Head:
+        return ScalarHead(score)
 
     def encode(self, question: str, steps: Sequence[str]) -> Encoded:
         layout = Layout().template(self._before).add_user(question, "question").template(self._between)
