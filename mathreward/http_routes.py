@@ -231,6 +231,12 @@ def _fail_all(
             future.set_exception(exc)
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a work task's outcome as seen: when its call was cancelled, nobody else awaits it."""
+    if not task.cancelled():
+        task.exception()
+
+
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -352,6 +358,9 @@ class _Routes:
                     "request body",
                 )
             task = asyncio.ensure_future(work(request))
+            task.add_done_callback(
+                _retrieve
+            )  # a client gone mid-body fails the read as the call is cancelled
             self.in_flight.add(task)
             try:
                 answer, item_statuses = await asyncio.shield(task)
