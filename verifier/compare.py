@@ -206,11 +206,19 @@ def choice_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
     return Match(True, f"choice {ref.letter}")
 
 
+_OPTION_NUMBER = re.compile(r"[-−]?\d+(?:\.\d+)?")
+
+
 def _same_option_text(a: str, b: str, ctx: Context) -> bool:
     pa, pb = _parse_option(a), _parse_option(b)
     if pa is not None and pb is not None and equal(pa, pb, ctx).ok:
         return True
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    if " ".join(a.lower().split()) == " ".join(b.lower().split()):
+        return True
+    # the same numbers, units spelled differently ("43 km/hr" for "43kms/hr", "60 degrees" for "60*"):
+    # the letter is the answer, its text only must not contradict it
+    numbers = _OPTION_NUMBER.findall(a)
+    return bool(numbers) and numbers == _OPTION_NUMBER.findall(b)
 
 
 def answer_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:

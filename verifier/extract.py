@@ -232,8 +232,11 @@ _NEGATED = re.compile(r"\b(?:not|isn't|isnt|never|cannot\s+be|can't\s+be)\s*(?:e
 
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
-# a period followed by a space or the end (a decimal point is followed by a digit), or a line break
-_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|。")
+# a period followed by a space or the end (a decimal point is followed by a digit), or a line break;
+# not the period of an abbreviation before a number ("Rs. 750", "No. 5", "approx. 3.2")
+_SENTENCE_END = re.compile(
+    r"\.(?=\s|$)(?!(?:(?<=\b[Rr]s\.)|(?<=\b[Nn]o\.)|(?<=\bapprox\.)|(?<=\bApprox\.))[ \t]?\d)|\n|。"
+)
 # what may follow a leading math span in the slot and change what it says
 _MORE_VALUES = re.compile(
     r"\s*,?\s*(or|and|或|和|,|;)\s*(?:possibly\s+|maybe\s+|perhaps\s+)?(?:\$|\\\(|\\\[|-?\d)"
@@ -250,6 +253,9 @@ _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 _CLAUSE = re.compile(
     r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
 )
+# a Markdown bold span inside the slot (never an exponent "2**3": no letter or digit outside the marks)
+_BOLD = re.compile(r"(?<![\w)])\*\*([^*\n]+?)\*\*(?![\w(])")
+_BOLD_CLOSE = re.compile(r"(?<=\S)\*\*(?![\w(])")
 # how far after a marker an answer is looked for
 _WINDOW = 2000
 
@@ -295,6 +301,10 @@ def _slot(text: str, start: int) -> tuple[str, int]:
     if clause:
         line = line[: clause.start()]
     stop = start + lead + len(line)
+    line = _BOLD.sub(r"\1", line)  # "... is **18** feet"
+    if text[max(0, start - 4) : start + lead].rstrip(" \t:").endswith("**"):
+        # "is **(B)**, No": the bold opened before the slot closes in it
+        line = _BOLD_CLOSE.sub("", line, count=1)
     line = line.strip().strip("*").strip()
     # in prose "the answer is 42!" ends with an exclamation mark; in math ($5!$, \boxed{5!}) it is n!
     answer = line[:-1].rstrip() if line.endswith("!") and not line.endswith("!!") else line
@@ -1000,17 +1010,38 @@ def _lowercase(text: str) -> str:
     return lower
 
 
+# A few-shot decode that ran on into a recap of every question of the prompt: "Now, let's summarize all
+# the answers:\nThe answer is A.\nThe answer is H. ..." (the demonstrations' answers, then this one's).
+_RECAP = re.compile(
+    r"\n[ \t]*now,?[ \t]+(?:let'?s[ \t]*)?(?:(?:summari[sz](?:e|ing)|consider(?:ing)?|combin(?:e|ing))[ \t]+"
+    r"all[ \t]+the[ \t]+(?:questions(?:[ \t]+and[ \t]+answers)?|(?:above[ \t]+)?answers(?:[ \t]+above)?)"
+    r"(?=[ \t]*[,:\n])|总结以上答案)",
+    re.IGNORECASE,
+)
+# what a recap may hold: nothing (cut off), an announcement, the list of answers (cut off anywhere in it)
+_RECAP_REST = re.compile(
+    r"(?:[ \t]*[,:：]?[ \t]*(?:the[ \t]+final[ \t]+answer[ \t]+is[ \t]*:?)?[ \t]*"
+    r"(?:\n[ \t]*(?:(?:\d{1,2}[.)][^\n]*)|(?:the[ \t]+answer[ \t]+is[ \t]+\(?[a-j]\)?\.?))?[ \t]*)*)$",
+    re.IGNORECASE,
+)
+
+
 def response_text(text: str, *, max_chars: int = 100_000) -> tuple[str, str]:
     """The part of a response that states its answer (its last ``max_chars``, after its last
-    ``</think>`` when anything follows, before its first chat-turn token), and the run-on from that
-    token on ("" when there is none)."""
+    ``</think>`` when anything follows, before its first chat-turn token and before a few-shot recap of
+    every question's answer), and the run-on from that token on ("" when there is none)."""
     if len(text) > max_chars:
         text = text[-max_chars:]
     think_end = text.rfind("</think>")
     if think_end >= 0 and text[think_end + len("</think>") :].strip():
         # a reasoning model's answer follows its thinking; drafts inside the thinking do not count
         text = text[think_end + len("</think>") :]
-    return split_turn(text)
+    text, runon = split_turn(text)
+    if "all the" in text or "以上答案" in text:
+        for recap in _RECAP.finditer(text):
+            if _RECAP_REST.match(text, recap.end()):
+                return text[: recap.start()], runon
+    return text, runon
 
 
 def find_answer(

@@ -167,8 +167,9 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
 # "(C) 12", "C. 12", and AMC's "\textbf{(C) }12" (normalised to "{(C) }12")
+# "A (Yes)": a capital, then its option text in parentheses
 _CHOICE_WITH_TEXT = re.compile(
-    r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$", re.DOTALL
+    r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$|^([A-J])\s+\(([^()]+)\)$", re.DOTALL
 )
 _ANOTHER_CHOICE = re.compile(r"\(\s*[A-Ja-j]\s*\)")
 # "(C) (D)": letters side by side, nothing else
@@ -269,8 +270,10 @@ def _choice(s: str) -> Choice | None:
         return Choice((m.group(1) or m.group(2)).upper(), None)
     m = _CHOICE_WITH_TEXT.match(s)
     if m:
-        letter = m.group(1) or m.group(3)
-        option = (m.group(2) or m.group(4)).strip()
+        letter = m.group(1) or m.group(3) or m.group(5)
+        option = (m.group(2) or m.group(4) or m.group(6)).strip()
+        if option.startswith(",") and not _ANOTHER_CHOICE.search(option):
+            option = option[1:].strip()  # "(B), No": the letter, then its text after a comma
         if _JOINER_START.match(option) or _ANOTHER_CHOICE.search(option):
             return None  # "(A), (C)", "(C) or 12": several answers, not one letter with its text
         return Choice(letter.upper(), option or None)
