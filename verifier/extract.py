@@ -233,9 +233,10 @@ _NEGATED = re.compile(r"\b(?:not|isn't|isnt|never|cannot\s+be|can't\s+be)\s*(?:e
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break;
-# not the period of an abbreviation before a number ("Rs. 750", "No. 5", "approx. 3.2")
+# not the period of an abbreviation before a number ("Rs. 750", "No. 5", "approx. 3.2") or a name ("Mr. Lee")
 _SENTENCE_END = re.compile(
-    r"\.(?=\s|$)(?!(?:(?<=\b[Rr]s\.)|(?<=\b[Nn]o\.)|(?<=\bapprox\.)|(?<=\bApprox\.))[ \t]?\d)|\n|。"
+    r"\.(?=\s|$)(?!(?:(?<=\b[Rr]s\.)|(?<=\b[Nn]o\.)|(?<=\bapprox\.)|(?<=\bApprox\.))[ \t]?\d)"
+    r"(?!(?:(?<=\bMr\.)|(?<=\bMrs\.)|(?<=\bMs\.)|(?<=\bDr\.)|(?<=\bSt\.))[ \t]?[A-Z])|\n|。"
 )
 # what may follow a leading math span in the slot and change what it says
 _MORE_VALUES = re.compile(
@@ -251,8 +252,10 @@ _HEDGED_REST = re.compile(
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which|where|given that|so that|due to)\b", re.IGNORECASE
-)
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which(?!\s+(?:is|are)\s+(?:equivalent|equal)\s+to\b)|where"
+    r"|given that|so that|due to)\b",
+    re.IGNORECASE,
+)  # (not a restatement: "300 cents, which is equivalent to $3", read by _stated_value)
 # a Markdown bold span inside the slot (never an exponent "2**3": no letter or digit outside the marks)
 _BOLD = re.compile(r"(?<![\w)])\*\*([^*\n]+?)\*\*(?![\w(])")
 _BOLD_CLOSE = re.compile(r"(?<=\S)\*\*(?![\w(])")
@@ -359,6 +362,12 @@ _NOT_A_STATEMENT = re.compile(
     r"\b(?:whether|if|suppose|supposing|assume|assuming|unless|check|not\s+sure|doubt|guess)\s+(?:that\s+)?"
     r"(?:the|my|our)?\s*(?:final\s+)?$"
 )
+# a plan's step that names the answer it will give: "3. Show the answer:" (a line's imperative)
+_PLAN_STEP = re.compile(
+    r"^[ \t*#]*(?:(?:step[ \t]*)?\d{1,2}[.):][ \t]*)?"
+    r"(?:show|find|give|state|write|calculate|compute|get)[ \t]+(?:the[ \t]+)?(?:final[ \t]+)?$",
+    re.MULTILINE,
+)
 _HEDGED_SLOT = re.compile(r"(?:probably|maybe|perhaps|likely|possibly|not|either)\b", re.IGNORECASE)
 # "Answer: 5", "answer = 5"; or "Answer $9$" at a line start (the group is None then)
 _ANSWER_LABEL = re.compile(r"answer(?:((?:\s*\*\*)?\s*[:=](?:\s*\*\*)?)|[ \t]+(?=\$|\\\(|\\\[))")
@@ -406,10 +415,28 @@ def _stacked(
 ) -> bool:
     """The statement before ``hit`` states a different answer with next to nothing in between."""
     before = accept(prev)
-    if before is None or before.answer == hit.answer:
-        return False
+    if before is None or before.end > start or _same_numbers(before.answer, hit.answer):
+        return False  # no statement, a slot that runs into this one, or the same value restated
     between = _WORD.findall(lower[before.end : start])
     return all(w in _LEAD_WORDS for w in between)
+
+
+_LEADING_LETTER = re.compile(r"^\s*(?:\(\s*[A-J]\s*\)|[A-J]\))\s*")
+_NUMBER_IN = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _same_numbers(a: str, b: str) -> bool:
+    """Two statements of one value: the same text, or the same numbers in what each states (after its
+    last "=", without an option letter): "Weight of the truck = 40.8 tons" and "(A) 40.8"."""
+    if a == b:
+        return True
+    la, lb = _LEADING_LETTER.match(a), _LEADING_LETTER.match(b)
+    if la and lb and la.group().strip(" ()") != lb.group().strip(" ()"):
+        return False  # "(A) 5" and "(B) 5": two letters
+    na, nb = (
+        _NUMBER_IN.findall(_LEADING_LETTER.sub("", x).rsplit("=", 1)[-1].replace(",", "")) for x in (a, b)
+    )
+    return bool(na) and na == nb
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -441,10 +468,10 @@ _VALUE = re.compile(
     r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
     r"|(?<![\w.])(-?\d+(?:,\d{3})*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
-# a bound or an estimate before a value: "at least 5" states no value
+# a bound before a value: "at least 5", "nearly 5" state no value (an estimate, "about 2 inches", does)
 _QUALIFIER = re.compile(
     r"\b(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|greater\s+than|up\s+to|over|under"
-    r"|about|around|approximately|roughly|nearly|almost|close\s+to|between)\b|[<>≤≥≈~]"
+    r"|nearly|almost|close\s+to|between)\b|[<>≤≥]"
 )
 # an operation named before a value: the sentence states its result, not the value
 _OPERATION = re.compile(
@@ -456,8 +483,9 @@ _OPERATION = re.compile(
 # an operation or a scale named right after a value: "45 squared", "45 thousand"
 _OPERATION_AFTER = re.compile(
     r"\s*(?:\$\s*)?(?:squared|cubed|factorial|percent\s+of|thousand|million|billion|hundred"
-    r"|to\s+the\s+power)\b"
-)
+    r"|to\s+the\s+power"
+    r"|(?:[a-z]+\s+)?below\s+zero|times\s+(?:as|larger|smaller|bigger|greater|the))\b"
+)  # (or a relation to another value: "5 degrees below zero", "3 times as many")
 # where a condition or an explanation begins
 _CLAUSE_CUT = re.compile(
     r",\s*(?:assuming|so|where|if|since|because|given|when|provided)\b|\s(?:assuming|provided)\b"
@@ -469,7 +497,11 @@ _ADJUNCT = re.compile(
     r"\b(?:to|by|from|if|when|after|before)\s+[a-z]+ing\b|\b(?:to\s+(?!a\b|the\b)[a-z]+|if|when)\b"
     r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
     r"|\b(?:in|within|during|by|over)\s*$"
-)  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday")
+    r"|^\s*[a-z]+(?:\s+[a-z]+)?\s+(?:that|who)\s"
+)  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday"; and a relative
+# clause on the counted noun: "25 racks that have at least 0 ties")
+# a restatement of the value in other units: "300 cents, which is equivalent to $3" states $3
+_RESTATED = re.compile(r"^\s*[a-z]*(?:\s+[a-z]+)?\s*,?\s*which\s+(?:is|are)\s+(?:equivalent|equal)\s+to\s+$")
 _STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
 # a "$" that is a price, not math: "$18 every day" ("$18$" is math)
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
@@ -502,6 +534,8 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
         return None  # nothing stated, or a bound ("at least 5"), not a value
     if _OPERATION.search(masked, cut, values[0].start()) or _OPERATION_AFTER.match(masked, values[0].end()):
         return None  # "the square root of 45", "45 squared": an operation on the value, not the value
+    if len(values) == 2 and _RESTATED.match(masked[values[0].end() : values[1].start()]):
+        values = values[1:]  # "12 sacks, which is equivalent to 600 oranges": the value restated
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
@@ -597,7 +631,9 @@ def _answer_label(text: str, lower: str) -> Hit | None:
     def accept(m: re.Match[str]) -> Hit | None:
         if _after_letter(lower, m.start()) or (m.group(1) is None and not _at_line_start(lower, m.start())):
             return None
-        if _NOT_A_STATEMENT.search(lower, max(0, m.start() - 40), m.start()):
+        before = max(0, m.start() - 40)
+        line = max(before, lower.rfind("\n", 0, m.start()) + 1)
+        if _NOT_A_STATEMENT.search(lower, before, m.start()) or _PLAN_STEP.search(lower, line, m.start()):
             return None
         return _sentence_slot(_slot_hit(text, m))
 
@@ -819,7 +855,16 @@ def _conclusion(text: str, lower: str) -> Hit | None:
     # the last line of a longer text, standing on its own as a statement ("He has 44 quilt blocks.")
     line_start = body.rfind("\n") + 1
     own_line = (
-        (line_start > 0 or len(body) < len(text.rstrip()))  # more lines, or a pleasantry after it
+        # more lines, a pleasantry after it, or the whole response is this one sentence of prose
+        (
+            line_start > 0
+            or len(body) < len(text.rstrip())
+            or (
+                start == 0
+                and body.endswith(".")
+                and len(_PROSE_WORD.findall(_INLINE_MATH.sub(" ", body))) >= 3
+            )
+        )
         and _LIST_MARK.fullmatch(body, line_start, start) is not None
         and len(body) - start <= _MAX_LINE_STATEMENT
         and len(_SENTENCE_WORD.findall(_INLINE_MATH.sub(" ", body[start:]))) >= 2
@@ -835,6 +880,8 @@ def _conclusion(text: str, lower: str) -> Hit | None:
     elif not _CONCLUDES.match(low) and not own_line:
         return None  # neither a conclusion nor the last line standing on its own
     sentence = body[start:]
+    if _ANSWER_IS.search(low) or _ANSWER_LABEL.search(low):
+        return None  # "The answer is 13.": its marker's recognizer read it (or found it a list of guesses)
     value = _stated_value(sentence)
     return None if value is None else Hit(len(body), value, len(body))
 
