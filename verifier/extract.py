@@ -968,6 +968,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer("bare", 3, _bare, "$7$"),
 )
 CONVENTIONS: frozenset[str] = frozenset(r.name for r in RECOGNIZERS)
+_CONCLUSION = next(r for r in RECOGNIZERS if r.name == "conclusion")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1113,6 +1114,17 @@ def find_answer(
             best = (recognizer, hit)
     if best is not None and best[0].tier == 0:
         best = _later_statement(text, lower, best, conventions)
+    if (
+        best is not None
+        and best[0].tier == 1
+        and _is_sentence(best[1].answer)
+        and (conventions is None or _CONCLUSION.name in conventions)
+    ):
+        # "Answer: There are 5 birds and 6 storks. Therefore, there is 1 more stork.": a marked sentence
+        # that states no single value gives way to a concluding sentence after it that does
+        later = _CONCLUSION.find(text, lower)
+        if later is not None and later.end > best[1].end:
+            best = (_CONCLUSION, later)
     if best is None:
         return Reading(None, NO_STATEMENT, runon)
     recognizer, hit = best

@@ -164,6 +164,8 @@ _AND = re.compile(r"\s+and\s+|\\land\b|\\wedge\b", re.IGNORECASE)
 _CUP = re.compile(r"\\cup\b|\bU\b")
 _REL = re.compile(r"\\le\b|\\ge\b|\\ne\b|\\in\b|\\approx\b|=|<|>")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
+_GROUPED_NUMBER = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
+_ARITHMETIC_OP = re.compile(r"[-+*/=×÷]|\\(?:times|cdot|div)\b")
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
 # "(C) 12", "C. 12", and AMC's "\textbf{(C) }12" (normalised to "{(C) }12")
@@ -226,6 +228,8 @@ def _parse(s: str, level: int) -> Answer:
     reals_minus = _reals_minus(s, level)
     if reals_minus is not None:
         return reals_minus
+    if "," in s and _ARITHMETIC_OP.search(s) and "," not in _GROUPED_NUMBER.sub("", s):
+        s = s.replace(",", "")  # "14,507 + 213 = 14,720": every comma groups a number's thousands
     alternatives = [p for p in _split_top(s, _OR) if p.strip()]
     if len(alternatives) > 1:
         return Alternatives(tuple(_parse(p, level + 1) for p in alternatives))
