@@ -529,7 +529,8 @@ def _is_numeric_chain(rel: Relation) -> bool:
 # a name on the left of "=": f(x), f^{-1}(x), g(2), P(A), a_n, S_{10}, \det, f'(x)
 _LABEL = re.compile(
     r"^(?:[A-Za-z](?:_\{?\w+\}?)?(?:\^\{?-1\}?)?'*\s*\((?:[^()=]|\([^()=]*\))*\)|\\[A-Za-z]+"
-    r"|[A-Za-z]_\{?\w+\}?)$"
+    r"|[A-Za-z]_\{?\w+\}?"
+    r"|\\(?:lim|i*int|oint|sum|prod)(?![A-Za-z])[^=<>]*)$"  # "\lim_{x \to c} f(x)", "\iint_S ...": a name
 )
 
 

@@ -252,13 +252,16 @@ _HEDGED_REST = re.compile(
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|as|which(?!\s+(?:is|are)\s+(?:equivalent|equal)\s+to\b)|where"
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|which(?!\s+(?:is|are)\s+(?:equivalent|equal)\s+to\b)|where"
+    r"|as(?!\s+\S+\s*(?:(?:approaches|goes\s+to|tends\s+to)\b|(?:→|->|\\to)(?![A-Za-z])))"
     r"|given that|so that|due to)\b",
     re.IGNORECASE,
-)  # (not a restatement: "300 cents, which is equivalent to $3", read by _stated_value)
+)  # (not a restatement: "300 cents, which is equivalent to $3", read by _stated_value; not a limit's
+# "as x approaches 9")
 # a Markdown bold span inside the slot (never an exponent "2**3": no letter or digit outside the marks)
 _BOLD = re.compile(r"(?<![\w)])\*\*([^*\n]+?)\*\*(?![\w(])")
 _BOLD_CLOSE = re.compile(r"(?<=\S)\*\*(?![\w(])")
+_ELLIPSIS = re.compile(r"(?:\.{3,}|…)[ \t]*(?=\S)")
 # how far after a marker an answer is looked for
 _WINDOW = 2000
 
@@ -269,6 +272,10 @@ def _slot(text: str, start: int) -> tuple[str, int]:
     rest = text[start : start + _WINDOW]
     lead = len(rest) - len(rest.lstrip(" \t*:"))
     rest = rest[lead:]
+    ellipsis = _ELLIPSIS.match(rest)  # "the answer is ... [1, 0, 1]"
+    if ellipsis:
+        lead += ellipsis.end()
+        rest = rest[ellipsis.end() :]
     if rest.startswith("\n"):  # "**Final Answer**\n\n$5$"
         stripped = rest.lstrip()
         lead += len(rest) - len(stripped)
@@ -466,6 +473,7 @@ def _minerva(text: str, lower: str) -> Hit | None:
 _VALUE = re.compile(
     r"(\$\$?)((?:\\\$|[^$])+?)\1|\\\((.+?)\\\)|\\\[(.+?)\\\]"
     r"|([\[(]\s*-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+\s*[\])])"  # a list or tuple of numbers: [0, 3, 5]
+    r"|(?<![\w.])(-?\d+(?:\.\d+)?\s*(?:x|×|\*)\s*10\^\{?[-−]?\d+\}?)(?![\w.]*\d)"  # 4.65 x 10^-34
     r"|(?<![\w.])(-?\d+(?:,\d{3})*(?:\.\d+)?%?)(?![\w.]*\d)"
 )
 # a bound before a value: "at least 5", "nearly 5" state no value (an estimate, "about 2 inches", does)
@@ -490,6 +498,7 @@ _OPERATION_AFTER = re.compile(
 _CLAUSE_CUT = re.compile(
     r",\s*(?:assuming|so|where|if|since|because|given|when|provided)\b|\s(?:assuming|provided)\b"
 )
+_LIMIT_CONDITION = re.compile(r"\s(?:as|when)\s+(?:\$[^$]*\$|\S+)\s+(?:goes\s+to|approaches|tends\s+to)\b")
 # a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
 # (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
 # which may state the asked value itself)
@@ -524,6 +533,14 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
     clause = _CLAUSE_CUT.search(masked)
     if clause is not None:  # "6, assuming n = 7": what the sentence states comes before its condition
         plain, masked = plain[: clause.start()], masked[: clause.start()]
+    limit = _LIMIT_CONDITION.search(masked)
+    if (
+        limit is not None
+        and _VALUE.search(plain, 0, limit.start())
+        and not _STATES.search(masked, limit.end())
+    ):
+        # "the probability goes to 0 as $n$ goes to infinity": the condition of a limit is no value
+        plain, masked = plain[: limit.start()], masked[: limit.start()]
     equals = masked.rfind("=")
     if equals >= 0:
         cut = equals + 1

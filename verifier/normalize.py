@@ -26,6 +26,11 @@ class Rule:
     doc: str
 
 
+# the lowercase Greek letters from U+03B1 on ("" for omicron, final sigma and pi, which is a constant)
+_GREEK = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
+    "nu", "xi", "", "", "rho", "", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+)  # fmt: skip
 _UNICODE_MAP = {
     "\u2212": "-",  # minus sign
     "\u2013": "-",  # en dash
@@ -46,6 +51,8 @@ _UNICODE_MAP = {
     "\u00b0": r"^\circ ",
     "\u2208": r"\in ",
     "\u2248": r"\approx ",
+    # Greek letters as variables ("y(τ) = 2"); π above is the constant
+    **{chr(0x3B1 + i): f"\\{name} " for i, name in enumerate(_GREEK) if name},
 }
 
 
@@ -318,6 +325,15 @@ def base_ten_subscript(s: str) -> str:
 
 
 _THOUSANDS_BRACE = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
+
+
+_TIMES_TEN = re.compile(r"(?<=\d)\s*[xX]\s*(?=10\s*\^)")
+
+
+def scientific_x(s: str) -> str:
+    r"""``4.65 x 10^-34`` -> ``4.65 \times 10^-34``: an ``x`` between a number and a power of ten is a
+    multiplication sign, not the variable x."""
+    return _TIMES_TEN.sub(r" \\times ", s)
 
 
 def thousands_braces(s: str) -> str:
@@ -626,6 +642,7 @@ RULES: tuple[Rule, ...] = (
     Rule("trig_degrees", trig_degrees, r"\cos 60^\circ -> \cos (60\cdot\frac{\pi}{180})"),
     Rule("degrees", degrees, r"drop ^\circ"),
     Rule("percent", percent, r"\% -> %"),
+    Rule("scientific_x", scientific_x, r"4.65 x 10^-34 -> 4.65 \times 10^-34"),
     Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
     Rule("base_ten_subscript", base_ten_subscript, "11_{10} -> 11"),
     Rule("repeating_decimals", repeating_decimals, r"0.\overline{3} -> \frac{1}{3}"),

@@ -34,6 +34,10 @@ PER_FILE = 100
 OVERRIDES: dict[str, tuple[bool, str]] = {
     "mmlu_pro/qwen1.5-72b-chat/7727": (False, "answers two options, cut off: The answer is (F, J"),
     "mmlu_pro/qwen1.5-72b-chat/8106": (True, "So, the correct answer is: C. ...; the reference is C"),
+    "mmlu_pro/qwen1.5-72b-chat/8732": (
+        True,
+        "the answer list is [0, 0, 1, 1, 1, 1], which corresponds to option (C); the reference is C",
+    ),
     "mmlu_pro/qwen1.5-72b-chat/8596": (
         False,
         "hedges between two options: The answer is (E) and (F) ... Final Answer: E, F",
