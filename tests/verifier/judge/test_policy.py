@@ -122,7 +122,7 @@ def test_the_gate_reads_the_recorded_kinds(pred_kind, ref_kind, consulted):
     ("answer", "ref", "consulted", "why"),
     [
         (r"\sqrt{2}", r"\text{(B)}", False, "an expression against a letter whose options are not known"),
-        (r"\text{the circle}", r"\text{(B)}", True, "words against a letter whose options are not known"),
+        (r"\text{the circle}", r"\text{(B)}", False, "words against a letter whose option nothing shows"),
         ("(C)", r"\textbf{(B)}", False, "two different letters"),
         ("x = -4", "4", False, "x = a number against another number"),
         (r"\frac{\sqrt{3}}{4}", r"\frac{3}{4}", False, "two wordless expressions"),
