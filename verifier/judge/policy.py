@@ -227,12 +227,13 @@ def spelled_value(words: str) -> Fraction | None:
         sign, tokens = -1, tokens[1:]
     if not tokens:
         return None
-    whole: int | None = 0
+    whole = 0
     if "and" in tokens and tokens[-1] in _DENOMINATORS:  # "one and a quarter"
         cut = len(tokens) - 1 - tokens[::-1].index("and")
-        whole, tokens = _cardinal(tokens[:cut]), tokens[cut + 1 :]
-        if whole is None:
+        integer = _cardinal(tokens[:cut])
+        if integer is None:
             return None
+        whole, tokens = integer, tokens[cut + 1 :]
     if tokens[-1] in _DENOMINATORS:
         numerator = 1 if tokens[:-1] in (["a"], ["an"], []) else _cardinal(tokens[:-1])
         if numerator is None:

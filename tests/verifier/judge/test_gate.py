@@ -5,8 +5,9 @@ relations, false chains, unclosed LaTeX around a plain value, a sentence stating
 JSON or template text, closed vocabularies, units of one quantity, a letter with no options known,
 an unreadable reference, clock times; and the gate's own readings: numbers in words, a sentence's
 several numbers against the question's givens, operator words, clock words, truth values for 1/0,
-hedge words in a sentence's subject, a letter followed by words), wrong answers that an always-yes judge must not flip and
-right answers that the rules read or an honest judge recovers. Real loopback chat servers.
+hedge words in a sentence's subject, a letter followed by words), wrong answers that an always-yes
+judge must not flip and right answers that the rules read or an honest judge recovers. Real loopback
+chat servers.
 """
 
 from __future__ import annotations
