@@ -12,7 +12,10 @@ Names: ``number``, ``expression``, ``relation``, ``interval``, ``tuple``, ``set`
 ``letter C`` (choice C, its option not known) and ``letter C:<kind>`` (choice C whose option's content
 is known, by the kind of that content; ``B (10)`` and ``A (potatoes)``, which the parser reads as a
 product or as words, are ``letter B`` and ``letter A``: their content was not read). Any answer with
-free words inside a structure (``\\text{one and a quarter}`` read as a list of words) is ``text``.
+free words inside a structure (``\\text{one and a quarter}`` read as a list of words) is ``text``,
+except a choice letter followed by words (``(C), sample A``), which is ``letter C``. A side that does
+not read because of unbalanced braces (``yes}`` left of ``\\text{The answer is yes}``) is read once
+stray closing braces go and open ones are closed.
 """
 
 from __future__ import annotations

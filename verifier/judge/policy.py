@@ -514,7 +514,14 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     one quantity, closed vocabularies, choice letters); never for an INCORRECT verdict that records
     no kinds; never for a master-key answer (:func:`master_key_reason`), a hedge, program text,
     words that state one number other than the reference's, or words around math (``The solution is
-    $x \\le 5$``) whose last math span the rules read and found different.
+    $x \\le 5$``) whose last math span the rules read and found different. The gate reads a few
+    forms itself before consulting (each a mismatch is final): a number in words (:func:`spelled_value`:
+    ``negative eight`` for ``-7``), the numbers a sentence states (:func:`stated_numbers`: several
+    numbers with no question, or a result, the last number the question does not give, other than the
+    reference's), operator words on the reference's number (``the cube of 3``), clock words
+    (``half past three`` for ``3:15``), a truth value for ``1``/``0`` (only when the question asks for
+    one), words against a bare letter whose option no question shows (``ALL OF THE ABOVE`` for ``C``),
+    and a word of the reference's closed vocabulary that the rules could not read (``yes}``).
     """
     if verdict.status not in CONSULTED_STATUSES:
         return f"status {verdict.status.value} is final"
