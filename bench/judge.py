@@ -17,9 +17,11 @@ bench/corpus/data/corpus.jsonl; skipped with a note when absent); fixtures/judge
 family of readable mismatches, both directions); fixtures/judge_false_negatives.jsonl (answers right
 in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl (master keys
 and injections, all wrong). Exposure is the share of the set's wrong answers that the always-yes
-judge turns correct (target: at most 0.5% on every set). Writes bench/out/judge.json.
+judge turns correct (target: at most 0.5% on every set). Writes bench/out/judge.json (with, per set,
+the rows behind the counts under "listing"); ``--list`` prints them: each exposure, and each right
+answer the anchor's honest judge recovers and the gate's does not, with the gate's reason.
 
-    .venv/bin/python bench/judge.py [--corpus PATH]
+    .venv/bin/python -m bench.judge [--corpus PATH] [--list]
 """
 
 from __future__ import annotations
