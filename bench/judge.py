@@ -17,9 +17,11 @@ bench/corpus/data/corpus.jsonl; skipped with a note when absent); fixtures/judge
 family of readable mismatches, both directions); fixtures/judge_false_negatives.jsonl (answers right
 in forms the rules cannot read, plus wrong controls); fixtures/judge_injections.jsonl (master keys
 and injections, all wrong). Exposure is the share of the set's wrong answers that the always-yes
-judge turns correct (target: at most 0.5% on every set). Writes bench/out/judge.json.
+judge turns correct (target: at most 0.5% on every set). Writes bench/out/judge.json (with, per set,
+the rows behind the counts under "listing"); ``--list`` prints them: each exposure, and each right
+answer the anchor's honest judge recovers and the gate's does not, with the gate's reason.
 
-    .venv/bin/python bench/judge.py [--corpus PATH]
+    .venv/bin/python -m bench.judge [--corpus PATH] [--list]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,8 @@ class Outcome:
     broken: int = 0  # wrong answers made correct
     still_missed: int = 0  # right answers still graded wrong
     seconds: float = 0.0
+    recovered_rows: list[int] = field(default_factory=list)
+    broken_rows: list[int] = field(default_factory=list)
 
 
 def run_policy(
@@ -97,12 +101,14 @@ def run_policy(
             info = client.ask(v.pred_answer or "", v.ref_answer or "", q)
             got.append(info.available and info.label == EQUIVALENT)
     out = Outcome(consulted=consulted, seconds=time.perf_counter() - start)
-    for r, g, e in zip(rules, got, expected, strict=True):
+    for i, (r, g, e) in enumerate(zip(rules, got, expected, strict=True)):
         if g and not r.correct:
             if e:
                 out.recovered += 1
+                out.recovered_rows.append(i)
             else:
                 out.broken += 1
+                out.broken_rows.append(i)
         if e and not g:
             out.still_missed += 1
     close_judges()
@@ -167,8 +173,54 @@ def evaluate(name: str, rows: list[dict[str, Any]], workers: int | None) -> dict
         for policy in ("naive", "ours"):
             with ChatServer(make()) as srv:
                 out = run_policy(policy, rules, expected, questions, srv.url)
-                result[f"{policy}_{judge_name}"] = out.__dict__ | {"http_requests": srv.calls}
+                result[f"{policy}_{judge_name}"] = asdict(out) | {"http_requests": srv.calls}
+    result["listing"] = listing(rules, questions, result)
     return result
+
+
+def _row(v: Verdict, question: str | None) -> dict[str, Any]:
+    from verifier.judge.policy import consult_refusal
+
+    return {
+        "pred": v.pred_answer,
+        "ref": v.ref_answer,
+        "status": v.status.value,
+        "kinds": list(v.kinds) if v.kinds is not None else None,
+        "refusal": consult_refusal(
+            v, max_answer_chars=JudgeConfig(model="bench-judge").max_answer_chars, question=question
+        ),
+    }
+
+
+def listing(rules: list[Verdict], questions: list[str | None], result: dict[str, Any]) -> dict[str, Any]:
+    """The rows behind the counts: the wrong answers the always-yes judge turns correct through the gate
+    (exposures), and the right answers the anchor's honest judge recovers but the gate's does not (the
+    gate's refusal says why)."""
+    exposed = sorted(set(result["ours_always_yes"]["broken_rows"]))
+    missed = sorted(
+        set(result["naive_honest"]["recovered_rows"]) - set(result["ours_honest"]["recovered_rows"])
+    )
+    return {
+        "exposed": [_row(rules[i], questions[i]) | {"row": i} for i in exposed],
+        "not_recovered": [_row(rules[i], questions[i]) | {"row": i} for i in missed],
+    }
+
+
+def print_listing(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        for what, title in (
+            ("exposed", "wrong answers an always-yes judge turns correct through the gate"),
+            ("not_recovered", "right answers the anchor recovers and the gate does not"),
+        ):
+            rows = r["listing"][what]
+            if not rows:
+                continue
+            print(f"\n{r['set']}: {title} ({len(rows)})")
+            for x in rows:
+                print(
+                    f"  row {x['row']}: pred={x['pred']!r} ref={x['ref']!r} {x['status']} kinds={x['kinds']}"
+                )
+                print(f"      gate: {x['refusal'] or 'consulted'}")
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -211,6 +263,11 @@ def main() -> int:
         help="the real-response corpus JSONL (bench/corpus); skipped with a note when absent",
     )
     parser.add_argument("--skip-corpus", action="store_true", help="leave the corpus out")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the rows behind the counts: exposures; right answers the anchor recovers, the gate not",
+    )
     args = parser.parse_args()
 
     responses = load("verifier_responses.jsonl")
@@ -235,6 +292,8 @@ def main() -> int:
         evaluate("injection table", injections, args.workers),
     ]
     print_table(results)
+    if args.list:
+        print_listing(results)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     OUT.write_text(json.dumps({"meta": meta, "results": results}, indent=2))

@@ -12,7 +12,10 @@ Names: ``number``, ``expression``, ``relation``, ``interval``, ``tuple``, ``set`
 ``letter C`` (choice C, its option not known) and ``letter C:<kind>`` (choice C whose option's content
 is known, by the kind of that content; ``B (10)`` and ``A (potatoes)``, which the parser reads as a
 product or as words, are ``letter B`` and ``letter A``: their content was not read). Any answer with
-free words inside a structure (``\\text{one and a quarter}`` read as a list of words) is ``text``.
+free words inside a structure (``\\text{one and a quarter}`` read as a list of words) is ``text``,
+except a choice letter followed by words (``(C), sample A``), which is ``letter C``. A side that does
+not read because of unbalanced braces (``yes}`` left of ``\\text{The answer is yes}``) is read once
+stray closing braces go and open ones are closed.
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ def kind_of(a: Answer, options: tuple[tuple[str, str], ...] = ()) -> str:
         return letter if inner is None or isinstance(inner, Choice) else f"{letter}:{kind_of(inner)}"
     if isinstance(a, Text):
         return "text" if a.vocab is None else f"text:{a.vocab}"
+    if _letter_then_words(a):
+        # "(C), sample A": the letter, then words the rules did not read as its option
+        assert isinstance(a, SetA | TupleA) and isinstance(a.items[0], Choice)
+        return f"letter {a.items[0].letter}"
     if _has_words(a):
         return "text"
     if isinstance(a, Ratio) and _is_clock(a):
@@ -83,7 +90,7 @@ def read_kinds(pred_norm: str, ref_norm: str, question: str | None = None) -> Ki
             pk if pred_letter is None else f"letter {pred_letter.group(1)}",
             rk if ref_letter is None else f"letter {ref_letter.group(1)}",
         )
-    pred, ref = _read(pred_norm), _read(ref_norm)
+    pred, ref = _read_repaired(pred_norm), _read_repaired(ref_norm)
     options: tuple[tuple[str, str], ...] = ()
     if question and (isinstance(pred, Choice) or isinstance(ref, Choice)):
         from verifier.extract import question_options
@@ -101,6 +108,50 @@ def _read(text: str) -> Answer | None:
         return parse_answer(text)
     except (Unparseable, TooCostly, ValueError, ArithmeticError, RecursionError):
         return None
+
+
+def _read_repaired(text: str) -> Answer | None:
+    """:func:`_read`, and for text with unbalanced braces that does not read (``yes}`` from
+    ``\\text{The answer is yes}``), the reading once stray closing braces go and open ones are closed."""
+    a = _read(text)
+    if a is not None or text.count("{") == text.count("}"):
+        return a
+    kept, depth = [], 0
+    for ch in text:
+        if ch == "}":
+            if depth == 0:
+                continue
+            depth -= 1
+        elif ch == "{":
+            depth += 1
+        kept.append(ch)
+    return _read("".join(kept) + "}" * depth)
+
+
+def _letter_then_words(a: Answer) -> bool:
+    return (
+        isinstance(a, SetA | TupleA)
+        and len(a.items) > 1
+        and isinstance(a.items[0], Choice)
+        and all(isinstance(x, Text) for x in a.items[1:])
+    )
+
+
+def read_number(text: str) -> Fraction | None:
+    """The value of a text (normalised here) that the parser reads as one number, else None."""
+    from verifier.normalize import normalize
+
+    a = _read(normalize(text))
+    return a.value if isinstance(a, Number) else None
+
+
+def read_word(text: str) -> str | None:
+    """The canonical word of a text (normalised here) that the parser reads as a word of a closed
+    vocabulary (``True`` -> ``true``), else None."""
+    from verifier.normalize import normalize
+
+    a = _read(normalize(text))
+    return a.text if isinstance(a, Text) and a.vocab is not None else None
 
 
 def _has_words(a: Answer) -> bool:

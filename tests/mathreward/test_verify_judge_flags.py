@@ -39,7 +39,7 @@ def test_one_pair_with_a_judge():
 def test_a_stream_with_a_judge_and_the_text_output():
     lines = [
         {"id": 1, "pred": r"$\boxed{\text{a quarter past three}}$", "ref": "3:15"},
-        {"id": 2, "pred": r"$\boxed{\text{half past three}}$", "ref": "3:15"},
+        {"id": 2, "pred": r"$\boxed{\text{when the bell rings}}$", "ref": "3:15"},
         {"id": 3, "pred": r"$\boxed{13}$", "ref": "12"},
     ]
     with ChatServer(honest([(r"\text{a quarter past three}", "3:15")])) as srv:
@@ -53,7 +53,7 @@ def test_a_stream_with_a_judge_and_the_text_output():
         )
         text = cli(
             "--pred",
-            r"$\boxed{\text{half past three}}$",
+            r"$\boxed{\text{when the bell rings}}$",
             "--ref",
             "3:15",
             "--judge-url",

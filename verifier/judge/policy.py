@@ -19,6 +19,7 @@ import unicodedata
 from fractions import Fraction
 
 from verifier.guards import CHAT_TURN, grader_injection
+from verifier.kinds import read_number
 from verifier.verdict import Status, Verdict
 
 EQUIVALENT = "equivalent"
@@ -154,12 +155,23 @@ _DEGENERATE = re.compile(
 )
 # program text, not math
 _CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|builtins)\b|\bos\.\w")
+# "double" and "triple" that name an integral, not a multiple
+_NAMED_INTEGRAL = re.compile(r"\b(double|triple)\s+integrals?\b")
+_COPULA = re.compile(r"\b(is|are|was|were|equals|equal\s+to)\b")
 _HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably|not\s+sure|unsure|guess|guessing|might)\b")
 _SEVERAL_LETTERS = re.compile(r"^\s*\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|and|or|&|\s)\s*\(?\s*[A-J]\s*\)?)+\s*$")
 # the numerals a text writes (digits, one decimal point; thousands separators dropped first)
 _NUMERAL = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS_SEP = re.compile(r"(?<=\d)(?:\{,\}|,|\\,|\\!)(?=\d{3}(?!\d))")
 _CLOCK = re.compile(r"(\d{1,2})\s*:\s*(\d{2})")
+_CARDINAL_WORDS = frozenset(
+    {
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
+        "thousand", "million", "billion", "dozen", "dozens",
+    }
+)  # fmt: skip
 # kinds a relation may state as its value
 _VALUE_KINDS = frozenset({"number", "expression", "tuple", "set", "interval", "matrix", "ratio"})
 
@@ -167,6 +179,102 @@ _VALUE_KINDS = frozenset({"number", "expression", "tuple", "set", "interval", "m
 def numerals(text: str) -> list[Fraction]:
     """The numbers ``text`` writes in digits, in order (``1{,}000`` is one numeral)."""
     return [Fraction(m) for m in _NUMERAL.findall(_THOUSANDS_SEP.sub("", text))]
+
+
+# a number a text states: a value in digits or words (unsigned), or a clock time (hours, minutes)
+Stated = Fraction | tuple[int, int]
+
+_DENOMINATORS = {
+    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
+    "fourths": 4, "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7,
+    "eighth": 8, "eighths": 8, "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10,
+}  # fmt: skip
+_STATED = re.compile(r"(\d{1,2})\s*:\s*(\d{2})(?!\d)|(\d+(?:\.\d+)?)|([a-z]+(?:[\s-]+[a-z]+)*)")
+
+
+def _cardinal(words: list[str]) -> int | None:
+    """``["one", "hundred", "fifty"]`` -> 150; None unless every word is a cardinal word (or "and"
+    between them); ``a dozen`` is 12, ``two dozen`` 24."""
+    from verifier.extract import _ONES, _SCALES
+
+    if words[:1] == ["a"] and words[1:2] in (["dozen"], ["hundred"], ["thousand"], ["million"]):
+        words = words[1:]
+    if not words or words[0] == "and" or words[-1] == "and":
+        return None
+    total = current = 0
+    for word in words:
+        if word in _ONES:
+            current += _ONES[word]
+        elif word in ("dozen", "dozens"):
+            current = (current or 1) * 12
+        elif word == "hundred":
+            current = (current or 1) * 100
+        elif word in _SCALES:
+            total += (current or 1) * _SCALES[word]
+            current = 0
+        elif word != "and":
+            return None
+    return total + current
+
+
+def spelled_value(words: str) -> Fraction | None:
+    """The value of a whole answer written as a number in words, or None: ``twelve``, ``a dozen``,
+    ``seven hundred``, ``negative eight``, ``three halves``, ``one third``, ``one and a quarter``,
+    ``two and three quarters``. ``words`` is folded words-only text (:func:`_words_only`)."""
+    tokens = [t for t in words.replace("-", " ").split() if t not in ("the", "answer", "is")]
+    sign = 1
+    if tokens and tokens[0] in ("negative", "minus"):
+        sign, tokens = -1, tokens[1:]
+    if not tokens:
+        return None
+    whole = 0
+    if "and" in tokens and tokens[-1] in _DENOMINATORS:  # "one and a quarter"
+        cut = len(tokens) - 1 - tokens[::-1].index("and")
+        integer = _cardinal(tokens[:cut])
+        if integer is None:
+            return None
+        whole, tokens = integer, tokens[cut + 1 :]
+    if tokens[-1] in _DENOMINATORS:
+        numerator = 1 if tokens[:-1] in (["a"], ["an"], []) else _cardinal(tokens[:-1])
+        if numerator is None:
+            return None
+        return sign * (whole + Fraction(numerator, _DENOMINATORS[tokens[-1]]))
+    value = _cardinal(tokens)
+    return None if value is None or whole else Fraction(sign * value)
+
+
+def stated_numbers(text: str) -> list[Stated]:
+    """The numbers ``text`` states, in order: numerals (``1{,}000`` is one), runs of cardinal words
+    (``two positive zeros``: 2) and clock times (``2:30 pm`` is the time 2:30, not the numbers 2 and 30)."""
+    flat = _THOUSANDS_SEP.sub("", fold(text))
+    out: list[Stated] = []
+    for m in _STATED.finditer(flat):
+        if m.group(1) is not None:
+            out.append((int(m.group(1)), int(m.group(2))))
+        elif m.group(3) is not None:
+            out.append(Fraction(m.group(3)))
+        else:
+            run: list[str] = []
+            for word in [*re.split(r"[\s-]+", m.group(4)), ""]:
+                if word and (word in _CARDINAL_WORDS or (word == "and" and run)):
+                    run.append(word)
+                    continue
+                while run and run[-1] == "and":
+                    run.pop()
+                value = _cardinal(run) if run else None
+                if value is not None:
+                    out.append(Fraction(value))
+                run = []
+    return out
+
+
+def _number_value(text: str) -> Fraction | None:
+    """The value of a text the parser reads as one number (normalised first), else None."""
+    return read_number(text)
+
+
+def _show(x: Stated) -> str:
+    return f"{x[0]}:{x[1]:02d}" if isinstance(x, tuple) else str(x)
 
 
 def _content(kind: str) -> str:
@@ -243,29 +351,61 @@ _QUALIFIER = re.compile(
     r"\b(below|above|under|over|fewer|less|more|short|loss|lost|least|most|deficit|debt|owes?|"
     r"lower|higher|greater|smaller|larger|decrease|increase|times|per|than|approximately|about|"
     r"around|nearly|almost|not|never|isn\s*t|without|except|root|squared|cubed|reciprocal|inverse|"
-    r"factorial|log|logarithm|power|exponent)\b"
+    r"factorial|log|logarithm|power|exponent|twice|thrice|"
+    r"(?:cube|square|negative|opposite|double|triple|half|sum|product|quotient|difference)\s+of)\b"
 )
 
 
-def _text_number_refusal(pred: str, ref: str) -> str | None:
-    """Words against a number. Final when the words write no digit and no number word against a plain
-    numeral; when they write numbers and none is the reference's (a sentence stating a different
-    number); or when they write the reference's number with a word that changes what it stands for
-    ("5 below zero", "at least 5")."""
+def _text_number_refusal(
+    pred: str, ref: str, question: str | None = None, *, several: bool = True
+) -> str | None:
+    """Words against a number. Final when the words are a number in words other than the reference
+    (``negative eight`` for ``-7``, ``five halves`` for ``\\frac32``); when they write no digit and no
+    number word against a plain numeral; when they write numbers and none is the reference's (a sentence
+    stating a different number; ``two positive zeros`` for ``[3, 1]``; ``2:30 pm`` for ``2``); when they
+    write the reference's number with a word that changes what it stands for ("5 below zero", "at least
+    5", "the cube of 3"); and, with ``several``, when a sentence writes several numbers and its result
+    is another number (:func:`_several_numbers_refusal`)."""
     folded = fold(pred)
     words = _words_only(folded)
-    has_number_word = _NUMBER_WORDS.search(words) is not None
-    found = numerals(folded)
     plain_ref = not _LETTERS.search(_MATH_COMMANDS.sub("", ref))  # no unit, no word, no variable
+    ref_value = _number_value(ref)
+    spelled = spelled_value(_words_only(_EMPTY_LATEX.sub(" ", folded).replace("\\", " ")))
+    if spelled is not None:
+        if ref_value is not None and spelled != ref_value:
+            return "the answer is a number in words, and not the reference's"
+        return None
+    has_number_word = _NUMBER_WORDS.search(_NAMED_INTEGRAL.sub(" ", words)) is not None
+    found = stated_numbers(pred)
     if not found:
         if not has_number_word and plain_ref:
             return "the reference is a numeral and the answer has no digit or number word"
         return None
-    ref_values = set(numerals(ref))
+    ref_values: set[Stated] = set(numerals(ref))
     if plain_ref and not ref_values & set(found):
         return "the answer states numbers, and none is the reference's"
+    if several and plain_ref and ref_value is not None and len(set(found)) > 1:
+        refusal = _several_numbers_refusal(found, abs(ref_value), question)
+        if refusal is not None:
+            return refusal
     if len(found) == 1 and _QUALIFIER.search(words):
         return "the answer qualifies the reference's number (a bound, a sign, a difference)"
+    return None
+
+
+def _several_numbers_refusal(found: list[Stated], ref_value: Fraction, question: str | None) -> str | None:
+    """A sentence that writes several numbers, one of them the reference's (``Toulouse has 160 sheep,
+    Charleston has 80 sheep, and Seattle has 20 sheep`` for ``20``). Without the question no one can
+    tell which number answers it: final. With it, the numbers the question writes are givens restated;
+    the sentence's result is the last number it writes that the question does not (``Faye can make 6
+    rows with 5 pencils in each row``: 6); the judge reads the sentence only when that result is the
+    reference's (``the remaining 6 miles at a speed of 3 miles per hour`` for ``6`` is final)."""
+    if question is None or not question.strip():
+        return "a sentence states several numbers, and without the question none is the answer"
+    givens = set(stated_numbers(question))
+    new = [x for x in found if x not in givens]
+    if new and new[-1] != ref_value:
+        return f"the sentence's result (the last number the question does not give) is {_show(new[-1])}"
     return None
 
 
@@ -374,7 +514,14 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     one quantity, closed vocabularies, choice letters); never for an INCORRECT verdict that records
     no kinds; never for a master-key answer (:func:`master_key_reason`), a hedge, program text,
     words that state one number other than the reference's, or words around math (``The solution is
-    $x \\le 5$``) whose last math span the rules read and found different.
+    $x \\le 5$``) whose last math span the rules read and found different. The gate reads a few
+    forms itself before consulting (each a mismatch is final): a number in words (:func:`spelled_value`:
+    ``negative eight`` for ``-7``), the numbers a sentence states (:func:`stated_numbers`: several
+    numbers with no question, or a result, the last number the question does not give, other than the
+    reference's), operator words on the reference's number (``the cube of 3``), clock words
+    (``half past three`` for ``3:15``), a truth value for ``1``/``0`` (only when the question asks for
+    one), words against a bare letter whose option no question shows (``ALL OF THE ABOVE`` for ``C``),
+    and a word of the reference's closed vocabulary that the rules could not read (``yes}``).
     """
     if verdict.status not in CONSULTED_STATUSES:
         return f"status {verdict.status.value} is final"
@@ -392,12 +539,16 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
             refusal = _relation_value_refusal(pred, ref)
         if refusal is not None:
             return refusal
-    elif pred_kind is not None and ref_kind is not None and not (_is_text(pred_kind) or _is_text(ref_kind)):
-        return "both sides parse as math: a leaf SymPy cannot read is not the judge's to guess"
+    elif pred_kind is not None and ref_kind is not None:
+        if not (_is_text(pred_kind) or _is_text(ref_kind)):
+            return "both sides parse as math: a leaf SymPy cannot read is not the judge's to guess"
+        if pred_kind == ref_kind and ":" in pred_kind and _is_text(pred_kind):
+            # "yes}" for "yes": read after the stray brace goes, a word of the reference's vocabulary
+            return f"two words of one closed vocabulary ({pred_kind.split(':', 1)[1]}) were compared"
     key = master_key_reason(pred, max_chars=max_answer_chars)
     if key is not None:
         return key
-    if _HEDGE.search(_words_only(fold(pred))):
+    if _is_hedge(pred):
         return "a hedge between answers is final"
     shape = final_shape_reason(pred)
     if shape is not None:
@@ -409,6 +560,13 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
         return _value_refusal(pred, ref, ref_kind, question)
     if pred_kind == "time" and ref_kind == "time":
         return _time_refusal(pred, ref)
+    unseen = _unseen_option_refusal(pred_kind, ref_kind, question)
+    if unseen is not None:
+        return unseen
+    if _is_text(pred_kind) and ref_kind == "time":
+        return _clock_words_refusal(pred, ref)
+    if pred_kind in ("text:true_false", "text:yes_no") and ref_kind == "number":
+        return _truth_value_refusal(pred, ref, pred_kind, question)
     if _is_text(pred_kind) and not _is_text(_content(ref_kind)):
         stated = _stated_math_refusal(pred, ref)
         if stated is not None:
@@ -420,13 +578,98 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
     return None
 
 
+def _is_hedge(pred: str) -> bool:
+    """A hedge word (``or``, ``maybe``, ``not sure``) in the answer, except in the subject of a sentence
+    whose predicate states one number and no hedge (``The fraction of nails that are either size 2d or
+    4d is 0.75``: the alternatives say what is counted, the answer is 0.75)."""
+    folded = fold(pred)
+    if not _HEDGE.search(_words_only(folded)):
+        return False
+    copulas = list(_COPULA.finditer(folded))
+    if not copulas:
+        return True
+    predicate = folded[copulas[-1].end() :]
+    return _HEDGE.search(_words_only(predicate)) is not None or len(stated_numbers(predicate)) != 1
+
+
+def _shows_option(letter: str, question: str | None) -> bool:
+    """Does the question show option ``letter``: one the rules read (:func:`question_options`), or a
+    mark such as ``(c)`` or ``C)`` at a line's start that they did not read as a list?"""
+    if question is None:
+        return False
+    if _option_text(letter, question) is not None:
+        return True
+    mark = re.escape(letter)
+    return re.search(rf"(?i)\(\s*{mark}\s*\)|^\s*{mark}\s*[.)]", question, re.M) is not None
+
+
+def _unseen_option_refusal(pred_kind: str, ref_kind: str, question: str | None) -> str | None:
+    """Words against a choice letter whose option is not known: the judge may match the words to the
+    option only when the question shows that option; with no question, or none that lists it
+    (``ALL OF THE ABOVE`` for ``C``), no one can read what the letter stands for."""
+    for letter_kind, other in ((ref_kind, pred_kind), (pred_kind, ref_kind)):
+        bare_letter = letter_kind.startswith("letter") and ":" not in letter_kind
+        if bare_letter and _is_text(other) and not _shows_option(_letter(letter_kind), question):
+            return "a choice letter whose option the question does not show, against words"
+    return None
+
+
+_CLOCK_WORDS = re.compile(
+    r"\b(half|quarter)\s+(past|after|to|before)\s+([a-z]+)\b|\b(noon|midday|midnight)\b"
+)
+
+
+def _clock_words_refusal(pred: str, ref: str) -> str | None:
+    """Words against a clock time: a time the words state (``half past three``, ``quarter to five``,
+    ``noon``, or in digits) is compared with the reference's, hours modulo 12; a different time is final."""
+    reference = _CLOCK.search(ref)
+    if reference is None:
+        return None
+    words = _words_only(fold(pred))
+    stated: tuple[int, int] | None = None
+    m = _CLOCK_WORDS.search(words)
+    if m is not None and m.group(4) is not None:
+        stated = (0, 0) if m.group(4) == "midnight" else (12, 0)
+    elif m is not None:
+        hour = spelled_value(m.group(3))
+        if hour is None or hour.denominator != 1:
+            return None
+        minutes = 30 if m.group(1) == "half" else 15
+        after = m.group(2) in ("past", "after")
+        stated = (int(hour), minutes) if after else (int(hour) - 1, 60 - minutes)
+    else:
+        digits = _CLOCK.search(pred)
+        if digits is not None:
+            stated = (int(digits.group(1)), int(digits.group(2)))
+    if stated is None:
+        return None
+    if stated[1] == int(reference.group(2)) and (stated[0] - int(reference.group(1))) % 12 == 0:
+        return None
+    return f"the answer states the time {_show(stated)}, not the reference's"
+
+
+def _truth_value_refusal(pred: str, ref: str, pred_kind: str, question: str | None) -> str | None:
+    """``True`` against ``1``, ``False`` against ``0``: a truth value written as a number, which the
+    judge may read only when the question asks for one (``Answer True or False``); against any other
+    question (a probability of ``0``) and for any other pairing, final."""
+    from verifier.kinds import read_word, vocabularies_in
+
+    if question is None or pred_kind.split(":", 1)[1] not in vocabularies_in(question):
+        return "a word of a closed vocabulary against a number, and the question asks for no such word"
+    value = read_number(ref)
+    word = read_word(pred)
+    if value in (0, 1) and word is not None and (word in ("true", "yes")) == (value == 1):
+        return None
+    return "a truth value against a number that is not its 1 or 0"
+
+
 def _value_refusal(pred: str, ref: str, ref_kind: str, question: str | None) -> str | None:
     """Words (or an unread answer) against a value, or against a letter whose option is a value: the
     numbers they write are checked against the value's (:func:`_text_number_refusal`)."""
     if ref_kind.startswith("letter"):
         option = _option_text(_letter(ref_kind), question)
-        return None if option is None else _text_number_refusal(pred, option)
-    return _text_number_refusal(pred, ref)
+        return None if option is None else _text_number_refusal(pred, option, several=False)
+    return _text_number_refusal(pred, ref, question)
 
 
 # ---------------------------------------------------------------------------------------------

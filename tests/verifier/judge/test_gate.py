@@ -3,8 +3,11 @@
 fixtures/judge_gate.jsonl has, for each family of issue 17 (equations found not equivalent, opposite
 relations, false chains, unclosed LaTeX around a plain value, a sentence stating another number,
 JSON or template text, closed vocabularies, units of one quantity, a letter with no options known,
-an unreadable reference, clock times), wrong answers that an always-yes judge must not flip and
-right answers that the rules read or an honest judge recovers. Real loopback chat servers.
+an unreadable reference, clock times; and the gate's own readings: numbers in words, a sentence's
+several numbers against the question's givens, operator words, clock words, truth values for 1/0,
+hedge words in a sentence's subject, a letter followed by words), wrong answers that an always-yes
+judge must not flip and right answers that the rules read or an honest judge recovers. Real loopback
+chat servers.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ TABLE = [json.loads(line) for line in (FIXTURES / "judge_gate.jsonl").read_text(
 FAMILIES = {
     "equation", "relation", "chain", "unclosed_latex", "sentence_number", "json_template",
     "closed_vocabulary", "units", "letter_without_options", "unreadable_reference", "clock_time",
-    "same_letter",
+    "same_letter", "number_words", "several_numbers", "operator_words", "clock_words", "truth_value",
+    "hedge_subject", "letter_then_words",
 }  # fmt: skip
 
 

@@ -152,25 +152,26 @@ def test_circuit_opens_after_consecutive_failures_then_half_opens():
     script = sequence([Reply(status=500, raw="x"), Reply(status=500, raw="x")], then=Reply("equivalent"))
     with ChatServer(script) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=2, breaker_cooldown_s=0.5)
-        answers = [rf"\text{{{w} dozen}}" for w in ("one", "two", "three", "four", "five", "six")]
-        first = [second_opinion(rejected(a), config=cfg) for a in answers[:3]]
+        words = ("one", "two", "three", "four", "five", "six")
+        answers = [(rf"\text{{{w} dozen}}", str(12 * (k + 1))) for k, w in enumerate(words)]
+        first = [second_opinion(rejected(*a), config=cfg) for a in answers[:3]]
         assert srv.calls == 2  # the third call never left: the circuit is open
         assert "circuit open" in first[2].judge.detail
         assert get_client(cfg.judge).breaker.state == "open"
         time.sleep(0.6)
-        probe = second_opinion(rejected(answers[3]), config=cfg)
+        probe = second_opinion(rejected(*answers[3]), config=cfg)
         assert probe.correct and get_client(cfg.judge).breaker.state == "closed"
-        after = second_opinion(rejected(answers[4]), config=cfg)
+        after = second_opinion(rejected(*answers[4]), config=cfg)
         assert after.correct and srv.calls == 4
 
 
 def test_a_failed_trial_call_reopens_the_circuit():
     with ChatServer(always(status=500, raw="x")) as srv:
         cfg = fast(srv.url, max_retries=0, breaker_threshold=1, breaker_cooldown_s=0.3)
-        second_opinion(rejected(r"\text{one}"), config=cfg)
+        second_opinion(rejected(r"\text{one dozen}"), config=cfg)
         time.sleep(0.35)
-        second_opinion(rejected(r"\text{two}"), config=cfg)  # the trial call fails
-        v = second_opinion(rejected(r"\text{three}"), config=cfg)
+        second_opinion(rejected(r"\text{two dozen}", "24"), config=cfg)  # the trial call fails
+        v = second_opinion(rejected(r"\text{three dozen}", "36"), config=cfg)
     assert srv.calls == 2 and "circuit open" in v.judge.detail
 
 
@@ -196,7 +197,7 @@ def test_failures_are_not_cached():
 
 def test_batch_is_concurrent_within_the_limit_in_order_and_asks_each_pair_once():
     words = ("one", "two", "three", "four", "five", "six", "seven", "eight")
-    verdicts = [rejected(rf"\text{{{words[i % 8]} dozen}}") for i in range(16)]
+    verdicts = [rejected(rf"\text{{{words[i % 8]} dozen}}", str(12 * (i % 8 + 1))) for i in range(16)]
     verdicts[3] = rejected("41", "42")  # never consulted: two plain numbers
     verdicts[5] = Verdict(Status.CORRECT, Method.NUMERIC, "12", "12", "equal")
     # each call is held 0.5 s so that, even on a loaded machine, the next ones start while it is held

@@ -25,6 +25,8 @@ from verifier.judge.policy import (
     master_key_reason,
     new_nonce,
     parse_label,
+    spelled_value,
+    stated_numbers,
 )
 from verifier.kinds import read_kinds
 from verifier.normalize import normalize
@@ -122,7 +124,7 @@ def test_the_gate_reads_the_recorded_kinds(pred_kind, ref_kind, consulted):
     ("answer", "ref", "consulted", "why"),
     [
         (r"\sqrt{2}", r"\text{(B)}", False, "an expression against a letter whose options are not known"),
-        (r"\text{the circle}", r"\text{(B)}", True, "words against a letter whose options are not known"),
+        (r"\text{the circle}", r"\text{(B)}", False, "words against a letter whose option nothing shows"),
         ("(C)", r"\textbf{(B)}", False, "two different letters"),
         ("x = -4", "4", False, "x = a number against another number"),
         (r"\frac{\sqrt{3}}{4}", r"\frac{3}{4}", False, "two wordless expressions"),
@@ -401,3 +403,93 @@ def test_circuit_breaker_states():
     assert b.allow()
     b.record_success()
     assert b.state == "closed" and b.allow() and b.allow()
+
+
+@pytest.mark.parametrize(
+    ("words", "value"),
+    [
+        ("twelve", Fraction(12)),
+        ("a dozen", Fraction(12)),
+        ("two dozen", Fraction(24)),
+        ("seven hundred", Fraction(700)),
+        ("one hundred and fifty", Fraction(150)),
+        ("negative eight", Fraction(-8)),
+        ("three halves", Fraction(3, 2)),
+        ("one third", Fraction(1, 3)),
+        ("one and a quarter", Fraction(5, 4)),
+        ("two and three quarters", Fraction(11, 4)),
+        ("half past three", None),  # a clock time, not a number
+        ("a right angle", None),
+        ("one or two", None),
+        ("the answer is", None),
+    ],
+)
+def test_a_whole_answer_in_words_is_read_as_its_number(words, value):
+    assert spelled_value(words) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Faye can make 6 rows with 5 pencils in each row", [Fraction(6), Fraction(5)]),
+        ("there are two positive real zeros", [Fraction(2)]),
+        ("1{,}000 and 72,000 jellyfish", [Fraction(1000), Fraction(72000)]),
+        ("start at 2:30 pm to serve at 5:00 pm", [(2, 30), (5, 0)]),
+        ("one hundred and five more, and then some", [Fraction(105)]),
+        ("no number here", []),
+    ],
+)
+def test_the_numbers_a_sentence_states(text, numbers):
+    assert stated_numbers(text) == numbers
+
+
+@pytest.mark.parametrize(
+    ("answer", "ref", "question", "consulted", "why"),
+    [
+        (r"\text{twelve}", "12", None, True, "a number in words equal to the reference"),
+        (r"\text{thirteen}", "12", None, False, "a number in words other than the reference"),
+        (r"\text{five halves}", r"\frac{3}{2}", None, False, "a fraction in words other than the reference"),
+        ("Seattle has 20 sheep and Toulouse has 160", "20", None, False, "several numbers, no question"),
+        (
+            "Faye can make 6 rows with 5 pencils in each row",
+            "6",
+            "Faye placed 30 pencils into rows with 5 pencils in each row. How many rows could she make?",
+            True,
+            "the last number the question does not give is the reference's",
+        ),
+        (
+            "She must walk the remaining 6 miles at 3 miles per hour",
+            "6",
+            "On a 12-mile trail she walked 4 miles, then 2 miles. At what speed must she walk the rest?",
+            False,
+            "the last number the question does not give is 3, not the reference's 6",
+        ),
+        ("the negative of 5", "5", None, False, "an operator word on the reference's number"),
+        (r"\text{half past three}", "3:15", None, False, "clock words for another time"),
+        (r"\text{quarter past three}", "3:15", None, True, "clock words for the reference's time"),
+        ("True", "1", "Is this correct? Answer True or False.", True, "a truth value asked for, as 1"),
+        ("True", "0", "Is this correct? Answer True or False.", False, "True for the 0 of False"),
+        ("False", "0", "What is the probability of error as n grows?", False, "no truth value asked"),
+        (r"\text{ALL OF THE ABOVE}", "C", None, False, "a letter whose option no question shows"),
+        (r"\text{the circle}", "C", "Which? (a) square (b) triangle (c) circle", True, "the options shown"),
+    ],
+)
+def test_the_gate_reads_numbers_words_and_letters_before_consulting(answer, ref, question, consulted, why):
+    v = rule_verdict(answer, ref, question=question)
+    refusal = consult_refusal(v, max_answer_chars=200, question=question)
+    assert (refusal is None) is consulted, (why, v.kinds, refusal)
+
+
+def test_a_stray_brace_is_read_before_the_gate_decides():
+    kinds = read_kinds("yes}", "yes")
+    assert kinds == ("text:yes_no", "text:yes_no")
+    v = Verdict(Status.UNPARSEABLE, Method.NONE, "yes}", "yes", "cannot read", kinds=kinds)
+    assert consult_refusal(v, max_answer_chars=200) is not None
+
+
+def test_a_hedge_word_in_a_sentence_subject_is_not_a_hedge():
+    question = "What fraction of the nails are either size 2d or 4d?"
+    v = rule_verdict("The fraction of nails that are either size 2d or 4d is 0.75", "0.75", question=question)
+    assert consult_refusal(v, max_answer_chars=200, question=question) is None
+    v = rule_verdict("The fraction of nails is 0.75 or 0.8", "0.75", question=question)
+    assert consult_refusal(v, max_answer_chars=200, question=question) == "a hedge between answers is final"
