@@ -471,6 +471,23 @@ def _vocabulary_refusal(pred: str, ref_kind: str) -> str | None:
     return f"the reference is a word of a closed vocabulary ({vocab}) and the answer uses none of it"
 
 
+_OPTION_NUMBER = re.compile(r"[-−]?\d+(?:\.\d+)?")
+_LETTER_LEAD = re.compile(r"^\W*[A-Ja-j]\W+")
+
+
+def _option_numbers_refusal(pred: str, ref: str, letter: str, question: str | None) -> str | None:
+    """The same letter written with text: when that text and the option's both state numbers and
+    they differ (``(D) Rs. 700`` for option D ``Rs. 750``), the letter contradicts itself: final."""
+    text = _LETTER_LEAD.sub("", pred, count=1)
+    option = _LETTER_LEAD.sub("", ref, count=1) if _LETTER_LEAD.match(ref) else _option_text(letter, question)
+    if option is None:
+        return None
+    said, given = _OPTION_NUMBER.findall(text), _OPTION_NUMBER.findall(option)
+    if said and given and said != given:
+        return "the same letter with other numbers than its option's: the answer contradicts itself"
+    return None
+
+
 def _option_text(letter: str, question: str | None) -> str | None:
     from verifier.extract import question_options
 
@@ -535,6 +552,8 @@ def consult_refusal(verdict: Verdict, *, max_answer_chars: int, question: str | 
         if pred_kind is None or ref_kind is None:
             return "the rules recorded no reading of both sides: their verdict is final"
         refusal = kinds_refusal(pred_kind, ref_kind)
+        if refusal is None and pred_kind.startswith("letter") and ref_kind.startswith("letter"):
+            refusal = _option_numbers_refusal(pred, ref, _letter(ref_kind), question)
         if refusal is not None and pred_kind == "relation" and _content(ref_kind) in _VALUE_KINDS:
             refusal = _relation_value_refusal(pred, ref)
         if refusal is not None:
