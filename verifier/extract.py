@@ -859,8 +859,23 @@ _STATES = re.compile(
 _MAX_SENTENCE_CHARS = 400
 
 
+# "Therefore, the shortest path is:\n\n[0, 3, 5]": a concluding sentence whose value is the next line
+_VALUE_LINE = re.compile(
+    r"\n[ \t]*(\$[^$\n]+\$|\\\[.+?\\\]|\[[^\[\]\n]{1,80}\]|\([^()\n]{1,80}\)|-?\d[\d,]*(?:\.\d+)?%?)[ \t.]*$"
+)
+
+
 def _conclusion(text: str, lower: str) -> Hit | None:
     body = _without_pleasantries(text, lower)
+    value_line = _VALUE_LINE.search(body)
+    if value_line is not None:
+        before = body[: value_line.start()].rstrip()
+        lead = before[before.rfind("\n") + 1 :]
+        if before.endswith(":") and _CONCLUDES.match(lead.lower()) and not _HEDGE.search(lead.lower()):
+            answer = value_line.group(1)
+            return Hit(
+                value_line.end(1), answer[1:-1] if answer.startswith("$") else answer, value_line.end(1)
+            )
     finished = body.endswith((".", "!", "$", "*")) or body[-1:].isdigit()
     window_start = max(0, len(body) - _MAX_SENTENCE_CHARS)
     start = window_start
