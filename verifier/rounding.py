@@ -24,7 +24,9 @@ A decimal states its own precision: its last written digit. ``35.8`` stands for 
    they agree to a relative :data:`DOUBLE_REL_TOL` (``0.6666666666666667`` for
    ``0.6666666666666666``).
 
-An exact reference (an integer, a fraction, a surd) is never read as rounded: ``0.333`` is not
+A decimal whose digits after the point are all zeros (``3.0``, ``14696.0``, ``12.00``) is an integer
+printed as a float or as money, and is exact. An exact reference (an integer, a fraction, a surd) is
+never read as rounded: ``0.333`` is not
 ``1/3``, ``1.99`` is not ``2``, unless the question asks to round.
 """
 
@@ -58,7 +60,9 @@ def stated_precision(text: str) -> tuple[int, int] | None:
 
     ``places`` is the position of the last written digit: 2 for ``78.35``, 35 for ``4.7e-34``, -21 for
     ``6.02\\times10^{23}``. A percent sign is ignored here (the caller shifts ``places`` by 2 when it
-    reads ``51.05\\%`` as 0.5105). Integers, fractions and expressions are exact: None.
+    reads ``51.05\\%`` as 0.5105). Integers, fractions and expressions are exact: None; so is a decimal
+    whose digits after the point are all zeros (``3.0``, ``12.00``: an integer printed as a float or as
+    money). Other trailing zeros are stated digits (``0.50`` has 2 significant digits).
     """
     body = _PERCENT.sub("", text.strip())
     m = _DECIMAL.match(body)
@@ -68,8 +72,8 @@ def stated_precision(text: str) -> tuple[int, int] | None:
     if frac is None and exp is None:
         return None  # an integer is exact
     frac = frac or ""
-    if not (int_digits or frac):
-        return None
+    if not (int_digits or frac) or (frac and not frac.strip("0")):
+        return None  # "3.0", "14696.0", "12.00": an integer printed as a float or as money is exact
     digits = (int_digits + frac).lstrip("0")
     places = len(frac) - (int(exp) if exp is not None else 0)
     return places, len(digits)

@@ -23,7 +23,10 @@ CFG = VerifyConfig()
         ("78.3526", (4, 6)),
         ("-0.50", (2, 2)),  # a trailing zero is a stated digit
         (".5", (1, 1)),
-        ("0.0", (1, 0)),
+        ("0.0", None),  # an integer printed as a float
+        ("3.0", None),
+        ("12.00", None),
+        ("1.0e5", None),
         ("4.7e-34", (35, 2)),
         ("4e-05", (5, 1)),
         ("6.02\\times10^{23}", (-21, 3)),
