@@ -37,7 +37,7 @@ from verifier.parse import (
     label_name,
     parse_answer,
 )
-from verifier.rounding import Stated, rounded_agreement
+from verifier.rounding import Stated, rounded_agreement, stated_precision
 from verifier.verdict import Method, Status
 
 
@@ -320,11 +320,15 @@ def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
             if p == r:
                 pct = pred.percent or ref.percent
                 return Match(True, "equal (percent)" if pct else "equal numbers")
+    if not ctx.rounding and stated_precision(ref.text) is None:
+        # an exact reference: only the rounding a question asks for could match (a rational reference is
+        # never the irrational one of VerifyConfig.rounded_min_sig_digits)
+        return Match(False, f"{pred.text} != {ref.text}")
     for sp in (1,) if both_percent else percent_scales(pred, ctx):
         for sr in (1,) if both_percent else percent_scales(ref, ctx):
             why = rounded_agreement(
-                Stated.of(pred.text, pred.value / sp, percent_scaled=sp != 1),
-                Stated.of(ref.text, ref.value / sr, percent_scaled=sr != 1),
+                Stated.of(pred.text, pred.value if sp == 1 else pred.value / sp, percent_scaled=sp != 1),
+                Stated.of(ref.text, ref.value if sr == 1 else ref.value / sr, percent_scaled=sr != 1),
                 rounding=ctx.rounding,
                 min_sig_digits=ctx.config.rounded_min_sig_digits,
             )
@@ -363,7 +367,7 @@ def percent_scales(n: Number, ctx: Context) -> tuple[int, ...]:
 
 
 def _candidates(n: Number, ctx: Context) -> list[Fraction]:
-    return [n.value / scale for scale in percent_scales(n, ctx)]
+    return [n.value, n.value / 100] if n.percent and ctx.config.percent_matches_fraction else [n.value]
 
 
 def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:

@@ -32,6 +32,7 @@ never read as rounded: ``0.333`` is not
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -55,6 +56,7 @@ _DECIMAL = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def stated_precision(text: str) -> tuple[int, int] | None:
     """``(places, significant digits)`` of a number written as a decimal, or None for an exact one.
 
@@ -79,7 +81,7 @@ def stated_precision(text: str) -> tuple[int, int] | None:
     return places, len(digits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stated:
     """One side of a numeric comparison."""
 
@@ -101,7 +103,10 @@ class Stated:
 
 def _within_half_unit(value: Fraction, decimal: Fraction, places: int) -> bool:
     """``value`` rounds to ``decimal`` at ``places`` (ties either way)."""
-    return abs(value - decimal) <= Fraction(1, 2) * Fraction(10) ** -places
+    diff = value - decimal  # |diff| <= 10**-places / 2, in integers
+    if places >= 0:
+        return 2 * abs(diff.numerator) * 10**places <= diff.denominator
+    return 2 * abs(diff.numerator) <= diff.denominator * 10**-places
 
 
 def rounded_agreement(pred: Stated, ref: Stated, *, rounding: bool, min_sig_digits: int | None) -> str:
