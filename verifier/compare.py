@@ -320,7 +320,7 @@ def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
             if p == r:
                 pct = pred.percent or ref.percent
                 return Match(True, "equal (percent)" if pct else "equal numbers")
-    if not ctx.rounding and stated_precision(ref.text) is None:
+    if not ctx.rounding and (not ctx.config.rounded_references or stated_precision(ref.text) is None):
         # an exact reference: only the rounding a question asks for could match (a rational reference is
         # never the irrational one of VerifyConfig.rounded_min_sig_digits)
         return Match(False, f"{pred.text} != {ref.text}")
@@ -331,6 +331,7 @@ def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
                 Stated.of(ref.text, ref.value if sr == 1 else ref.value / sr, percent_scaled=sr != 1),
                 rounding=ctx.rounding,
                 min_sig_digits=ctx.config.rounded_min_sig_digits,
+                rounded_references=ctx.config.rounded_references,
             )
             if why:
                 return Match(True, why)

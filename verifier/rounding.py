@@ -109,12 +109,15 @@ def _within_half_unit(value: Fraction, decimal: Fraction, places: int) -> bool:
     return 2 * abs(diff.numerator) <= diff.denominator * 10**-places
 
 
-def rounded_agreement(pred: Stated, ref: Stated, *, rounding: bool, min_sig_digits: int | None) -> str:
+def rounded_agreement(
+    pred: Stated, ref: Stated, *, rounding: bool, min_sig_digits: int | None, rounded_references: bool = True
+) -> str:
     """Why ``pred`` matches ``ref`` by the rounding rules of this module, or "" when it does not.
 
     ``rounding``: the question asks for a rounded answer. ``min_sig_digits``: the opt-in
-    ``VerifyConfig.rounded_min_sig_digits`` for a decimal answer to an irrational reference. Call it
-    only for two real numbers that are not equal.
+    ``VerifyConfig.rounded_min_sig_digits`` for a decimal answer to an irrational reference.
+    ``rounded_references``: ``VerifyConfig.rounded_references`` (rules 3 and 4; False: every reference
+    is exact). Call it only for two real numbers that are not equal.
     """
     if rounding:
         for dec, other in ((pred, ref), (ref, pred)):
@@ -128,7 +131,7 @@ def rounded_agreement(pred: Stated, ref: Stated, *, rounding: bool, min_sig_digi
         and _within_half_unit(ref.value, pred.value, pred.places)
     ):
         return f"equal when rounded to {_place_words(pred.places)}"
-    if ref.places is None:
+    if ref.places is None or not rounded_references:
         return ""  # an exact reference: only an equal value, or a rounding the question asks for
     if pred.sig >= DOUBLE_PRINT_SIG_DIGITS or ref.sig >= DOUBLE_PRINT_SIG_DIGITS:
         scale = max(abs(pred.value), abs(ref.value))

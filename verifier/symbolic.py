@@ -140,7 +140,7 @@ def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match
             why = _equivalent(a, b, (pred, sa), (ref, sb), ctx)
             if why:
                 return Match(True, why)
-    if _is_decimal(ref) and reference_is_rounded(ref.text):
+    if ctx.config.rounded_references and _is_decimal(ref) and reference_is_rounded(ref.text):
         return Match(False, f"not equal to {ref.text} at its precision (its last written digit)")
     if not ctx.rounding and (_is_decimal(pred) or _is_decimal(ref)):
         return Match(False, "not equal (a decimal approximation is not the exact value; no rounding asked)")
@@ -173,7 +173,11 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Side, ref: Side, ctx: Contex
         sp, sr = _stated(pred, a), _stated(ref, b)
         if sp is not None and sr is not None:
             return rounded_agreement(
-                sp, sr, rounding=ctx.rounding, min_sig_digits=ctx.config.rounded_min_sig_digits
+                sp,
+                sr,
+                rounding=ctx.rounding,
+                min_sig_digits=ctx.config.rounded_min_sig_digits,
+                rounded_references=ctx.config.rounded_references,
             )
         if not (a.free_symbols or b.free_symbols):
             return ""

@@ -139,3 +139,16 @@ def test_both_paths_agree(pred: str, ref: str, rounding: bool) -> None:
 def test_an_exact_answer_against_a_decimal_reference(pred: str, ref: str, expected: bool) -> None:
     ctx = Context(CFG, symbolic=True, rounding=False)
     assert values_equal(parse_answer(pred), parse_answer(ref), ctx).ok is expected
+
+
+def test_rounded_references_can_be_turned_off() -> None:
+    from verifier import verify
+
+    exact = VerifyConfig(rounded_references=False)
+    for pred, ref in [("17/3", "5.667"), ("\\sqrt{2}", "1.414"), ("35.802", "35.8"), ("78.35", "78.3526")]:
+        assert verify(pred, ref), (pred, ref)
+        assert not verify(pred, ref, config=exact), (pred, ref)
+    assert not verify("0.6666666666666667", "0.6666666666666666", config=exact)
+    # a question that asks to round still decides, whatever the switch
+    assert verify("0.33", "\\frac13", question="Round to the nearest hundredth.", config=exact)
+    assert verify("12.5", "12.50", config=exact)
