@@ -37,7 +37,7 @@ from verifier.parse import (
     label_name,
     parse_answer,
 )
-from verifier.rounding import Stated, rounded_agreement, stated_precision
+from verifier.rounding import Stated, percent_scales, rounded_agreement, stated_precision
 from verifier.verdict import Method, Status
 
 
@@ -324,8 +324,8 @@ def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
         # an exact reference: only the rounding a question asks for could match (a rational reference is
         # never the irrational one of VerifyConfig.rounded_min_sig_digits)
         return Match(False, f"{pred.text} != {ref.text}")
-    for sp in (1,) if both_percent else percent_scales(pred, ctx):
-        for sr in (1,) if both_percent else percent_scales(ref, ctx):
+    for sp in (1,) if both_percent else percent_scales(pred.percent, ctx.config):
+        for sr in (1,) if both_percent else percent_scales(ref.percent, ctx.config):
             why = rounded_agreement(
                 Stated.of(pred.text, pred.value if sp == 1 else pred.value / sp, percent_scaled=sp != 1),
                 Stated.of(ref.text, ref.value if sr == 1 else ref.value / sr, percent_scaled=sr != 1),
@@ -359,12 +359,6 @@ def _based_equal(pred: Number, ref: Number) -> Match:
             return Match(False, f"{pred.text} has digits that base {ref.base} does not have")
         return Match(value == ref.value, f"the digits of {pred.text} in base {ref.base}")
     return Match(pred.value == ref.value, f"the same number in base {ref.base}")
-
-
-def percent_scales(n: Number, ctx: Context) -> tuple[int, ...]:
-    """The divisors that give the values ``n`` may stand for: 25% is 25, and also 0.25 under the
-    percent policy (``VerifyConfig.percent_matches_fraction``)."""
-    return (1, 100) if n.percent and ctx.config.percent_matches_fraction else (1,)
 
 
 def _candidates(n: Number, ctx: Context) -> list[Fraction]:

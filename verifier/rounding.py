@@ -36,6 +36,10 @@ import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from verifier.config import VerifyConfig
 
 # a decimal reference is read to its last digit when it has at least this many significant digits:
 # 0.5 stays exactly one half (0.49 is not it), while 7.1 is matched by 7.14 and 0.16 by 1/sqrt(41)
@@ -99,6 +103,12 @@ class Stated:
             return cls(value, None, 0, exact, text)
         places, sig = prec
         return cls(value, places + (2 if percent_scaled else 0), sig, exact, text)
+
+
+def percent_scales(percent: bool, config: VerifyConfig) -> tuple[int, ...]:
+    """The divisors that give the values a number may stand for: ``25%`` is 25, and also 0.25 under
+    the percent policy (``VerifyConfig.percent_matches_fraction``)."""
+    return (1, 100) if percent and config.percent_matches_fraction else (1,)
 
 
 def _within_half_unit(value: Fraction, decimal: Fraction, places: int) -> bool:

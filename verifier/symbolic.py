@@ -17,11 +17,16 @@ from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from latex2sympy2_extended.math_normalization import NormalizationConfig
 
-from verifier.compare import percent_scales
 from verifier.mathparse import MAX_FACTORIAL, Node, TooCostly, check_cost
 from verifier.outcome import Match
 from verifier.parse import Expr, Number, Relation, Unparseable
-from verifier.rounding import Stated, reference_is_rounded, rounded_agreement, stated_precision
+from verifier.rounding import (
+    Stated,
+    percent_scales,
+    reference_is_rounded,
+    rounded_agreement,
+    stated_precision,
+)
 
 if TYPE_CHECKING:
     from verifier.compare import Context
@@ -128,7 +133,7 @@ def _is_decimal(a: Number | Expr) -> bool:
 def _candidates(a: Number | Expr, ctx: Context) -> list[tuple[sympy.Expr, int]]:
     """The values ``a`` may stand for, each with its percent divisor (25% is 25 and 0.25)."""
     if isinstance(a, Number):
-        return [(to_sympy(a, a.value / scale), scale) for scale in percent_scales(a, ctx)]
+        return [(to_sympy(a, a.value / scale), scale) for scale in percent_scales(a.percent, ctx.config)]
     return [(to_sympy(a), 1)]
 
 
