@@ -37,6 +37,7 @@ from verifier.parse import (
     label_name,
     parse_answer,
 )
+from verifier.rounding import Stated, percent_scales, rounded_agreement, stated_precision
 from verifier.verdict import Method, Status
 
 
@@ -311,30 +312,37 @@ def _infinity(a: Number | Expr) -> int | None:
 
 
 def numbers_equal(pred: Number, ref: Number, ctx: Context) -> Match:
-    r"""Exact rationals: 0.5 == 1/2 == 2/4, 0.333 != 1/3 (unless rounding is allowed), 25% == 25 == 0.25.
+    r"""Exact rationals: 0.5 == 1/2 == 2/4, 0.333 != 1/3 (unless rounding is allowed), 25% == 25 == 0.25;
+    a decimal reference read to its last digit (``17/3`` is ``5.667``; :mod:`verifier.rounding`).
 
     Two percentages compare their numbers only (``0.25\%`` is not ``25\%``), and a number written in
     another base (``101_2``) by :func:`_based_equal`.
     """
     if pred.base is not None or ref.base is not None:
         return _based_equal(pred, ref)
-    if pred.percent and ref.percent:
-        if pred.value == ref.value:
-            return Match(True, "equal percentages")
-        return Match(False, f"{pred.text} != {ref.text}")
-    for p in _candidates(pred, ctx):
+    both_percent = pred.percent and ref.percent
+    if both_percent and pred.value == ref.value:
+        return Match(True, "equal percentages")
+    for p in () if both_percent else _candidates(pred, ctx):
         for r in _candidates(ref, ctx):
             if p == r:
                 pct = pred.percent or ref.percent
                 return Match(True, "equal (percent)" if pct else "equal numbers")
-    if ctx.rounding:
-        for dec, other in ((pred, ref), (ref, pred)):
-            if dec.decimal_places is None:
-                continue
-            for d in _candidates(dec, ctx):
-                for o in _candidates(other, ctx):
-                    if _rounds_to(o, d, dec.decimal_places):
-                        return Match(True, f"equal when rounded to {dec.decimal_places} decimal places")
+    if not ctx.rounding and (not ctx.config.rounded_references or stated_precision(ref.text) is None):
+        # an exact reference: only the rounding a question asks for could match (a rational reference is
+        # never the irrational one of VerifyConfig.rounded_min_sig_digits)
+        return Match(False, f"{pred.text} != {ref.text}")
+    for sp in (1,) if both_percent else percent_scales(pred.percent, ctx.config):
+        for sr in (1,) if both_percent else percent_scales(ref.percent, ctx.config):
+            why = rounded_agreement(
+                Stated.of(pred.text, pred.value if sp == 1 else pred.value / sp, percent_scaled=sp != 1),
+                Stated.of(ref.text, ref.value if sr == 1 else ref.value / sr, percent_scaled=sr != 1),
+                rounding=ctx.rounding,
+                min_sig_digits=ctx.config.rounded_min_sig_digits,
+                rounded_references=ctx.config.rounded_references,
+            )
+            if why:
+                return Match(True, why)
     return Match(False, f"{pred.text} != {ref.text}")
 
 
@@ -362,17 +370,7 @@ def _based_equal(pred: Number, ref: Number) -> Match:
 
 
 def _candidates(n: Number, ctx: Context) -> list[Fraction]:
-    if n.percent and ctx.config.percent_matches_fraction:
-        return [n.value, n.value / 100]
-    return [n.value]
-
-
-def _rounds_to(exact: Fraction, decimal: Fraction, places: int) -> bool:
-    """``exact`` rounded half-up to ``places`` decimals equals ``decimal`` (also when truncated)."""
-    scale = Fraction(10) ** places
-    scaled = exact * scale
-    nearest = Fraction(int((abs(scaled) + Fraction(1, 2)) // 1)) * (1 if scaled >= 0 else -1)
-    return nearest / scale == decimal
+    return [n.value, n.value / 100] if n.percent and ctx.config.percent_matches_fraction else [n.value]
 
 
 def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:

@@ -29,6 +29,11 @@ class VerifyConfig:
     # written and has at least this many significant digits. Off, because an RL policy learns to answer
     # 3.14 for every pi: an approximation is not the exact answer unless the question asks for one
     rounded_min_sig_digits: int | None = None
+    # a decimal reference with 2 or more significant digits is a rounding the dataset made (TheoremQA:
+    # 5.667 for 17/3), read to its last written digit: 17/3, 35.802 and 78.35 match 5.667, 35.8 and
+    # 78.3526 (verifier.rounding). False: every reference is exact, for data whose decimals are exact
+    # values (money such as 12.5, where 12.46 is wrong)
+    rounded_references: bool = True
     # percent policy: "25%" matches 25 and 0.25 when True, only 25 (and "25%") when False
     percent_matches_fraction: bool = True
     # an extracted answer longer than this many characters is UNPARSEABLE, never parsed

@@ -110,6 +110,16 @@ def unicode_symbols(s: str) -> str:
     return "".join(_UNICODE_MAP.get(ch, ch) for ch in s)
 
 
+# "4.65 x 10^-34", "4.65x10^-34": a letter x between a number and a power of ten is a times sign
+# (with a space on both sides or on neither: "2x 10^3" stays a product with x)
+_X_TIMES_TEN = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s+[xX]\s+|[xX])(?=10\s*\^)")
+
+
+def x_times_ten(s: str) -> str:
+    """``4.65 x 10^-34`` -> ``4.65 \\times 10^-34``: scientific notation typed with the letter x."""
+    return _X_TIMES_TEN.sub(lambda m: m.group(1) + " \\times ", s)
+
+
 def _group_end(s: str, i: int) -> int:
     """Index just past the brace group that starts at ``s[i]`` (``{`` ... ``}``), or past one token; -1
     when the group is not closed."""
@@ -627,6 +637,7 @@ def whitespace(s: str) -> str:
 RULES: tuple[Rule, ...] = (
     Rule("invisible_characters", invisible_characters, "drop zero-width characters and soft hyphens"),
     Rule("unicode_symbols", unicode_symbols, "full-width and unicode math symbols to ASCII/LaTeX"),
+    Rule("x_times_ten", x_times_ten, r"4.65 x 10^-34 -> 4.65 \times 10^-34"),
     Rule("phantom", phantom, r"drop \phantom{..} with its argument (it renders blank)"),
     Rule("color_commands", color_commands, r"\color{red}{7} -> {7}: colours keep their content"),
     Rule("markdown_emphasis", markdown_emphasis, "**18** -> 18"),

@@ -20,6 +20,13 @@ from latex2sympy2_extended.math_normalization import NormalizationConfig
 from verifier.mathparse import MAX_FACTORIAL, Node, TooCostly, check_cost
 from verifier.outcome import Match
 from verifier.parse import Expr, Number, Relation, Unparseable
+from verifier.rounding import (
+    Stated,
+    percent_scales,
+    reference_is_rounded,
+    rounded_agreement,
+    stated_precision,
+)
 
 if TYPE_CHECKING:
     from verifier.compare import Context
@@ -113,55 +120,71 @@ def to_sympy(a: Number | Expr, value: Fraction | None = None) -> sympy.Expr:
     return latex_to_sympy(a.text)
 
 
-def _decimal_places(a: Number | Expr) -> int | None:
+Side = tuple[Number | Expr, int]  # an answer as written and the percent divisor of this reading
+
+
+def _is_decimal(a: Number | Expr) -> bool:
+    """Written as a decimal (``35.8``, ``4.7e-34``): it states a precision (:mod:`verifier.rounding`)."""
+    if isinstance(a, Expr) and a.node is not None:
+        return False
+    return stated_precision(a.text) is not None
+
+
+def _candidates(a: Number | Expr, ctx: Context) -> list[tuple[sympy.Expr, int]]:
+    """The values ``a`` may stand for, each with its percent divisor (25% is 25 and 0.25)."""
     if isinstance(a, Number):
-        return a.decimal_places
-    if a.node is None:
-        m = re.fullmatch(r"-?\d*\.(\d+)", a.text.strip())
-        return len(m.group(1)) if m else None
-    return None
-
-
-def _sig_digits(text: str) -> int:
-    digits = re.sub(r"[^0-9]", "", text.lower().partition("e")[0])
-    return len(digits.lstrip("0"))
-
-
-def _candidates(a: Number | Expr, ctx: Context) -> list[sympy.Expr]:
-    if isinstance(a, Number) and a.percent and ctx.config.percent_matches_fraction:
-        return [to_sympy(a), to_sympy(a, a.value / 100)]
-    return [to_sympy(a)]
+        return [(to_sympy(a, a.value / scale), scale) for scale in percent_scales(a.percent, ctx.config)]
+    return [(to_sympy(a), 1)]
 
 
 def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match:
-    """SymPy equivalence of two values; a decimal matches an irrational only by the rounding policy."""
+    """SymPy equivalence of two values; a decimal matches another value only by the rounding rules."""
 
-    for a in _candidates(pred, ctx):
-        for b in _candidates(ref, ctx):
-            why = _equivalent(a, b, pred, ref, ctx)
+    for a, sa in _candidates(pred, ctx):
+        for b, sb in _candidates(ref, ctx):
+            why = _equivalent(a, b, (pred, sa), (ref, sb), ctx)
             if why:
                 return Match(True, why)
-    if not ctx.rounding and (_decimal_places(pred) is not None or _decimal_places(ref) is not None):
+    if ctx.config.rounded_references and _is_decimal(ref) and reference_is_rounded(ref.text):
+        return Match(False, f"not equal to {ref.text} at its precision (its last written digit)")
+    if not ctx.rounding and (_is_decimal(pred) or _is_decimal(ref)):
         return Match(False, "not equal (a decimal approximation is not the exact value; no rounding asked)")
     return Match(False, "not equivalent")
 
 
-def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number | Expr, ctx: Context) -> str:
+def _stated(side: Side, value: sympy.Expr) -> Stated | None:
+    """A side as :mod:`verifier.rounding` reads it, or None when it is not a real number."""
+    a, scale = side
+    if value.free_symbols:
+        return None
+    if value.is_Rational:
+        return Stated.of(a.text, Fraction(int(value.p), int(value.q)), percent_scaled=scale != 1)
+    number = sympy.N(value, 50)
+    if not (number.is_number and number.is_real and number.is_finite):
+        return None
+    try:
+        approx = Fraction(str(number))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return Stated.of(a.text, approx, exact=False, percent_scaled=scale != 1)
+
+
+def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Side, ref: Side, ctx: Context) -> str:
     diff = sympy.expand(a - b) if not (a.has(sympy.oo) or b.has(sympy.oo)) else a - b
     if diff == 0:
         return "equal expressions"
-    for dec, dec_expr, other in ((pred, a, b), (ref, b, a)):
-        places = _decimal_places(dec)
-        if places is not None and not other.free_symbols:
-            # a decimal matches an exact value it only rounds when the question asks for a rounded
-            # answer; an irrational one also when the config opts in (rounded_min_sig_digits)
-            min_digits = ctx.config.rounded_min_sig_digits
-            if other.is_Rational or min_digits is None:
-                enough = ctx.rounding
-            else:
-                enough = ctx.rounding or _sig_digits(dec.text) >= min_digits
-            if enough and _rounds_to(other, dec_expr, places):
-                return f"equal when rounded to {places} decimal places"
+    if _is_decimal(pred[0]) or _is_decimal(ref[0]):
+        # a decimal and a number: equal only by the rounding rules (never by sampling or 30 digits)
+        sp, sr = _stated(pred, a), _stated(ref, b)
+        if sp is not None and sr is not None:
+            return rounded_agreement(
+                sp,
+                sr,
+                rounding=ctx.rounding,
+                min_sig_digits=ctx.config.rounded_min_sig_digits,
+                rounded_references=ctx.config.rounded_references,
+            )
+        if not (a.free_symbols or b.free_symbols):
             return ""
     if diff.is_Rational:
         return ""
@@ -178,14 +201,6 @@ def _equivalent(a: sympy.Expr, b: sympy.Expr, pred: Number | Expr, ref: Number |
             return "equal to 30 digits"
         return ""
     return "equal at sample points" if _numerically_equal(a, b, ctx) else ""
-
-
-def _rounds_to(exact: sympy.Expr, decimal: sympy.Expr, places: int) -> bool:
-    value = sympy.N(exact, 50)
-    if not value.is_real:
-        return False
-    half = sympy.Rational(1, 2) * sympy.Rational(1, 10**places)
-    return bool(abs(value - decimal) <= half * (1 + sympy.Rational(1, 10**12)))
 
 
 def _numerically_equal(a: sympy.Expr, b: sympy.Expr, ctx: Context) -> bool:
