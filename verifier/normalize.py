@@ -337,15 +337,6 @@ def base_ten_subscript(s: str) -> str:
 _THOUSANDS_BRACE = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d{3})|(?<=\d)\\!,\\!(?=\d{3})")
 
 
-_TIMES_TEN = re.compile(r"(?<=\d)\s*[xX]\s*(?=10\s*\^)")
-
-
-def scientific_x(s: str) -> str:
-    r"""``4.65 x 10^-34`` -> ``4.65 \times 10^-34``: an ``x`` between a number and a power of ten is a
-    multiplication sign, not the variable x."""
-    return _TIMES_TEN.sub(r" \\times ", s)
-
-
 def thousands_braces(s: str) -> str:
     r"""``10{,}000`` -> ``10000`` (MATH's thousands separator); bare ``1,000`` is left to the parser."""
     return _THOUSANDS_BRACE.sub("", s)
@@ -653,7 +644,6 @@ RULES: tuple[Rule, ...] = (
     Rule("trig_degrees", trig_degrees, r"\cos 60^\circ -> \cos (60\cdot\frac{\pi}{180})"),
     Rule("degrees", degrees, r"drop ^\circ"),
     Rule("percent", percent, r"\% -> %"),
-    Rule("scientific_x", scientific_x, r"4.65 x 10^-34 -> 4.65 \times 10^-34"),
     Rule("thousands_braces", thousands_braces, "10{,}000 -> 10000"),
     Rule("base_ten_subscript", base_ten_subscript, "11_{10} -> 11"),
     Rule("repeating_decimals", repeating_decimals, r"0.\overline{3} -> \frac{1}{3}"),
