@@ -507,6 +507,7 @@ _ADJUNCT = re.compile(
     r"|\b(?:in|within|during|by|over)\s+(?:the\s+(?:first|last|past|next)|his|her|their|its)\b"
     r"|\b(?:in|within|during|by|over)\s*$"
     r"|^\s*[a-z]+(?:\s+[a-z]+)?\s+(?:that|who)\s"
+    r"|\bof\s+[a-z]\s*(?:≤|≥|<|>|\\le|\\ge)\s*$"  # a range on the counted values: "20 values of x ≤ 100"
 )  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday"; and a relative
 # clause on the counted noun: "25 racks that have at least 0 ties")
 # a restatement of the value in other units: "300 cents, which is equivalent to $3" states $3
