@@ -1,4 +1,4 @@
-"""verifier.algebra: the pairs decided in process before the sandbox, always as the SymPy step decides them."""
+"""verifier.algebra: pairs decided in process before the sandbox, always as the SymPy step decides them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from verifier.normalize import normalize
 from verifier.parse import parse_answer
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = [json.loads(line) for line in (ROOT / "fixtures" / "algebra_cases.jsonl").read_text().splitlines() if line]
+TABLE = ROOT / "fixtures" / "algebra_cases.jsonl"
+CASES = [json.loads(line) for line in TABLE.read_text().splitlines() if line]
 CFG = VerifyConfig()
 
 
