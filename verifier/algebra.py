@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import random
+from contextvars import ContextVar
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,10 @@ __all__ = ["NOT_EXACT", "SAMPLE_SEED", "algebra_equal", "first_sample_point"]
 SAMPLE_SEED = 20261121
 # an expansion with more terms than this is left to SymPy (a guard, not a limit anyone meets)
 MAX_TERMS = 2_000
+# the work one pair may cost here, in products of two terms (and trial divisions of a radicand):
+# a few tens of milliseconds at most; a pair past it is left to SymPy, under the sandbox's time limit
+WORK_BUDGET = 4_000
+_budget: ContextVar[list[int]] = ContextVar("algebra_budget")
 # below this difference (absolute) two constants are left to SymPy, which calls 30 digits equal
 _CONSTANT_GAP = 1e-20
 # the relative rounding error of one floating-point operation, with a safety factor of 4
@@ -64,7 +69,9 @@ _FUNCTION_NAMES = {
 }  # fmt: skip
 
 Monomial = tuple[tuple[str, int], ...]  # (indeterminate, exponent), sorted; () is the constant 1
-Poly = dict[Monomial, Fraction]
+# coefficients are ints while they are integers (int arithmetic is many times faster than Fraction's)
+Coeff = int | Fraction
+Poly = dict[Monomial, Coeff]
 
 
 class _Undecided(Exception):
@@ -108,6 +115,7 @@ def algebra_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Matc
 
 
 def _decide(a: Node, b: Node, tol: float, decimal: bool) -> Match | None:
+    _budget.set([WORK_BUDGET])
     polys: tuple[Poly, Poly] | None
     try:
         polys = _poly(a), _poly(b)
@@ -164,17 +172,19 @@ def _key(p: Poly) -> str:
 
 
 def _gen(name: str) -> Poly:
-    return {((name, 1),): Fraction(1)}
+    return {((name, 1),): 1}
 
 
-def _const(value: Fraction) -> Poly:
+def _const(value: Coeff) -> Poly:
+    if isinstance(value, Fraction) and value.denominator == 1:
+        value = value.numerator
     return {(): value} if value else {}
 
 
 def _add(p: Poly, q: Poly, sign: int = 1) -> Poly:
     out = dict(p)
     for m, c in q.items():
-        v = out.get(m, Fraction(0)) + sign * c
+        v = out.get(m, 0) + sign * c
         if v:
             out[m] = v
         else:
@@ -186,16 +196,18 @@ def _sub(p: Poly, q: Poly) -> Poly:
     return _add(p, q, -1)
 
 
-def _mul_monomials(m: Monomial, n: Monomial) -> tuple[Monomial, Fraction]:
+def _mul_monomials(m: Monomial, n: Monomial) -> tuple[Monomial, int]:
     """The product of two monomials, reduced (``i^2 = -1``, ``\\sqrt{2}\\sqrt{6} = 2\\sqrt{3}``), and
-    the rational factor the reduction took out."""
+    the integer factor the reduction took out."""
+    if not m or not n:
+        return m or n, 1
     exps = dict(m)
     for g, e in n:
         exps[g] = exps.get(g, 0) + e
-    factor = Fraction(1)
+    factor = 1
     i = exps.get("c:I", 0)
     if i >= 2:  # i^2 = -1
-        factor = Fraction(-1 if (i // 2) % 2 else 1)
+        factor = -1 if (i // 2) % 2 else 1
         exps["c:I"] = i % 2
     roots = [g for g in exps if g.startswith("q:")]
     if roots:
@@ -212,12 +224,20 @@ def _mul_monomials(m: Monomial, n: Monomial) -> tuple[Monomial, Fraction]:
     return tuple(sorted((g, e) for g, e in exps.items() if e)), factor
 
 
+def _charge(work: int) -> None:
+    left = _budget.get()
+    left[0] -= work
+    if left[0] < 0:
+        raise _Undecided("over the work budget")
+
+
 def _mul(p: Poly, q: Poly) -> Poly:
+    _charge(len(p) * len(q))
     out: Poly = {}
     for m, c in p.items():
         for n, d in q.items():
             mono, factor = _mul_monomials(m, n)
-            v = out.get(mono, Fraction(0)) + factor * c * d
+            v = out.get(mono, 0) + factor * c * d
             if v:
                 out[mono] = v
             else:
@@ -232,7 +252,7 @@ def _rational(p: Poly) -> Fraction | None:
     if not p:
         return Fraction(0)
     if len(p) == 1 and () in p:
-        return p[()]
+        return Fraction(p[()])
     return None
 
 
@@ -315,6 +335,7 @@ def _square_root(value: Fraction) -> Poly:
     n = abs(value.numerator) * value.denominator  # sqrt(a/b) = sqrt(ab)/b
     if n > _MAX_RADICAND:
         raise _Undecided("a large radicand")
+    _charge(math.isqrt(n))
     outside, inside, p = 1, n, 2
     while p * p <= inside:
         while inside % (p * p) == 0:
