@@ -222,9 +222,16 @@ def _decide(pred_norm: str, ref_norm: str, question: str | None, config: VerifyC
     try:
         return compare(pred_a, ref_a, Context(config, symbolic=False, rounding=rounding, options=options))
     except NeedsSymbolic:
-        return _symbolic(pred_a, ref_a, config, rounding, options)
+        pass
     except TooCostly as exc:
         return Outcome(Status.UNPARSEABLE, Method.NONE, f"cost guard: {exc}")
+    # the values SymPy's answer is certain for, decided here (verifier.algebra), so that a pair whose
+    # expressions expand alike or differ at a sample point never waits for the SymPy pool
+    try:
+        ctx = Context(config, symbolic=False, rounding=rounding, options=options, algebra=True)
+        return compare(pred_a, ref_a, ctx)
+    except Exception:  # NeedsSymbolic, or anything else: the sandbox's answer, in its own words
+        return _symbolic(pred_a, ref_a, config, rounding, options)
 
 
 def _symbolic(

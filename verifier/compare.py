@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from verifier.algebra import algebra_equal
 from verifier.config import VerifyConfig
 from verifier.mathparse import Node, TooCostly, exact_value
 from verifier.outcome import Match, NeedsSymbolic, Outcome
@@ -48,6 +49,10 @@ class Context:
     rounding: bool  # a decimal may match an exact value it rounds (the question asks to round)
     # the question's lettered options, normalised: (("A", "10"), ("B", "12")); () when it has none
     options: tuple[tuple[str, str], ...] = ()
+    # in process, second pass: values SymPy would be needed for are first tried by exact expansion
+    # and a numeric witness (verifier.algebra), where SymPy's answer is certain; the verdict is then
+    # the one the sandbox would give (method SYMBOLIC)
+    algebra: bool = False
 
     def option(self, letter: str) -> Answer | None:
         """The parsed text of option ``letter`` of the question, or None."""
@@ -60,7 +65,7 @@ class Context:
 def compare(pred: Answer, ref: Answer, ctx: Context) -> Outcome:
     """Decide one parsed pair (raises :class:`NeedsSymbolic` in process when SymPy is needed)."""
     m = equal(pred, ref, ctx)
-    method = _method(pred, ref, symbolic=ctx.symbolic)
+    method = _method(pred, ref, symbolic=ctx.symbolic or ctx.algebra)
     return Outcome(Status.CORRECT if m.ok else Status.INCORRECT, method, m.why)
 
 
@@ -292,6 +297,10 @@ def value_vs_value(pred: Answer, ref: Answer, ctx: Context) -> Match:
         if isinstance(pred, Number) or isinstance(ref, Number):
             return Match(False, "a number is not infinite")
     if not ctx.symbolic:
+        if ctx.algebra:
+            decided = algebra_equal(pred, ref, ctx)
+            if decided is not None:
+                return decided
         raise NeedsSymbolic
     from verifier.symbolic import values_equal
 

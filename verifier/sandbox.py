@@ -65,8 +65,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-# modules the forkserver imports once, so every worker starts with them loaded
-_PRELOAD = ["verifier.sandbox", "sympy", "latex2sympy2_extended", "verifier"]
+# modules the forkserver imports once, so every worker starts with them loaded (verifier.symbolic
+# too: its import would otherwise count against the first task's time limit in each new worker)
+_PRELOAD = ["verifier.sandbox", "sympy", "latex2sympy2_extended", "verifier", "verifier.symbolic"]
 # a worker that dies this many times in a row without finishing a task is not restarted again
 _MAX_STARTS_IN_A_ROW = 3
 # errors after which a worker's state is not trusted: it is replaced

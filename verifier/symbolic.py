@@ -17,6 +17,7 @@ from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from latex2sympy2_extended.math_normalization import NormalizationConfig
 
+from verifier.algebra import NOT_EXACT, SAMPLE_SEED
 from verifier.mathparse import MAX_FACTORIAL, Node, TooCostly, check_cost
 from verifier.outcome import Match
 from verifier.parse import Expr, Number, Relation, Unparseable
@@ -44,7 +45,7 @@ _L2S_CONVERSION = ConversionConfig(
 )
 # random sample points for the numeric fallback (fixed seed: verdicts are deterministic)
 _SAMPLES = 4
-_SEED = 20261121
+_SEED = SAMPLE_SEED  # verifier.algebra finds a witness at the first of these points
 
 _FUNCS: dict[str, Any] = {
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot, "sec": sympy.sec,
@@ -148,7 +149,7 @@ def values_equal(pred: Number | Expr, ref: Number | Expr, ctx: Context) -> Match
     if ctx.config.rounded_references and _is_decimal(ref) and reference_is_rounded(ref.text):
         return Match(False, f"not equal to {ref.text} at its precision (its last written digit)")
     if not ctx.rounding and (_is_decimal(pred) or _is_decimal(ref)):
-        return Match(False, "not equal (a decimal approximation is not the exact value; no rounding asked)")
+        return Match(False, NOT_EXACT)
     return Match(False, "not equivalent")
 
 
