@@ -40,6 +40,25 @@ _ASKS_TO_ROUND = re.compile(
     re.IGNORECASE,
 )
 _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
+# the unit a question asks the answer in: "(Unit: m)", "in the unit of mW" (TheoremQA's phrasing)
+_QUESTION_UNIT = re.compile(
+    r"\(unit:\s*([A-Za-z]{1,6}(?:/[A-Za-z]{1,6})?)\s*\)|in the unit of\s+([A-Za-z]{1,6})\b", re.I
+)
+
+
+def _without_question_unit(answer: str, question: str | None) -> str:
+    """The answer without the unit the question asked it in, after each number ("35.785 m" for a
+    question that says "(Unit: m)", "[12mW, 8mW]" for "in the unit of mW"): a one-letter unit that the
+    question names is not the variable m."""
+    if not question or ("unit" not in question and "Unit" not in question):
+        return answer
+    m = _QUESTION_UNIT.search(question)
+    if m is None:
+        return answer
+    unit = re.escape(m.group(1) or m.group(2))
+    return re.sub(rf"(?<=\d)\s*{unit}(?![A-Za-z/^])", "", answer)
+
+
 # normalising is a pure function of the text, and references (and many answers) repeat from call to
 # call (k samples per prompt): remember the last few thousand, a few MB at most
 _normalize = functools.lru_cache(maxsize=4096)(normalize)
@@ -169,7 +188,7 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         reason = f"different units: {pred_unit} for {ref_unit}"
         kinds = read_kinds(_normalize(pred_answer), _normalize(ref_answer), question)
         return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason, kinds=kinds)
-    pred_norm = _normalize(pred_answer)
+    pred_norm = _normalize(_without_question_unit(pred_answer, question))
     ref_norm = _normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
     if _ONLY_PUNCTUATION.match(ref_norm):
         return Verdict(
