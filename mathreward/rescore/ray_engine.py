@@ -9,7 +9,8 @@ exactly as the local engine does, so the output, the rejects, the summary and ``
 same. The input must be readable at the same path by every node (a shared file system).
 
 Without an address (``--ray-address`` or ``RAY_ADDRESS``) a local Ray is started with this machine's
-CPUs (and shut down after); with one, the run joins that cluster. Ray restarts an actor that dies; its chunk is read and graded again.
+CPUs (and shut down after); with one, the run joins that cluster. Ray restarts an actor that dies; its
+chunk is read and graded again.
 """
 
 from __future__ import annotations

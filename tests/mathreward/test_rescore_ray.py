@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from bench.rescore import load_generator
 from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
-from bench.rescore import load_generator
 from tests.mathreward.test_rescore_cli import DATA, mathreward, read_parquet
 
 ray = pytest.importorskip("ray")

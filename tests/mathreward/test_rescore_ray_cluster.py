@@ -6,6 +6,7 @@ engine's, byte for byte."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -113,19 +114,16 @@ def two_nodes() -> Iterator[Cluster]:
     port = free_port()
     cluster = Cluster(f"127.0.0.1:{port}", env, {}, temp_dir)
     try:
-        start_node(
-            cluster, "head", ["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false"]
-        )
+        head = ["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false"]
+        start_node(cluster, "head", head)
         wait_for_port(cluster, port)  # the head's GCS is up: the worker node can join
         start_node(cluster, "worker", [f"--address={cluster.address}"])
         wait_for_nodes(cluster, 2)
         yield cluster
     finally:
         for proc in reversed(cluster.nodes.values()):  # the worker node first
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # `ray stop` would stop every Ray of this machine
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # `ray stop` would stop every Ray of this machine
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
