@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,12 +45,10 @@ def load_generator():
     return mod
 
 
-def make_dataset(responses: int) -> Path:
-    gen = load_generator()
-    rows = gen.sample_rows(seed=7, problems=responses // 4, n=4)
+def make_dataset(responses: int, bad_every: int = 0) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"bench_{responses}.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    load_generator().write_generated(path, responses // 4, seed=7, n=4, bad_every=bad_every)
     return path
 
 
@@ -102,6 +102,107 @@ def run_math_verify(path: Path) -> tuple[float, list[bool]]:
     return time.perf_counter() - t0, out
 
 
+# summary fields that differ between two runs by nature: timing, and the paths written
+NOT_COMPARED = {"elapsed_s", "throughput", "responses_per_s", "rows_per_s", "output", "rejects_path"}
+
+
+def same_rows(a: Path, b: Path) -> tuple[int, int, int | None]:
+    """(rows equal, rows in ``a``, the first line that differs): JSONL files compared row for row
+    (byte for byte, and where the bytes differ, as parsed JSON)."""
+    equal, total, first = 0, 0, None
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        for i, (la, lb) in enumerate(itertools.zip_longest(fa, fb)):
+            total += la is not None
+            if la is not None and lb is not None and (la == lb or json.loads(la) == json.loads(lb)):
+                equal += 1
+            elif first is None:
+                first = i + 1
+    return equal, total, first
+
+
+def summary_diff(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if k not in NOT_COMPARED and a.get(k) != b.get(k))
+
+
+def ray_compare(rows: int, counts: list[int], cores: int) -> int:
+    """``--ray-compare ROWS``: a generated set (a bad row after every 1000) rescored by the local engine
+    and by the Ray engine at each count, compared row for row; prints agreement and timing."""
+    import ray
+
+    from mathreward.backend import LocalBackend
+    from mathreward.rescore import RescoreOptions, run_rescore
+    from mathreward.rescore.ray_engine import RayEngine
+    from verifier import VerifyConfig
+    from verifier.sandbox import shutdown_pools
+
+    path = make_dataset(rows * 4, bad_every=1000)
+    bad = rows // 1000
+    print(
+        f"# rescore --engine ray against the local engine: {rows} generated rows x 4 responses "
+        f"(seed 7) + {bad} bad rows, {cores} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, Ray {ray.__version__}"
+    )
+    load_before = os.getloadavg()[0]
+    timed: list[tuple[str, int, float, Path, dict]] = []
+
+    def run(name: str, count: int, engine: Any) -> None:
+        out = OUT / f"cmp_{name}{count}.jsonl"
+        t0 = time.perf_counter()
+        with open(os.devnull, "w") as devnull:
+            summary = run_rescore(
+                RescoreOptions(input=path, output=out, progress="none"), engine, stream=devnull
+            )
+        timed.append((name, count, time.perf_counter() - t0, out, summary.to_dict()))
+
+    for w in counts:
+        shutdown_pools()  # each local run starts its own pool, as a fresh CLI run does
+        run("local", w, LocalBackend(workers=w))
+    shutdown_pools()
+    t0 = time.perf_counter()
+    ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - t0
+    try:
+        for w in counts:
+            run("ray", w, RayEngine(VerifyConfig(), actors=w))
+    finally:
+        ray.shutdown()
+    print(
+        f"# load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
+        f"(other processes on this machine share its {cores} cores); starting Ray took {ray_start:.1f} s "
+        "(not in the Ray rows; each Ray row counts starting its actor pool)"
+    )
+    print()
+    print(
+        "| engine | workers / CPU actors | wall s | responses/s | vs local, same count | rows equal to "
+        "the first local run | rejects equal | summary equal |"
+    )
+    print("|---|---:|---:|---:|---:|---|---|---|")
+    _, _, _, ref_out, ref_summary = timed[0]
+    ref_rejects = ref_out.with_name(ref_out.stem + ".rejects.jsonl")
+    local_wall = {count: wall for name, count, wall, _, _ in timed if name == "local"}
+    ok = True
+    for name, count, wall, out, summary in timed:
+        equal, total, first = same_rows(ref_out, out)
+        rejects = out.with_name(out.stem + ".rejects.jsonl")
+        same_rejects = rejects.read_bytes() == ref_rejects.read_bytes()
+        diff = summary_diff(ref_summary, summary)
+        ok &= equal == total == rows and same_rejects and not diff
+        rows_cell = f"{equal}/{total}" + (f" (first difference: line {first})" if first else "")
+        if out.read_bytes() == ref_out.read_bytes():
+            rows_cell += ", byte for byte"
+        vs = "-" if name == "local" else f"{local_wall[count] / wall:.2f}x"
+        print(
+            f"| {name} | {count} | {wall:.1f} | {rows * 4 / wall:.0f} | {vs} | {rows_cell} | "
+            f"{'yes' if same_rejects else 'NO'} ({summary['rejected_rows']}) | "
+            f"{'yes' if not diff else 'NO: ' + ', '.join(diff)} |"
+        )
+    print()
+    print(f"accuracy {ref_summary['accuracy']:.4f}, statuses {ref_summary['statuses']}")
+    print("all runs agree row for row" if ok else "RUNS DISAGREE")
+    shutil.rmtree(OUT, ignore_errors=True)
+    return 0 if ok else 1
+
+
 def main() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,12 +211,21 @@ def main() -> int:
     p.add_argument("--no-anchor", action="store_true", help="skip the Math-Verify loop")
     p.add_argument("--repeat", type=int, default=3, help="runs per worker count; the fastest is shown")
     p.add_argument("--ray", action="store_true", help="also the Ray engine, the same counts as CPU actors")
+    p.add_argument(
+        "--ray-compare",
+        type=int,
+        metavar="ROWS",
+        help="instead: ROWS generated rows rescored by both engines, compared row for row "
+        "(at each --workers count; default: all cores)",
+    )
     args = p.parse_args()
     counts = (
         sorted({int(x) for x in args.workers.split(",")})
         if args.workers
         else sorted({1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
     )
+    if args.ray_compare:
+        return ray_compare(args.ray_compare, counts if args.workers else [cores], cores)
     path = make_dataset(args.responses)
     n_rows = args.responses // 4
     print(
