@@ -124,9 +124,11 @@ def summary_diff(a: dict, b: dict) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if k not in NOT_COMPARED and a.get(k) != b.get(k))
 
 
-def ray_compare(rows: int, counts: list[int], cores: int) -> int:
+def ray_compare(rows: int, counts: list[int], cores: int, repeat: int) -> int:
     """``--ray-compare ROWS``: a generated set (a bad row after every 1000) rescored by the local engine
-    and by the Ray engine at each count, compared row for row; prints agreement and timing."""
+    and by the Ray engine at each count, ``repeat`` times (local and Ray interleaved, so a busy spell
+    of the shared machine hits both alike); every run's output is compared row for row with the first
+    local run's. Prints agreement and the fastest run of each."""
     import ray
 
     from mathreward.backend import LocalBackend
@@ -136,34 +138,52 @@ def ray_compare(rows: int, counts: list[int], cores: int) -> int:
     from verifier.sandbox import shutdown_pools
 
     path = make_dataset(rows * 4, bad_every=1000)
-    bad = rows // 1000
     print(
         f"# rescore --engine ray against the local engine: {rows} generated rows x 4 responses "
-        f"(seed 7) + {bad} bad rows, {cores} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, Ray {ray.__version__}"
+        f"(seed 7) + {rows // 1000} bad rows, {cores} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, Ray {ray.__version__}; fastest of {repeat}"
     )
     load_before = os.getloadavg()[0]
-    timed: list[tuple[str, int, float, Path, dict]] = []
+    ref: tuple[Path, bytes, dict] | None = None  # the first local run: output, rejects, summary
+    walls: dict[tuple[str, int], list[float]] = {}
+    agree: dict[tuple[str, int], list[str]] = {}  # per run: "" when it agrees, else what differs
 
     def run(name: str, count: int, engine: Any) -> None:
+        nonlocal ref
         out = OUT / f"cmp_{name}{count}.jsonl"
         t0 = time.perf_counter()
         with open(os.devnull, "w") as devnull:
-            summary = run_rescore(
-                RescoreOptions(input=path, output=out, progress="none"), engine, stream=devnull
-            )
-        timed.append((name, count, time.perf_counter() - t0, out, summary.to_dict()))
+            opts = RescoreOptions(input=path, output=out, progress="none")
+            summary = run_rescore(opts, engine, stream=devnull).to_dict()
+        walls.setdefault((name, count), []).append(time.perf_counter() - t0)
+        rejects_path = out.with_name(out.stem + ".rejects.jsonl")
+        rejects = rejects_path.read_bytes() if rejects_path.exists() else b""
+        if ref is None:
+            ref = (out.with_name("cmp_reference.jsonl"), rejects, summary)
+            shutil.copyfile(out, ref[0])
+        equal, total, first = same_rows(ref[0], out)
+        problems = []
+        if not equal == total == rows:
+            problems.append(f"rows {equal}/{total}, first difference at line {first}")
+        if out.read_bytes() != ref[0].read_bytes():
+            problems.append("bytes differ")
+        if rejects != ref[1]:
+            problems.append("rejects differ")
+        if diff := summary_diff(ref[2], summary):
+            problems.append("summary differs: " + ", ".join(diff))
+        agree.setdefault((name, count), []).append("; ".join(problems))
+        shutil.rmtree(out.with_name(out.name + ".rescore-state"), ignore_errors=True)
 
-    for w in counts:
-        shutdown_pools()  # each local run starts its own pool, as a fresh CLI run does
-        run("local", w, LocalBackend(workers=w))
-    shutdown_pools()
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - t0
     try:
-        for w in counts:
-            run("ray", w, RayEngine(VerifyConfig(), actors=w))
+        for _ in range(max(1, repeat)):
+            for w in counts:
+                shutdown_pools()  # each local run starts its own pool, as a fresh CLI run does
+                run("local", w, LocalBackend(workers=w))
+                shutdown_pools()
+                run("ray", w, RayEngine(VerifyConfig(), actors=w))
     finally:
         ray.shutdown()
     print(
@@ -173,31 +193,29 @@ def ray_compare(rows: int, counts: list[int], cores: int) -> int:
     )
     print()
     print(
-        "| engine | workers / CPU actors | wall s | responses/s | vs local, same count | rows equal to "
-        "the first local run | rejects equal | summary equal |"
+        "| engine | workers / CPU actors | wall s (fastest) | all runs, s | responses/s "
+        "| vs local, same count | rows, rejects, summary equal to the first local run |"
     )
-    print("|---|---:|---:|---:|---:|---|---|---|")
-    _, _, _, ref_out, ref_summary = timed[0]
-    ref_rejects = ref_out.with_name(ref_out.stem + ".rejects.jsonl")
-    local_wall = {count: wall for name, count, wall, _, _ in timed if name == "local"}
+    print("|---|---:|---:|---|---:|---:|---|")
     ok = True
-    for name, count, wall, out, summary in timed:
-        equal, total, first = same_rows(ref_out, out)
-        rejects = out.with_name(out.stem + ".rejects.jsonl")
-        same_rejects = rejects.read_bytes() == ref_rejects.read_bytes()
-        diff = summary_diff(ref_summary, summary)
-        ok &= equal == total == rows and same_rejects and not diff
-        rows_cell = f"{equal}/{total}" + (f" (first difference: line {first})" if first else "")
-        if out.read_bytes() == ref_out.read_bytes():
-            rows_cell += ", byte for byte"
-        vs = "-" if name == "local" else f"{local_wall[count] / wall:.2f}x"
-        print(
-            f"| {name} | {count} | {wall:.1f} | {rows * 4 / wall:.0f} | {vs} | {rows_cell} | "
-            f"{'yes' if same_rejects else 'NO'} ({summary['rejected_rows']}) | "
-            f"{'yes' if not diff else 'NO: ' + ', '.join(diff)} |"
+    for (name, count), times in walls.items():
+        wall = min(times)
+        vs = "-" if name == "local" else f"{min(walls[('local', count)]) / wall:.2f}x"
+        problems = [p for p in agree[(name, count)] if p]
+        ok &= not problems
+        same = (
+            f"yes, {rows} rows byte for byte ({len(times)} runs)"
+            if not problems
+            else "NO: " + " | ".join(problems)
         )
+        runs = ", ".join(f"{t:.1f}" for t in times)
+        print(f"| {name} | {count} | {wall:.1f} | {runs} | {rows * 4 / wall:.0f} | {vs} | {same} |")
+    assert ref is not None
     print()
-    print(f"accuracy {ref_summary['accuracy']:.4f}, statuses {ref_summary['statuses']}")
+    print(
+        f"accuracy {ref[2]['accuracy']:.4f}, rejected rows {ref[2]['rejected_rows']}, "
+        f"statuses {ref[2]['statuses']}"
+    )
     print("all runs agree row for row" if ok else "RUNS DISAGREE")
     shutil.rmtree(OUT, ignore_errors=True)
     return 0 if ok else 1
@@ -225,7 +243,7 @@ def main() -> int:
         else sorted({1, cores, *(2**i for i in range(1, 8) if 2**i < cores)})
     )
     if args.ray_compare:
-        return ray_compare(args.ray_compare, counts if args.workers else [cores], cores)
+        return ray_compare(args.ray_compare, counts if args.workers else [cores], cores, args.repeat)
     path = make_dataset(args.responses)
     n_rows = args.responses // 4
     print(

@@ -148,7 +148,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engine
     from verifier import VerifyConfig
 
     src = tmp_path / "gen.jsonl"
-    load_generator().write_generated(src, 400, seed=11, bad_every=97)  # 404 lines, 4 rejected
+    load_generator().write_generated(src, 600, seed=11, bad_every=97)  # 606 lines, 6 rejected
     local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     run_rescore(
         RescoreOptions(input=src, output=local, chunk_size=25, progress="none"),
@@ -159,7 +159,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engine
     restarted: list[int] = []
 
     def kill_a_busy_actor(done: int) -> None:
-        """After the first chunk is written (16 to go), SIGKILL an actor while it grades a chunk, then
+        """After the first chunk is written (24 to go), SIGKILL an actor while it grades a chunk, then
         wait for Ray to start a new grading actor process (that chunk cannot finish without one)."""
         if killed:
             return
@@ -179,9 +179,9 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engine
         stream=log,
         on_chunk=kill_a_busy_actor,
     )
-    assert killed and restarted and "17 chunks on Ray, 2 CPU actors" in log.getvalue()
+    assert killed and restarted and "25 chunks on Ray, 2 CPU actors" in log.getvalue()
     assert on_ray.read_bytes() == local.read_bytes()  # every row once, in order
-    assert len(on_ray.read_text().splitlines()) == 400
+    assert len(on_ray.read_text().splitlines()) == 600
     assert (tmp_path / "ray.rejects.jsonl").read_bytes() == (tmp_path / "local.rejects.jsonl").read_bytes()
     assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
         tmp_path / "local.summary.json"
