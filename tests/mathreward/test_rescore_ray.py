@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from bench.rescore import load_generator
 from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
-from tests.mathreward.test_rescore_cli import DATA, mathreward, read_parquet
+from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet
 
 ray = pytest.importorskip("ray")
 TIMING = ("elapsed_s", "throughput", "responses_per_s", "rows_per_s")
@@ -186,3 +188,26 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engine
     assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
         tmp_path / "local.summary.json"
     )
+
+
+def test_without_an_address_the_engine_joins_the_cluster_named_by_RAY_ADDRESS(ray_address: str) -> None:
+    """``ray job submit`` names the cluster in RAY_ADDRESS for its entrypoint: the engine joins it
+    (and leaves it running) rather than starting a Ray of its own."""
+    code = (
+        "import ray\n"
+        "from mathreward.rescore.ray_engine import RayEngine, _connect\n"
+        "from verifier import VerifyConfig\n"
+        "_connect(RayEngine(VerifyConfig()))\n"
+        "print(ray.get_runtime_context().gcs_address)\n"
+        "ray.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**cli_env(), "RAY_ADDRESS": ray_address},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == ray_address
+    assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # the cluster is still up
