@@ -211,3 +211,34 @@ def test_without_an_address_the_engine_joins_the_cluster_named_by_RAY_ADDRESS(ra
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-1] == ray_address
     assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # the cluster is still up
+
+
+@pytest.mark.parametrize("layout", ["sample.jsonl", "small_verl as a datasets folder"])
+def test_the_fixture_datasets_give_the_rows_of_the_local_engine(
+    ray_address: str, tmp_path: Path, layout: str
+) -> None:
+    from verifier import VerifyConfig
+
+    if layout == "sample.jsonl":
+        src, suffix = DATA / "sample.jsonl", ".jsonl"
+    else:
+        datasets = pytest.importorskip("datasets")
+        src, suffix = tmp_path / "in_hf", ""
+        datasets.Dataset.from_list(read_parquet(DATA / "small_verl.parquet")).save_to_disk(str(src))
+    local, on_ray = tmp_path / f"local{suffix}", tmp_path / f"ray{suffix}"
+    opts = RescoreOptions(input=src, output=local, chunk_size=8, progress="none")
+    run_rescore(opts, LocalBackend(workers=1), stream=io.StringIO())
+    log = io.StringIO()
+    opts = RescoreOptions(input=src, output=on_ray, chunk_size=8, progress="none")
+    run_rescore(opts, RayEngine(VerifyConfig(), actors=2), stream=log)
+    assert "CPU actors" in log.getvalue()
+
+    if suffix:
+        assert on_ray.read_bytes() == local.read_bytes()
+    else:
+        import datasets
+
+        assert datasets.load_from_disk(str(on_ray)).to_list() == datasets.load_from_disk(str(local)).to_list()
+    assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
+        tmp_path / "local.summary.json"
+    )
