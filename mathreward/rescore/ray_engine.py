@@ -8,13 +8,15 @@ returns the graded chunks in order (``preserve_order``); the driver writes each 
 exactly as the local engine does, so the output, the rejects, the summary and ``--resume`` are the
 same. The input must be readable at the same path by every node (a shared file system).
 
-Without an address a local Ray is started with this machine's CPUs (and shut down after); with one,
-the run joins that cluster. Ray restarts an actor that dies; its chunk is read and graded again.
+Without an address (``--ray-address`` or ``RAY_ADDRESS``) a local Ray is started with this machine's
+CPUs (and shut down after); with one, the run joins that cluster. Ray restarts an actor that dies; its
+chunk is read and graded again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,14 +78,17 @@ class ChunkGrader:
 
 
 def _connect(engine: RayEngine) -> bool:
-    """Join the cluster (or start a local Ray); True when this call started it (and must shut it down)."""
+    """Join the cluster (or start a local Ray); True when this call started it (and must shut it down).
+
+    Without an address (``--ray-address``, or ``RAY_ADDRESS`` as ``ray job submit`` sets it) a new
+    local Ray is started: Ray's own default would join whatever cluster ``ray start`` last recorded in
+    this machine's /tmp/ray, which on a shared machine may be someone else's."""
     import ray
 
     if ray.is_initialized():
         return False
-    ray.init(
-        address=engine.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
-    )
+    address = engine.address or os.environ.get("RAY_ADDRESS") or "local"
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return True
 
 

@@ -1,25 +1,34 @@
 """``rescore --engine ray``: CPU actors on Ray Data write the same rows, rejects and summary as the local
-engine, and a run interrupted on Ray resumes without a lost or repeated row. A local Ray with this
-machine's CPUs is started once for the module; the CLI joins it with ``--ray-address``."""
+engine; a run interrupted on Ray resumes without a lost or repeated row; an actor killed mid-run is
+restarted by Ray, its chunk graded again, and the output is still the local engine's. A local Ray with
+2 CPUs is started once for the module; the CLI joins it with ``--ray-address``. (Two nodes:
+test_rescore_ray_cluster.py.)"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.rescore import load_generator
 from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
-from tests.mathreward.test_rescore_cli import DATA, mathreward, read_parquet
+from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet
 
 ray = pytest.importorskip("ray")
 TIMING = ("elapsed_s", "throughput", "responses_per_s", "rows_per_s")
+GRADER = "ray::MapWorker(MapBatches(ChunkGrader))"  # the title Ray gives a grading actor's process
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +118,127 @@ def test_the_cli_on_a_running_cluster_writes_the_parquet_of_the_local_engine(
         "rescore", src, "-o", tmp_path / "x.parquet", "--engine", "ray", "--workers", "2", check=False
     )
     assert bad.returncode == 2 and "--ray-actors" in bad.stderr
+
+
+def graders() -> dict[int, str]:
+    """The grading actors of this test's Ray (descendants of this process): pid -> process title. Ray
+    titles an actor's process ``ray::CLASS.METHOD`` while a method runs (``.submit``: a chunk)."""
+    import psutil
+
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            title = " ".join(proc.cmdline())
+        except psutil.Error:  # gone meanwhile
+            continue
+        if title.startswith(GRADER):
+            found[int(proc.pid)] = title
+    return found
+
+
+def wait_for(what: str, probe: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}"
+        time.sleep(0.005)
+    return found
+
+
+def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engines(
+    ray_address: str, tmp_path: Path
+) -> None:
+    from verifier import VerifyConfig
+
+    src = tmp_path / "gen.jsonl"
+    load_generator().write_generated(src, 600, seed=11, bad_every=97)  # 606 lines, 6 rejected
+    local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    run_rescore(
+        RescoreOptions(input=src, output=local, chunk_size=25, progress="none"),
+        LocalBackend(workers=1),
+        stream=io.StringIO(),
+    )
+    killed: list[int] = []
+    restarted: list[int] = []
+
+    def kill_a_busy_actor(done: int) -> None:
+        """After the first chunk is written (24 to go), SIGKILL an actor while it grades a chunk, then
+        wait for Ray to start a new grading actor process (that chunk cannot finish without one)."""
+        if killed:
+            return
+        busy = wait_for(
+            "an actor grading a chunk",
+            lambda: [pid for pid, title in graders().items() if title.startswith(GRADER + ".submit")],
+        )
+        before = set(graders())
+        os.kill(busy[0], signal.SIGKILL)
+        killed.append(busy[0])
+        restarted.extend(wait_for("a restarted actor", lambda: set(graders()) - before))
+
+    log = io.StringIO()
+    run_rescore(
+        RescoreOptions(input=src, output=on_ray, chunk_size=25, progress="none"),
+        RayEngine(VerifyConfig(), actors=2),
+        stream=log,
+        on_chunk=kill_a_busy_actor,
+    )
+    assert killed and restarted and "25 chunks on Ray, 2 CPU actors" in log.getvalue()
+    assert on_ray.read_bytes() == local.read_bytes()  # every row once, in order
+    assert len(on_ray.read_text().splitlines()) == 600
+    assert (tmp_path / "ray.rejects.jsonl").read_bytes() == (tmp_path / "local.rejects.jsonl").read_bytes()
+    assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
+        tmp_path / "local.summary.json"
+    )
+
+
+def test_without_an_address_the_engine_joins_the_cluster_named_by_RAY_ADDRESS(ray_address: str) -> None:
+    """``ray job submit`` names the cluster in RAY_ADDRESS for its entrypoint: the engine joins it
+    (and leaves it running) rather than starting a Ray of its own."""
+    code = (
+        "import ray\n"
+        "from mathreward.rescore.ray_engine import RayEngine, _connect\n"
+        "from verifier import VerifyConfig\n"
+        "_connect(RayEngine(VerifyConfig()))\n"
+        "print(ray.get_runtime_context().gcs_address)\n"
+        "ray.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**cli_env(), "RAY_ADDRESS": ray_address},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == ray_address
+    assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # the cluster is still up
+
+
+@pytest.mark.parametrize("layout", ["sample.jsonl", "small_verl as a datasets folder"])
+def test_the_fixture_datasets_give_the_rows_of_the_local_engine(
+    ray_address: str, tmp_path: Path, layout: str
+) -> None:
+    from verifier import VerifyConfig
+
+    if layout == "sample.jsonl":
+        src, suffix = DATA / "sample.jsonl", ".jsonl"
+    else:
+        datasets = pytest.importorskip("datasets")
+        src, suffix = tmp_path / "in_hf", ""
+        datasets.Dataset.from_list(read_parquet(DATA / "small_verl.parquet")).save_to_disk(str(src))
+    local, on_ray = tmp_path / f"local{suffix}", tmp_path / f"ray{suffix}"
+    opts = RescoreOptions(input=src, output=local, chunk_size=8, progress="none")
+    run_rescore(opts, LocalBackend(workers=1), stream=io.StringIO())
+    log = io.StringIO()
+    opts = RescoreOptions(input=src, output=on_ray, chunk_size=8, progress="none")
+    run_rescore(opts, RayEngine(VerifyConfig(), actors=2), stream=log)
+    assert "CPU actors" in log.getvalue()
+
+    if suffix:
+        assert on_ray.read_bytes() == local.read_bytes()
+    else:
+        import datasets
+
+        assert datasets.load_from_disk(str(on_ray)).to_list() == datasets.load_from_disk(str(local)).to_list()
+    assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
+        tmp_path / "local.summary.json"
+    )
