@@ -46,6 +46,19 @@ _QUESTION_UNIT = re.compile(
 )
 
 
+_ASKS_TRUE_FALSE = re.compile(r"\b(?:answer|return|output|reply)\s+(?:with\s+)?true\s+or\s+false\b", re.I)
+_TRUTH_WORDS = {"true": "1", "false": "0"}
+
+
+def _truth_value(pred_norm: str, ref: str, question: str | None) -> str:
+    """``True``/``False`` as ``1``/``0`` when the question asks to answer True or False and the
+    reference is written ``1`` or ``0`` (TheoremQA stores a boolean answer as a number)."""
+    word = _TRUTH_WORDS.get(pred_norm.strip().strip("{}").lower())
+    if word is None or ref.strip() not in ("0", "1") or not question or not _ASKS_TRUE_FALSE.search(question):
+        return pred_norm
+    return word
+
+
 def _without_question_unit(answer: str, question: str | None) -> str:
     """The answer without the unit the question asked it in, after each number ("35.785 m" for a
     question that says "(Unit: m)", "[12mW, 8mW]" for "in the unit of mW"): a one-letter unit that the
@@ -189,6 +202,7 @@ def _verify_rules(pred: str, ref: str, question: str | None, config: VerifyConfi
         kinds = read_kinds(_normalize(pred_answer), _normalize(ref_answer), question)
         return Verdict(Status.INCORRECT, Method.STRING, pred_answer, ref_answer, reason, kinds=kinds)
     pred_norm = _normalize(_without_question_unit(pred_answer, question))
+    pred_norm = _truth_value(pred_norm, ref_answer, question)
     ref_norm = _normalize(ref_answer).removesuffix("?").rstrip()  # a reference is never a hedge
     if _ONLY_PUNCTUATION.match(ref_norm):
         return Verdict(
