@@ -126,7 +126,16 @@ def register(subparsers: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="with --engine ray: CPU actors that verify (default: one per CPU of the cluster)",
+        help="with --engine ray: actors that verify, one CPU each (default: one per CPU of the cluster; "
+        "with --prm on GPUs, at most one per --ray-prm-gpus share of the cluster's GPUs)",
+    )
+    e.add_argument(
+        "--ray-prm-gpus",
+        type=float,
+        default=None,
+        metavar="N",
+        help="with --engine ray and --prm: GPUs each actor asks for, its PRM loaded once on them "
+        "(default: 1; 0.5: two actors share a GPU; 0: the PRM runs on the actor's CPU)",
     )
     e.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     e.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
@@ -306,14 +315,24 @@ def run(args: argparse.Namespace) -> int:
             "settings (start `mathreward serve` with them)\n"
         )
         return 2
-    if args.engine == "ray" and (args.server or args.prm or args.workers is not None):
+    if args.engine == "ray" and (args.server or args.prm == "server" or args.workers is not None):
         err.write(
             "mathreward rescore: --engine ray verifies in Ray actors (one process each): it does not "
-            "take --server, --prm or --workers (use --ray-actors)\n"
+            "take --server, --prm server or --workers (use --ray-actors)\n"
         )
         return 2
     if args.engine != "ray" and (args.ray_address or args.ray_actors is not None):
         err.write("mathreward rescore: --ray-address and --ray-actors go with --engine ray\n")
+        return 2
+    if args.ray_prm_gpus is not None and (args.engine != "ray" or not args.prm):
+        err.write("mathreward rescore: --ray-prm-gpus goes with --engine ray and --prm PATH\n")
+        return 2
+    if args.ray_prm_gpus is not None and not args.ray_prm_gpus >= 0:
+        err.write("mathreward rescore: --ray-prm-gpus must be >= 0\n")
+        return 2
+    if args.engine == "ray" and args.prm and not Path(args.prm).is_dir():
+        # the actors load it (at this path on every node); a missing folder is a start-up error here
+        err.write(f"mathreward rescore: --prm {args.prm}: no such model folder\n")
         return 2
     if args.ray_actors is not None and args.ray_actors < 1:
         err.write("mathreward rescore: --ray-actors must be >= 1\n")
@@ -370,7 +389,14 @@ def run(args: argparse.Namespace) -> int:
             if args.engine == "ray":
                 import ray.data  # noqa: F401  (a missing extra is a start-up error, with the install hint)
 
-                engine = RayEngine(config, address=args.ray_address, actors=args.ray_actors)
+                engine = RayEngine(
+                    config,
+                    address=args.ray_address,
+                    actors=args.ray_actors,
+                    prm_model=str(Path(args.prm).resolve()) if args.prm else None,
+                    prm_device=args.device,
+                    prm_gpus=1.0 if args.ray_prm_gpus is None else args.ray_prm_gpus,
+                )
             else:
                 engine = local = LocalBackend(config, workers=args.workers)
                 opened.append(local)
@@ -382,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
             except BackendError as e:
                 raise BackendError(f"{e} (was it started with --prm-model?)") from e
             scorer = remote
-        elif args.prm:
+        elif args.prm and args.engine != "ray":  # on Ray, each actor loads it
             local_prm = LocalBackend(prm_model=args.prm, device=args.device)
             local_prm.prm()  # load now: a bad model path is a start-up error
             scorer = local_prm
@@ -410,7 +436,7 @@ def run(args: argparse.Namespace) -> int:
         summary=args.summary,
         report_dir=args.report,
         resume=args.resume,
-        with_prm=scorer is not None,
+        with_prm=bool(args.prm),
         prm_aggregate=args.prm_aggregate,
         step_mode=args.step_mode,
         fingerprint_extra=fingerprint,

@@ -1,4 +1,4 @@
-"""Phase 1 on Ray Data: chunks read and graded by a pool of CPU actors, committed here in order.
+"""Phase 1 on Ray Data: chunks read and graded by a pool of actors, committed here in order.
 
 The driver plans the chunks (each chunk's first row, and in a JSONL file its byte offset, so an actor
 reads its rows without a scan) and streams them through ``map_batches`` into an actor pool: each actor
@@ -7,6 +7,11 @@ with the same reader as the local engine and grades it with the same :func:`scor
 returns the graded chunks in order (``preserve_order``); the driver writes each part and checkpoint
 exactly as the local engine does, so the output, the rejects, the summary and ``--resume`` are the
 same. The input must be readable at the same path by every node (a shared file system).
+
+With a PRM (``RayEngine(prm_model=PATH)``, ``--prm PATH``) each actor also loads the PRM, once, when it
+starts (``num_gpus=prm_gpus`` each, 1 by default; 0 scores on the actor's CPU), and scores the chunk's
+steps with the local engine's step scoring (:func:`~mathreward.rescore.pipeline.one_at_a_time` and
+:func:`score_chunk`), so the step scores are the local engine's too.
 
 Without an address (``--ray-address`` or ``RAY_ADDRESS``) a local Ray is started with this machine's
 CPUs (and shut down after); with one, the run joins that cluster. Ray restarts an actor that dies; its
@@ -35,15 +40,40 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RayEngine:
-    """Verification on Ray: where the cluster is, and how many CPU actors grade chunks."""
+    """Rescoring on Ray: where the cluster is, how many actors grade chunks, and the PRM they load."""
 
     config: VerifyConfig  # the verifier's settings, the same in every actor
     address: str | None = None  # a running cluster ("auto", "ray://head:10001", "10.0.0.1:6379"); None: local
-    actors: int | None = None  # CPU actors; None: one per CPU of the cluster
+    actors: int | None = None  # actors; None: one per CPU of the cluster (with a PRM on GPUs: per GPU share)
+    prm_model: str | None = None  # a PRM folder (at this path on every node): step scores, loaded per actor
+    prm_device: str = "auto"  # the PRM's device in each actor ("auto": the GPU Ray gives it, else the CPU)
+    prm_gpus: float = 1.0  # GPUs each actor asks for with a PRM (0: the PRM runs on the actor's CPU)
+
+    def pool_size(self, resources: dict[str, float], chunks: int) -> int:
+        """The actors to start on a cluster with ``resources`` (``ray.cluster_resources()``); a pool
+        that could never be placed (more GPUs asked for than the cluster has) is an error, not a hang."""
+        cpus = max(1, int(resources.get("CPU", 1)))
+        actors = self.actors or cpus
+        if self.prm_model is not None and self.prm_gpus > 0:
+            fit = int(resources.get("GPU", 0) / self.prm_gpus + 1e-9)
+            if fit < 1:
+                raise RescoreError(
+                    f"each PRM actor asks for {self.prm_gpus:g} GPU and the Ray cluster has "
+                    f"{resources.get('GPU', 0):g}: score on the actors' CPUs with --ray-prm-gpus 0"
+                )
+            if self.actors is None:
+                actors = min(cpus, fit)
+            elif self.actors > fit:
+                raise RescoreError(
+                    f"{self.actors} actors with {self.prm_gpus:g} GPU each need "
+                    f"{self.actors * self.prm_gpus:g} GPUs; the Ray cluster has {resources.get('GPU', 0):g}"
+                )
+        return max(1, min(actors, chunks))
 
 
 class ChunkGrader:
-    """A Ray Data actor: reads the chunks it is given from the input and grades them."""
+    """A Ray Data actor: reads the chunks it is given from the input and grades them (and, given a PRM
+    folder, scores their steps with the PRM it loads once, here)."""
 
     def __init__(
         self,
@@ -54,12 +84,22 @@ class ChunkGrader:
         cols: Columns,
         list_mode: bool | None,
         config: VerifyConfig,
+        prm_model: str | None = None,
+        prm_device: str = "auto",
+        step_mode: str = "auto",
+        aggregate: str = "min",
     ) -> None:
         from mathreward.backend import LocalBackend
+        from mathreward.rescore.pipeline import one_at_a_time
 
         self.path, self.fmt, self.chunk_size, self.limit = Path(path), fmt, chunk_size, limit
-        self.cols, self.list_mode = cols, list_mode
-        self.backend = LocalBackend(config, workers=1)  # this actor's own sandbox pool, one process
+        self.cols, self.list_mode, self.aggregate = cols, list_mode, aggregate
+        # this actor's own sandbox pool (one process) and, with a PRM folder, its own PRM
+        self.backend = LocalBackend(config, workers=1, prm_model=prm_model, device=prm_device)
+        self.score_steps = None
+        if prm_model:
+            self.backend.prm()  # loaded once, now: a bad folder fails the actor's start
+            self.score_steps = one_at_a_time(self.backend, step_mode)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numpy as np
@@ -72,7 +112,14 @@ class ChunkGrader:
             chunk = rio.read_chunk(self.path, self.fmt, where, self.chunk_size)
             if self.limit is not None:
                 chunk = [r for r in chunk if r.index < self.limit]
-            result = score_chunk(chunk, self.cols, self.backend, None, list_mode=self.list_mode)
+            result = score_chunk(
+                chunk,
+                self.cols,
+                self.backend,
+                self.score_steps,
+                list_mode=self.list_mode,
+                aggregate=self.aggregate,
+            )
             graded.append(pickle.dumps((len(chunk), result)))
         return {"row": batch["row"], "graded": np.array(graded, dtype=object)}
 
@@ -108,15 +155,19 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
     context.enable_progress_bars = False  # rescore's own progress line says it
     run.start(cp)
     try:
-        actors = engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actors = min(actors, len(starts))
-        stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors\n")
+        actors = engine.pool_size(ray.cluster_resources(), len(starts))
+        prm = engine.prm_model is not None
+        per_actor = f", each with the PRM on {engine.prm_gpus:g} GPU" if prm and engine.prm_gpus else ""
+        if prm and not engine.prm_gpus:
+            per_actor = ", each with the PRM on its CPU"
+        stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors{per_actor}\n")
         items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
         graded = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             ChunkGrader,
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=1,
+            num_gpus=engine.prm_gpus if prm else 0,
             fn_constructor_kwargs={
                 "path": str(opts.input.resolve()),
                 "fmt": run.in_fmt,
@@ -125,6 +176,10 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                 "cols": run.cols,
                 "list_mode": run.list_mode,
                 "config": engine.config,
+                "prm_model": engine.prm_model,
+                "prm_device": engine.prm_device,
+                "step_mode": opts.step_mode,
+                "aggregate": opts.prm_aggregate,
             },
         )
         expected = iter(starts)

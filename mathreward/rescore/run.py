@@ -54,7 +54,8 @@ def run_rescore(
 
     ``engine`` verifies and groups answers: a :class:`mathreward.backend.Backend` (in this process or
     on a server), or a :class:`~mathreward.rescore.ray_engine.RayEngine` (CPU actors on Ray Data).
-    ``scorer``, when given, scores steps (a Backend; not with Ray).
+    ``scorer``, when given, scores steps (a Backend; with Ray the actors load the PRM that
+    ``RayEngine.prm_model`` names, and ``scorer`` stays None).
     """
     stream = stream if stream is not None else sys.stderr
     in_fmt = rio.detect_format(opts.input)
@@ -64,10 +65,10 @@ def run_rescore(
     if opts.output.resolve() == opts.input.resolve():
         raise RescoreError("the output must not be the input file")
     state = RunState(state_dir_for(opts.output), "jsonl" if out_fmt == "jsonl" else "parquet")
-    with_prm = scorer is not None
-    if with_prm and isinstance(engine, RayEngine):
-        raise RescoreError("the Ray engine verifies only: score steps with the local engine or --server")
-    if opts.with_prm and scorer is None:
+    if isinstance(engine, RayEngine) and scorer is not None:
+        raise RescoreError("the Ray engine loads the PRM in its actors: give RayEngine(prm_model=PATH)")
+    with_prm = scorer is not None or (isinstance(engine, RayEngine) and engine.prm_model is not None)
+    if opts.with_prm and not with_prm:
         raise RescoreError("with_prm is set but no step scorer was given")
 
     # columns: resolved against the first readable row

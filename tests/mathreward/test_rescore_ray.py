@@ -242,3 +242,58 @@ def test_the_fixture_datasets_give_the_rows_of_the_local_engine(
     assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
         tmp_path / "local.summary.json"
     )
+
+
+def test_the_prm_in_ray_actors_gives_the_step_scores_and_summary_of_the_local_engine(
+    ray_address: str, tiny_prm: Path, tmp_path: Path
+) -> None:
+    """``--prm PATH`` on Ray: each actor loads the tiny PRM once (``--ray-prm-gpus 0``: this machine has
+    no GPU) and scores its chunks' steps; the output, rejects and summary are the local engine's, byte
+    for byte, with a non-default aggregate and step split that must travel to the actors. A CPU actor
+    runs torch on its one CPU (Ray sets OMP_NUM_THREADS=1), and float32 sums on the CPU depend on the
+    thread count in their last bits, so the local engine runs with one torch thread too."""
+    src = DATA / "small.jsonl"  # rows, a bad JSON line and rows with no reference
+    prm_args = ("--prm", tiny_prm, "--prm-aggregate", "mean", "--step-mode", "lines", "--chunk-size", "2")
+    one_thread = {**cli_env(), "OMP_NUM_THREADS": "1"}
+    mathreward("rescore", src, "-o", tmp_path / "local.jsonl", "--workers", "1", *prm_args, env=one_thread)
+    proc = mathreward(
+        "rescore",
+        src,
+        "-o",
+        tmp_path / "ray.jsonl",
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--ray-actors",
+        "2",
+        "--ray-prm-gpus",
+        "0",
+        *prm_args,
+    )
+    assert "2 CPU actors, each with the PRM on its CPU" in proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()]
+    scores = [
+        s for r in rows for s in (r["prm_score"] if isinstance(r["prm_score"], list) else [r["prm_score"]])
+    ]
+    assert rows and all("step_scores" in r for r in rows) and all(isinstance(s, float) for s in scores)
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "ray.rejects.jsonl").read_bytes() == (tmp_path / "local.rejects.jsonl").read_bytes()
+    summary = summary_without_timing(tmp_path / "ray.summary.json")
+    assert summary["prm"]["problems"] == len(rows)
+    assert summary == summary_without_timing(tmp_path / "local.summary.json")
+
+
+def test_a_prm_pool_that_cannot_be_placed_or_loaded_is_a_start_up_error(
+    ray_address: str, tiny_prm: Path, tmp_path: Path
+) -> None:
+    src, out = DATA / "small.jsonl", tmp_path / "out.jsonl"
+    ray_args = ("--engine", "ray", "--ray-address", ray_address)
+    # one GPU per actor (the default) on a cluster with none: refused, not a pool waiting forever
+    no_gpu = mathreward("rescore", src, "-o", out, *ray_args, "--prm", tiny_prm, check=False)
+    assert no_gpu.returncode == 2 and "--ray-prm-gpus 0" in no_gpu.stderr, no_gpu.stderr
+    missing = mathreward("rescore", src, "-o", out, *ray_args, "--prm", tmp_path / "nope", check=False)
+    assert missing.returncode == 2 and "no such model folder" in missing.stderr
+    local = mathreward("rescore", src, "-o", out, "--prm", tiny_prm, "--ray-prm-gpus", "0", check=False)
+    assert local.returncode == 2 and "--ray-prm-gpus goes with --engine ray" in local.stderr
+    assert not out.exists()
