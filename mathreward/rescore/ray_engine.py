@@ -177,7 +177,10 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                 "list_mode": run.list_mode,
                 "config": engine.config,
                 "prm_model": engine.prm_model,
-                "prm_device": engine.prm_device,
+                # no GPU asked for: the CPU, even where the node's GPUs are visible to the actor
+                "prm_device": "cpu"
+                if engine.prm_device == "auto" and not engine.prm_gpus
+                else engine.prm_device,
                 "step_mode": opts.step_mode,
                 "aggregate": opts.prm_aggregate,
             },

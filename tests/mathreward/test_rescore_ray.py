@@ -297,3 +297,29 @@ def test_a_prm_pool_that_cannot_be_placed_or_loaded_is_a_start_up_error(
     local = mathreward("rescore", src, "-o", out, "--prm", tiny_prm, "--ray-prm-gpus", "0", check=False)
     assert local.returncode == 2 and "--ray-prm-gpus goes with --engine ray" in local.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("actors", "gpus", "resources", "want"),
+    [
+        (None, 1.0, {"CPU": 16, "GPU": 4}, 4),  # one per GPU, not one per CPU
+        (None, 0.5, {"CPU": 16, "GPU": 4}, 8),  # two actors on each GPU
+        (None, 0.0, {"CPU": 16}, 16),  # the PRM on the actors' CPUs: one per CPU
+        (2, 1.0, {"CPU": 16, "GPU": 4}, 2),
+        (None, 1.0, {"CPU": 2, "GPU": 4}, 2),  # no more than the CPUs
+        (8, 1.0, {"CPU": 16, "GPU": 4}, "need 8 GPUs"),
+        (None, 1.0, {"CPU": 16}, "--ray-prm-gpus 0"),
+    ],
+)
+def test_the_prm_pool_size_fits_the_clusters_gpus(
+    actors: int | None, gpus: float, resources: dict[str, float], want: int | str
+) -> None:
+    from mathreward.rescore.errors import RescoreError
+    from verifier import VerifyConfig
+
+    engine = RayEngine(VerifyConfig(), actors=actors, prm_model="/models/prm", prm_gpus=gpus)
+    if isinstance(want, int):
+        assert engine.pool_size(resources, chunks=100) == want
+    else:
+        with pytest.raises(RescoreError, match=want):
+            engine.pool_size(resources, chunks=100)
