@@ -69,7 +69,7 @@ def _without_question_unit(answer: str, question: str | None) -> str:
     if m is None:
         return answer
     unit = re.escape(m.group(1) or m.group(2))
-    return re.sub(rf"(?<=\d)\s*{unit}(?![A-Za-z/^])", "", answer)
+    return re.sub(rf"(?<=\d)\s*{unit}(?![A-Za-z/^\u00b2\u00b3\u00b9\u2070-\u209f])", "", answer)
 
 
 # normalising is a pure function of the text, and references (and many answers) repeat from call to

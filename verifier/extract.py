@@ -233,9 +233,9 @@ _NEGATED = re.compile(r"\b(?:not|isn't|isnt|never|cannot\s+be|can't\s+be)\s*(?:e
 # a math span; "\$" inside it is a dollar sign, not its end
 _MATH_SPAN = re.compile(r"^\s*(\$\$?)((?:\\\$|[^$])+?)\1|^\s*\\\[(.+?)\\\]|^\s*\\\((.+?)\\\)", re.DOTALL)
 # a period followed by a space or the end (a decimal point is followed by a digit), or a line break;
-# not the period of an abbreviation before a number ("Rs. 750", "No. 5", "approx. 3.2") or a name ("Mr. Lee")
+# not the period of an abbreviation before a number ("Rs. 750", "approx. 3.2") or a name ("Mr. Lee")
 _SENTENCE_END = re.compile(
-    r"\.(?=\s|$)(?!(?:(?<=\b[Rr]s\.)|(?<=\b[Nn]o\.)|(?<=\bapprox\.)|(?<=\bApprox\.))[ \t]?\d)"
+    r"\.(?=\s|$)(?!(?:(?<=\b[Rr]s\.)|(?<=\bapprox\.)|(?<=\bApprox\.))[ \t]?\d)"
     r"(?!(?:(?<=\bMr\.)|(?<=\bMrs\.)|(?<=\bMs\.)|(?<=\bDr\.)|(?<=\bSt\.))[ \t]?[A-Z])|\n|。"
 )
 # what may follow a leading math span in the slot and change what it says
@@ -252,12 +252,11 @@ _HEDGED_REST = re.compile(
 _OPTION_WORD = re.compile(r"^(?:option|choice)\s+(?=\S)", re.IGNORECASE)
 # "3, since ..." / "3 because ...": the answer ends where an explanation begins
 _CLAUSE = re.compile(
-    r"(?:,\s*|(?<!\s)\s+)(?:since|because|which(?!\s+(?:is|are)\s+(?:equivalent|equal)\s+to\b)|where"
+    r"(?:,\s*|(?<!\s)\s+)(?:since|because|which|where"
     r"|as(?!\s+\S+\s*(?:(?:approaches|goes\s+to|tends\s+to)\b|(?:→|->|\\to)(?![A-Za-z])))"
     r"|given that|so that|due to)\b",
     re.IGNORECASE,
-)  # (not a restatement: "300 cents, which is equivalent to $3", read by _stated_value; not a limit's
-# "as x approaches 9")
+)  # (not a limit's "as x approaches 9")
 # a Markdown bold span inside the slot (never an exponent "2**3": no letter or digit outside the marks)
 _BOLD = re.compile(r"(?<![\w)])\*\*([^*\n]+?)\*\*(?![\w(])")
 _BOLD_CLOSE = re.compile(r"(?<=\S)\*\*(?![\w(])")
@@ -310,6 +309,9 @@ def _slot(text: str, start: int) -> tuple[str, int]:
     clause = _CLAUSE.search(line)
     if clause:
         line = line[: clause.start()]
+    limit = _LIMIT_CONDITION.search(line.lower())
+    if limit is not None and not _STATES.search(line.lower(), limit.end()):
+        line = line[: limit.start()]  # "3 as x approaches 2": the condition of a limit after its value
     stop = start + lead + len(line)
     line = _BOLD.sub(r"\1", line)  # "... is **18** feet"
     if text[max(0, start - 4) : start + lead].rstrip(" \t:").endswith("**"):
@@ -433,13 +435,15 @@ _NUMBER_IN = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def _same_numbers(a: str, b: str) -> bool:
-    """Two statements of one value: the same text, or the same numbers in what each states (after its
-    last "=", without an option letter): "Weight of the truck = 40.8 tons" and "(A) 40.8"."""
+    """Two statements of one value: the same text, the same option letter, or a value and then an option
+    letter with the same numbers (after the last "="): "Weight of the truck = 40.8 tons" and "(A) 40.8"."""
     if a == b:
         return True
     la, lb = _LEADING_LETTER.match(a), _LEADING_LETTER.match(b)
-    if la and lb and la.group().strip(" ()") != lb.group().strip(" ()"):
-        return False  # "(A) 5" and "(B) 5": two letters
+    if la and lb:
+        return la.group().strip(" ()") == lb.group().strip(" ()")  # one letter, or two ("(A) 5", "(B) 5")
+    if not la and not lb:
+        return False  # two values without a letter: "$x^2$" and "$2x$" are two guesses, whatever their digits
     na, nb = (
         _NUMBER_IN.findall(_LEADING_LETTER.sub("", x).rsplit("=", 1)[-1].replace(",", "")) for x in (a, b)
     )
@@ -498,7 +502,10 @@ _OPERATION_AFTER = re.compile(
 _CLAUSE_CUT = re.compile(
     r",\s*(?:assuming|so|where|if|since|because|given|when|provided)\b|\s(?:assuming|provided)\b"
 )
-_LIMIT_CONDITION = re.compile(r"\s(?:as|when)\s+(?:\$[^$]*\$|\S+)\s+(?:goes\s+to|approaches|tends\s+to)\b")
+_LIMIT_CONDITION = re.compile(
+    r"\s(?:as|when)\s+(?:\$[^$]*\$|[^\s→]+)\s*"
+    r"(?:(?:goes\s+to|approaches|tends\s+to)\b|(?:→|->|\\to)(?![A-Za-z]))"
+)
 # a word that starts an adjunct after the stated value: "310 ounces of sugar to make 8 batches"
 # (a purpose or a condition: "to make", "if", "by buying", "from selling"; not "at a speed of 3",
 # which may state the asked value itself)
@@ -510,8 +517,7 @@ _ADJUNCT = re.compile(
     r"|\bof\s+[a-z]\s*(?:≤|≥|<|>|\\le|\\ge)\s*$"  # a range on the counted values: "20 values of x ≤ 100"
 )  # (and a time: "in 3 weeks", "during his 5 day work week", "by her 10th birthday"; and a relative
 # clause on the counted noun: "25 racks that have at least 0 ties")
-# a restatement of the value in other units: "300 cents, which is equivalent to $3" states $3
-_RESTATED = re.compile(r"^\s*[a-z]*(?:\s+[a-z]+)?\s*,?\s*which\s+(?:is|are)\s+(?:equivalent|equal)\s+to\s+$")
+
 _STRONG_HEDGE = re.compile(r"\b(?:probably|maybe|perhaps|might|could|possibly|likely|guess|either)\b|\?")
 # a "$" that is a price, not math: "$18 every day" ("$18$" is math)
 _CURRENCY = re.compile(r"\$(?=\s?\d[\d,]*(?:\.\d+)?(?![\d,.]*\$))")
@@ -552,8 +558,6 @@ def _stated_value(sentence: str, *, marked: bool = False) -> str | None:
         return None  # nothing stated, or a bound ("at least 5"), not a value
     if _OPERATION.search(masked, cut, values[0].start()) or _OPERATION_AFTER.match(masked, values[0].end()):
         return None  # "the square root of 45", "45 squared": an operation on the value, not the value
-    if len(values) == 2 and _RESTATED.match(masked[values[0].end() : values[1].start()]):
-        values = values[1:]  # "12 sacks, which is equivalent to 600 oranges": the value restated
     if len(values) > 1:
         between = masked[values[0].end() : values[1].start()]
         if "," in between or " and " in between or " or " in between or not _ADJUNCT.search(between):
@@ -651,8 +655,14 @@ def _answer_label(text: str, lower: str) -> Hit | None:
             return None
         before = max(0, m.start() - 40)
         line = max(before, lower.rfind("\n", 0, m.start()) + 1)
-        if _NOT_A_STATEMENT.search(lower, before, m.start()) or _PLAN_STEP.search(lower, line, m.start()):
+        if _NOT_A_STATEMENT.search(lower, before, m.start()):
             return None
+        line_end = lower.find("\n", m.end())
+        if (
+            _PLAN_STEP.search(lower, line, m.start())
+            and not lower[m.end() : None if line_end < 0 else line_end].strip()
+        ):
+            return None  # "3. Show the answer:" with nothing after it on its line (not "Show the answer: 5")
         return _sentence_slot(_slot_hit(text, m))
 
     return _last(_ANSWER_LABEL, lower, accept)
@@ -896,6 +906,7 @@ def _conclusion(text: str, lower: str) -> Hit | None:
                 start == 0
                 and body.endswith(".")
                 and len(_PROSE_WORD.findall(_INLINE_MATH.sub(" ", body))) >= 3
+                and _COPULA.search(lower, 0, len(body)) is not None  # "The lowest accuracy ... is 1."
             )
         )
         and _LIST_MARK.fullmatch(body, line_start, start) is not None
@@ -921,6 +932,8 @@ def _conclusion(text: str, lower: str) -> Hit | None:
 
 # what may precede a last line's statement: nothing, or a list mark ("2. ", "- ")
 _LIST_MARK = re.compile(r"[ \t]*(?:(?:\d{1,2}[.)]|[-*•])[ \t]+)?")
+# the verb of a one-sentence response that states a value ("X is 1.", not "Jane gives away 12 apples.")
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals?)\b")
 # a last line longer than this is not read as a statement on its own
 _MAX_LINE_STATEMENT = 200
 
@@ -1099,12 +1112,20 @@ _RECAP = re.compile(
     r"(?=[ \t]*[,:\n])|总结以上答案)",
     re.IGNORECASE,
 )
-# what a recap may hold: nothing (cut off), an announcement, the list of answers (cut off anywhere in it)
-_RECAP_REST = re.compile(
-    r"(?:[ \t]*[,:：]?[ \t]*(?:the[ \t]+final[ \t]+answer[ \t]+is[ \t]*:?)?[ \t]*"
-    r"(?:\n[ \t]*(?:(?:\d{1,2}[.)][^\n]*)|(?:the[ \t]+answer[ \t]+is[ \t]+\(?[a-j]\)?\.?))?[ \t]*)*)$",
-    re.IGNORECASE,
+# what a recap may hold, line by line: nothing (cut off), an announcement, the list of answers (cut off
+# anywhere in it); each line is matched on its own (no pattern over several lines: no backtracking)
+_RECAP_HEAD_REST = re.compile(
+    r"[ \t]*[,:：]?[ \t]*(?:the[ \t]+final[ \t]+answer[ \t]+is[ \t]*:?)?[ \t]*", re.I
 )
+_RECAP_LINE = re.compile(r"[ \t]*(?:\d{1,2}[.)].*|the[ \t]+answer[ \t]+is[ \t]+\(?[a-j]\)?\.?[ \t]*)?", re.I)
+
+
+def _only_recap(rest: str) -> bool:
+    """What follows a recap's heading holds nothing but the recap."""
+    first, *lines = rest.split("\n")
+    return _RECAP_HEAD_REST.fullmatch(first) is not None and all(
+        _RECAP_LINE.fullmatch(line) is not None for line in lines
+    )
 
 
 def response_text(text: str, *, max_chars: int = 100_000) -> tuple[str, str]:
@@ -1120,7 +1141,7 @@ def response_text(text: str, *, max_chars: int = 100_000) -> tuple[str, str]:
     text, runon = split_turn(text)
     if "all the" in text or "以上答案" in text:
         for recap in _RECAP.finditer(text):
-            if _RECAP_REST.match(text, recap.end()):
+            if _only_recap(text[recap.end() :]):
                 return text[: recap.start()], runon
     return text, runon
 

@@ -165,13 +165,17 @@ _CUP = re.compile(r"\\cup\b|\bU\b")
 _REL = re.compile(r"\\le\b|\\ge\b|\\ne\b|\\in\b|\\approx\b|=|<|>")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?$")
 _GROUPED_NUMBER = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
-_ARITHMETIC_OP = re.compile(r"[-+*/=×÷]|\\(?:times|cdot|div)\b")
+# a binary arithmetic operator (after a digit: "-" in "=-3" is a sign), and brackets (a tuple, interval, set)
+_ARITHMETIC_OP = re.compile(r"(?<=\d)\s*(?:[-+*/×÷]|\\(?:times|cdot|div)\b)")
+_BRACKET = re.compile(r"[()\[\]{}]")
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?$")
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?$|^\(([a-j])\)$")
 # "(C) 12", "C. 12", and AMC's "\textbf{(C) }12" (normalised to "{(C) }12")
-# "A (Yes)": a capital, then its option text in parentheses
+# "A (Yes)": a capital, then its option text in parentheses (words or a number: "C (x+1)" is a product)
 _CHOICE_WITH_TEXT = re.compile(
-    r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$|^([A-J])\s+\(([^()]+)\)$", re.DOTALL
+    r"^\{?\s*\(([A-Ja-j])\)\s*\}?\s*[:.]?\s*(.+)$|^([A-J])[.:)]\s+(.+)$"
+    r"|^([A-J])\s+\(((?:[A-Za-z]{2,}|-?\d+(?:\.\d+)?(?:%|°|\^\\circ)?)(?:[ ,.'-]*[A-Za-z0-9]+)*)\s*\)$",
+    re.DOTALL,
 )
 _ANOTHER_CHOICE = re.compile(r"\(\s*[A-Ja-j]\s*\)")
 # "(C) (D)": letters side by side, nothing else
@@ -228,7 +232,12 @@ def _parse(s: str, level: int) -> Answer:
     reals_minus = _reals_minus(s, level)
     if reals_minus is not None:
         return reals_minus
-    if "," in s and _ARITHMETIC_OP.search(s) and "," not in _GROUPED_NUMBER.sub("", s):
+    if (
+        "," in s
+        and not _BRACKET.search(s)
+        and _ARITHMETIC_OP.search(s)
+        and "," not in _GROUPED_NUMBER.sub("", s)
+    ):
         s = s.replace(",", "")  # "14,507 + 213 = 14,720": every comma groups a number's thousands
     alternatives = [p for p in _split_top(s, _OR) if p.strip()]
     if len(alternatives) > 1:

@@ -159,6 +159,9 @@ _CODE = re.compile(r"__|\b(lambda|exec|eval|import|subprocess|getattr|globals|bu
 _NAMED_INTEGRAL = re.compile(r"\b(double|triple)\s+integrals?\b")
 _COPULA = re.compile(r"\b(is|are|was|were|equals|equal\s+to)\b")
 _HEDGE = re.compile(r"\b(or|either|maybe|possibly|perhaps|probably|not\s+sure|unsure|guess|guessing|might)\b")
+# a value stated in a subject (a number standing alone, not "2d"); a relative pronoun right before a copula
+_SUBJECT_VALUE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_RELATIVE = re.compile(r"\b(?:that|which|who)\s+$")
 _SEVERAL_LETTERS = re.compile(r"^\s*\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|and|or|&|\s)\s*\(?\s*[A-J]\s*\)?)+\s*$")
 # the numerals a text writes (digits, one decimal point; thousands separators dropped first)
 _NUMERAL = re.compile(r"\d+(?:\.\d+)?")
@@ -607,7 +610,15 @@ def _is_hedge(pred: str) -> bool:
     copulas = list(_COPULA.finditer(folded))
     if not copulas:
         return True
-    predicate = folded[copulas[-1].end() :]
+    subject, predicate = folded[: copulas[-1].start()], folded[copulas[-1].end() :]
+    # the subject may say what is counted ("nails that are either size 2d or 4d"), never state a value or a
+    # clause of its own ("Either it is 5, or it is 6", "Maybe 5 but the total is 6", "not sure whether ...")
+    if (
+        _SUBJECT_VALUE.search(subject)
+        or any(not _RELATIVE.search(folded, 0, c.start()) for c in copulas[:-1])
+        or set(m.group(1) for m in _HEDGE.finditer(_words_only(subject))) - {"or", "either"}
+    ):
+        return True
     return _HEDGE.search(_words_only(predicate)) is not None or len(stated_numbers(predicate)) != 1
 
 
