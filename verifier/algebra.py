@@ -34,7 +34,7 @@ from contextvars import ContextVar
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from verifier.mathparse import Node, TooCostly, check_cost, exact_value
+from verifier.mathparse import Node, TooCostly, check_cost, exact_value, free_symbols
 from verifier.outcome import Match
 from verifier.parse import Expr, Number
 
@@ -132,7 +132,7 @@ def _decide(a: Node, b: Node, tol: float, decimal: bool) -> Match | None:
         plain = _is_plain_polynomial(pa) and _is_plain_polynomial(pb)
         if plain and (_has_symbol(diff) or _gaussian_gap(diff)):
             return Match(False, "not equivalent")
-    names = sorted(_symbols(a) | _symbols(b))
+    names = sorted(free_symbols(a) | free_symbols(b))
     point = first_sample_point(names)
     va, ea = _value(a, point)
     vb, eb = _value(b, point)
@@ -152,17 +152,6 @@ def first_sample_point(names: list[str]) -> dict[str, Fraction]:
     """The first (positive) point of SymPy's numeric fallback for these symbol names, sorted."""
     rng = random.Random(SAMPLE_SEED)
     return {name: Fraction(rng.randint(1, 997), 331) for name in names}
-
-
-def _symbols(node: Node) -> set[str]:
-    out: set[str] = set()
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if cur.op == "sym":
-            out.add(cur.name)
-        stack.extend(cur.args)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
