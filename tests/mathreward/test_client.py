@@ -32,7 +32,9 @@ from mathreward.client.core import service_config
 from mathreward.client.targets import channel_target
 from tests.mathreward.service_helpers import ServerThread, server_config
 
-HARD = [(f"(x+{k})^2", f"x^2+{2 * k}x+{k * k}") for k in range(1, 1001)]
+# pairs only the SymPy sandbox decides (tens of ms each): a call of them outlasts a short deadline
+# (verifier.algebra decides polynomial identities such as "(x+1)^2" in process in microseconds)
+HARD = [(f"\\sin^2(x+{k})+\\cos^2(x+{k})", "1") for k in range(1, 1001)]
 OK_VERIFY = 'mathreward_requests_total{code="OK",method="Verify"}'
 
 

@@ -376,7 +376,9 @@ def _metric(page: str, name: str, **labels: str) -> float:
     return total
 
 
-HARD = [(f"(x+{k})^2", f"x^2+{2 * k}x+{k * k}") for k in range(1, 2001)]
+# pairs only the SymPy sandbox decides (tens of ms each; verifier.algebra decides polynomial identities
+# such as "(x+1)^2" in process in microseconds, too fast for a call to be cut while its work is queued)
+HARD = [(f"\\sin^2(x+{k})+\\cos^2(x+{k})", "1") for k in range(1, 2001)]
 
 
 def test_deadline_and_cancellation_stop_the_work(start_server):
