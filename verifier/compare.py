@@ -215,6 +215,11 @@ def choice_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
 _OPTION_NUMBER = re.compile(r"[-−]?\d+(?:\.\d+)?")
 
 
+def option_numbers(text: str) -> list[str]:
+    """The numbers an option's text states, in order, signs kept: ``Rs. 750`` -> ``["750"]``."""
+    return _OPTION_NUMBER.findall(text)
+
+
 def _same_option_text(a: str, b: str, ctx: Context) -> bool:
     pa, pb = _parse_option(a), _parse_option(b)
     if pa is not None and pb is not None and equal(pa, pb, ctx).ok:
@@ -223,8 +228,8 @@ def _same_option_text(a: str, b: str, ctx: Context) -> bool:
         return True
     # the same numbers, units spelled differently ("43 km/hr" for "43kms/hr", "60 degrees" for "60*"):
     # the letter is the answer, its text only must not contradict it
-    numbers = _OPTION_NUMBER.findall(a)
-    return bool(numbers) and numbers == _OPTION_NUMBER.findall(b)
+    numbers = option_numbers(a)
+    return bool(numbers) and numbers == option_numbers(b)
 
 
 def answer_vs_choice(pred: Answer, ref: Answer, ctx: Context) -> Match:
@@ -379,7 +384,7 @@ def _based_equal(pred: Number, ref: Number) -> Match:
 
 
 def _candidates(n: Number, ctx: Context) -> list[Fraction]:
-    return [n.value, n.value / 100] if n.percent and ctx.config.percent_matches_fraction else [n.value]
+    return [n.value / scale for scale in percent_scales(n.percent, ctx.config)]
 
 
 def relation_vs_relation(pred: Answer, ref: Answer, ctx: Context) -> Match:

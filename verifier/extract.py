@@ -336,22 +336,40 @@ _SPELLED = re.compile(
 )
 
 
-def _spelled_out(answer: str) -> str:
-    """``twelve`` -> ``12``, ``one hundred fifty`` -> ``150``: an answer slot written out in words."""
-    words = answer.lower().rstrip(".").strip()
-    if not words or not words[0].isalpha() or _SPELLED.match(words) is None:
-        return answer
+def cardinal_value(words: list[str]) -> int | None:
+    """``["one", "hundred", "fifty"]`` -> 150; None unless every word is a cardinal word (or "and"
+    between them); ``a dozen`` is 12, ``two dozen`` 24."""
+    if words[:1] == ["a"] and words[1:2] in (["dozen"], ["hundred"], ["thousand"], ["million"]):
+        words = words[1:]
+    if not words or words[0] == "and" or words[-1] == "and":
+        return None
     total = current = 0
-    for word in _NUMBER_WORD.findall(words):
+    for word in words:
         if word in _ONES:
             current += _ONES[word]
+        elif word in ("dozen", "dozens"):
+            current = (current or 1) * 12
         elif word == "hundred":
             current = (current or 1) * 100
         elif word in _SCALES:
             total += (current or 1) * _SCALES[word]
             current = 0
-    value = total + current
-    return str(-value if words.startswith(("negative", "minus")) else value)
+        elif word != "and":
+            return None
+    return total + current
+
+
+def _spelled_out(answer: str) -> str:
+    """``twelve`` -> ``12``, ``one hundred fifty`` -> ``150``: an answer slot written out in words."""
+    words = answer.lower().rstrip(".").strip()
+    if not words or not words[0].isalpha() or _SPELLED.match(words) is None:
+        return answer
+    tokens = _NUMBER_WORD.findall(words)
+    negative = tokens[0] in ("negative", "minus")
+    value = cardinal_value(tokens[1:] if negative else tokens)
+    if value is None:
+        return answer
+    return str(-value if negative else value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import secrets
 import unicodedata
 from fractions import Fraction
 
+from verifier.extract import cardinal_value
 from verifier.guards import CHAT_TURN, grader_injection
 from verifier.kinds import read_number
 from verifier.verdict import Status, Verdict
@@ -195,31 +196,6 @@ _DENOMINATORS = {
 _STATED = re.compile(r"(\d{1,2})\s*:\s*(\d{2})(?!\d)|(\d+(?:\.\d+)?)|([a-z]+(?:[\s-]+[a-z]+)*)")
 
 
-def _cardinal(words: list[str]) -> int | None:
-    """``["one", "hundred", "fifty"]`` -> 150; None unless every word is a cardinal word (or "and"
-    between them); ``a dozen`` is 12, ``two dozen`` 24."""
-    from verifier.extract import _ONES, _SCALES
-
-    if words[:1] == ["a"] and words[1:2] in (["dozen"], ["hundred"], ["thousand"], ["million"]):
-        words = words[1:]
-    if not words or words[0] == "and" or words[-1] == "and":
-        return None
-    total = current = 0
-    for word in words:
-        if word in _ONES:
-            current += _ONES[word]
-        elif word in ("dozen", "dozens"):
-            current = (current or 1) * 12
-        elif word == "hundred":
-            current = (current or 1) * 100
-        elif word in _SCALES:
-            total += (current or 1) * _SCALES[word]
-            current = 0
-        elif word != "and":
-            return None
-    return total + current
-
-
 def spelled_value(words: str) -> Fraction | None:
     """The value of a whole answer written as a number in words, or None: ``twelve``, ``a dozen``,
     ``seven hundred``, ``negative eight``, ``three halves``, ``one third``, ``one and a quarter``,
@@ -233,16 +209,16 @@ def spelled_value(words: str) -> Fraction | None:
     whole = 0
     if "and" in tokens and tokens[-1] in _DENOMINATORS:  # "one and a quarter"
         cut = len(tokens) - 1 - tokens[::-1].index("and")
-        integer = _cardinal(tokens[:cut])
+        integer = cardinal_value(tokens[:cut])
         if integer is None:
             return None
         whole, tokens = integer, tokens[cut + 1 :]
     if tokens[-1] in _DENOMINATORS:
-        numerator = 1 if tokens[:-1] in (["a"], ["an"], []) else _cardinal(tokens[:-1])
+        numerator = 1 if tokens[:-1] in (["a"], ["an"], []) else cardinal_value(tokens[:-1])
         if numerator is None:
             return None
         return sign * (whole + Fraction(numerator, _DENOMINATORS[tokens[-1]]))
-    value = _cardinal(tokens)
+    value = cardinal_value(tokens)
     return None if value is None or whole else Fraction(sign * value)
 
 
@@ -264,7 +240,7 @@ def stated_numbers(text: str) -> list[Stated]:
                     continue
                 while run and run[-1] == "and":
                     run.pop()
-                value = _cardinal(run) if run else None
+                value = cardinal_value(run) if run else None
                 if value is not None:
                     out.append(Fraction(value))
                 run = []
@@ -474,7 +450,6 @@ def _vocabulary_refusal(pred: str, ref_kind: str) -> str | None:
     return f"the reference is a word of a closed vocabulary ({vocab}) and the answer uses none of it"
 
 
-_OPTION_NUMBER = re.compile(r"[-−]?\d+(?:\.\d+)?")
 _LETTER_LEAD = re.compile(r"^\W*[A-Ja-j]\W+")
 
 
@@ -485,7 +460,9 @@ def _option_numbers_refusal(pred: str, ref: str, letter: str, question: str | No
     option = _LETTER_LEAD.sub("", ref, count=1) if _LETTER_LEAD.match(ref) else _option_text(letter, question)
     if option is None:
         return None
-    said, given = _OPTION_NUMBER.findall(text), _OPTION_NUMBER.findall(option)
+    from verifier.compare import option_numbers
+
+    said, given = option_numbers(text), option_numbers(option)
     if said and given and said != given:
         return "the same letter with other numbers than its option's: the answer contradicts itself"
     return None
