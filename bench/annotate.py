@@ -22,6 +22,12 @@ gets other labels: this benchmark compares time, not labels (the tests check the
     .venv/bin/python bench/annotate.py [--solutions 40] [--steps 6] [--n 8] [--naive-solutions 4]
 
 Writes bench/out/annotate.json.
+
+``--ray-compare W1,W2``: ``mathreward annotate`` as a user runs it, a fresh CLI process each time, the
+local engine with ``--workers W`` against the Ray engine with ``--ray-actors W`` (a local Ray started
+by the run), runs interleaved, on one input file and one policy server. Prints the cold wall time (the
+process, Ray's start included) and the job's own time, as ratios to the local engine at the same W,
+and whether the output file is the local engine's byte for byte. Writes bench/out/annotate_ray.json.
 """
 
 from __future__ import annotations
@@ -115,6 +121,104 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
 
 
+def ray_compare(args: argparse.Namespace) -> int:
+    import subprocess
+    import tempfile
+
+    widths = [int(w) for w in args.ray_compare.split(",")]
+    a, b, c = args.settings.split(";")[0].split(",")
+    per_req, per_sample, concurrency = float(a), float(b), int(c)
+    sols = make_solutions(args.solutions, args.steps)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    print(
+        f"annotate, local engine vs Ray engine: {args.solutions} solutions x {args.steps} steps, n={args.n}; "
+        f"policy {per_req:g} s per request + {per_sample:g} s per sample, --concurrency {concurrency}; "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+    header = (
+        f"{'W':>3} | {'engine':>6} | {'cold wall s':>11} | {'job s':>7} | {'rollouts/s (job)':>16} | "
+        f"{'cold / local':>12} | {'job speed / local':>17} | identical"
+    )
+    print(header)
+    print("-" * len(header))
+    results: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ScriptedServer(delay_s=per_req, per_sample_s=per_sample, distinct=True) as srv,
+    ):
+        data = Path(tmp) / "sols.jsonl"
+        data.write_text(
+            "".join(
+                json.dumps({"id": i, "question": s.question, "answer": s.reference, "steps": list(s.steps)})
+                + "\n"
+                for i, s in enumerate(sols)
+            )
+        )
+
+        def one(engine: str, width: int, rep: int) -> dict[str, Any]:
+            out = Path(tmp) / f"{engine}{width}-{rep}.jsonl"
+            flags = (
+                ["--workers", str(width)]
+                if engine == "local"
+                else ["--engine", "ray", "--ray-actors", str(width)]
+            )
+            cmd = [sys.executable, "-m", "mathreward", "annotate", str(data), "-o", str(out)]
+            cmd += ["--generator", srv.base_url, "--model", "scripted", "--n", str(args.n), "--seed", "1"]
+            cmd += ["--max-tokens", "256", "--concurrency", str(concurrency), "--json", "--progress", "none"]
+            t0 = time.perf_counter()
+            proc = subprocess.run([*cmd, *flags], capture_output=True, text=True, env=env, cwd=ROOT)
+            cold = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise SystemExit(f"{engine} W={width} failed:\n{proc.stderr[-3000:]}")
+            summary = json.loads(proc.stdout)
+            return {
+                "engine": engine,
+                "width": width,
+                "cold_s": cold,
+                "job_s": summary["wall_s"],
+                "rollouts": summary["rollouts"],
+                "requests_sent": summary["requests_sent"],
+                "output": out.read_bytes(),
+            }
+
+        for width in widths:
+            runs: dict[str, list[dict[str, Any]]] = {"local": [], "ray": []}
+            for rep in range(args.repeats):
+                for engine in ("local", "ray"):
+                    runs[engine].append(one(engine, width, rep))
+            reference = runs["local"][0]["output"]
+            local = {
+                k: sorted(r[k] for r in runs["local"])[len(runs["local"]) // 2] for k in ("cold_s", "job_s")
+            }
+            for engine in ("local", "ray"):
+                rs = runs[engine]
+                med = {k: sorted(r[k] for r in rs)[len(rs) // 2] for k in ("cold_s", "job_s")}
+                same = all(r["output"] == reference for r in rs)
+                rate = rs[0]["rollouts"] / med["job_s"]
+                cold_ratio, job_ratio = med["cold_s"] / local["cold_s"], local["job_s"] / med["job_s"]
+                print(
+                    f"{width:3d} | {engine:>6} | {med['cold_s']:11.1f} | {med['job_s']:7.1f} | {rate:16.1f} | "
+                    f"{cold_ratio:11.2f}x | {job_ratio:16.2f}x | {same}"
+                )
+                results.append(
+                    {
+                        "width": width,
+                        "engine": engine,
+                        "cold_s": [r["cold_s"] for r in rs],
+                        "job_s": [r["job_s"] for r in rs],
+                        "rollouts": rs[0]["rollouts"],
+                        "requests_sent": [r["requests_sent"] for r in rs],
+                        "identical_to_local": same,
+                    }
+                )
+    out = ROOT / "bench" / "out" / "annotate_ray.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"args": vars(args), "cpus": os.cpu_count(), "results": results}, indent=2) + "\n"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--solutions", type=int, default=40)
@@ -128,7 +232,16 @@ def main(argv: list[str] | None = None) -> int:
         help="'per_request_s,per_sample_s,concurrency' of the stand-in server, ';'-separated",
     )
     ap.add_argument("--repeats", type=int, default=3, help="pipelined runs with and without the verifier")
+    ap.add_argument(
+        "--ray-compare",
+        metavar="W1,W2",
+        default=None,
+        help="instead: the CLI's local engine (--workers W) against its Ray engine (--ray-actors W), on the "
+        "first --settings entry",
+    )
     args = ap.parse_args(argv)
+    if args.ray_compare:
+        return ray_compare(args)
 
     warm_up(VerifyConfig().memory_mb)  # the pool starts once per process; not part of either side
     sols = make_solutions(args.solutions, args.steps)

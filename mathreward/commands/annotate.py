@@ -107,6 +107,35 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     v.add_argument("--workers", type=int, default=None, help="verifier processes (default: all cores)")
     v.add_argument("--timeout-s", type=float, default=None, help="time limit per comparison, seconds")
 
+    r = p.add_argument_group("Ray (see docs/rescore/engines.md)")
+    r.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: chunks run in actors on Ray Data, each with its own generator "
+        "and verifier, the rollout cache kept by this process's node (default: local)",
+    )
+    r.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+        "default: RAY_ADDRESS, else a local Ray started for the run",
+    )
+    r.add_argument(
+        "--ray-actors",
+        type=int,
+        default=None,
+        help="with --engine ray: actors, one CPU each (default: one per CPU of the cluster; with "
+        "--ray-gpus, at most one per --ray-gpus share of its GPUs); --concurrency is split between them",
+    )
+    r.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=None,
+        help="with --engine ray: GPUs each actor asks for, its transformers or vllm policy loaded once "
+        "on them (default: 1 for those generators, 0 for a URL)",
+    )
+
     o = p.add_argument_group("run")
     o.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     o.add_argument(
@@ -231,6 +260,16 @@ def question_of(row: dict[str, Any], col: str | None) -> str | None:
     return q if q is not None else text_at(row, "problem")
 
 
+def verify_fingerprint(args: argparse.Namespace) -> dict[str, Any]:
+    """What the run's verdicts depend on (a resumed run must match it); the same on either engine."""
+    if args.server:
+        return {"verify": args.server}
+    from verifier import VerifyConfig
+
+    config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
+    return {"verify": "local", "timeout_s": config.timeout_s}
+
+
 def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The verification backend (local or a running server: the one seam rescore uses) and its fingerprint."""
     from mathreward.backend import LocalBackend, RemoteBackend, ServerSpec
@@ -244,17 +283,15 @@ def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         except Exception:
             remote.close()
             raise
-        return remote, {"verify": args.server}
+        return remote, verify_fingerprint(args)
     from verifier import VerifyConfig
 
     config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
     # the sandbox pool starts while the generator loads and the first rollouts are generated
-    import threading
-
     from verifier.sandbox import warm_up
 
     threading.Thread(target=warm_up, args=(config.memory_mb,), name="verifier-warm-up", daemon=True).start()
-    return LocalBackend(config, workers=args.workers), {"verify": "local", "timeout_s": config.timeout_s}
+    return LocalBackend(config, workers=args.workers), verify_fingerprint(args)
 
 
 def sampling_params(args: argparse.Namespace) -> Any:
@@ -280,6 +317,17 @@ def check_common(args: argparse.Namespace, name: str) -> str | None:
         return "--workers must be >= 1"
     if args.server and (args.workers is not None or args.timeout_s is not None):
         return "with --server, the time limit and workers are the server's settings"
+    if args.engine == "ray":
+        if args.workers is not None:
+            return "--engine ray verifies in its actors (one process each): use --ray-actors, not --workers"
+        if args.ray_actors is not None and args.ray_actors < 1:
+            return "--ray-actors must be >= 1"
+        if args.ray_gpus is not None and not args.ray_gpus >= 0:
+            return "--ray-gpus must be >= 0"
+        if importlib.util.find_spec("ray") is None:
+            return "--engine ray needs Ray: pip install 'mathreward[ray]'"
+    elif args.ray_address or args.ray_actors is not None or args.ray_gpus is not None:
+        return "--ray-address, --ray-actors and --ray-gpus go with --engine ray"
     if not args.input.exists():
         return f"{args.input}: no such file or folder"
     if args.output.resolve() == args.input.resolve():
@@ -317,15 +365,16 @@ def _progress(total: int, initial: int, args: argparse.Namespace, name: str, str
     return prog
 
 
+Process = Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut]
+ChunkRunner = Callable[[Any, dict[str, Any], Any, int], dict[str, Any]]
+
+
 def run_job(
-    args: argparse.Namespace,
-    name: str,
-    fingerprint: dict[str, Any],
-    process: Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut],
-    generator_factory: Callable[[Path], Any],
-    stream: TextIO,
+    args: argparse.Namespace, name: str, fingerprint: dict[str, Any], run_chunks: ChunkRunner, stream: TextIO
 ) -> dict[str, Any]:
-    """The resumable chunk loop; ``process(raw_rows, generator, on_request)`` does one chunk.
+    """The resumable job: ``run_chunks(state, checkpoint, input_format, total_rows)`` processes the
+    chunks from the checkpoint on, committing each with :func:`commit_chunk`, and returns the last
+    checkpoint (:func:`_process_chunks` here, ``job_ray.process_chunks_ray`` on Ray).
 
     Returns the checkpoint's totals (``counts``) with ``rows``, ``rejected`` and ``wall_s``.
     """
@@ -375,7 +424,9 @@ def run_job(
     if args.limit is not None:
         total = min(total, args.limit)
     if not cp["input_done"]:
-        cp = _process_chunks(args, process, generator_factory, state, cp, in_fmt, total, name, stream)
+        cp = run_chunks(state, cp, in_fmt, total)
+        cp = {**cp, "input_done": True}
+        state.save(cp)
 
     # the output: the parts in order, into a temporary file moved into place
     for stale in args.output.parent.glob(f".{args.output.name}.*.tmp"):  # a run killed while writing
@@ -433,10 +484,49 @@ def _write_output(output: Path, parts: list[Path]) -> int:
     return len(rows)
 
 
+def commit_chunk(
+    state: Any, cp: dict[str, Any], rows_read: int, res: ChunkOut, extra: dict[str, Any], wall_s: float
+) -> dict[str, Any]:
+    """Write one processed chunk's part (and rejects) and the checkpoint after it; the new checkpoint.
+    ``extra`` (request counters) is summed into the counts with the chunk's own."""
+    from mathreward.rescore import io as rio
+
+    i = cp["chunks_done"]
+    rio.write_jsonl_part(state.part(i), res.rows)
+    if res.rejects:
+        rio.write_jsonl_part(state.rejects_part(i), res.rejects)
+    cp = {
+        **cp,
+        "chunks_done": i + 1,
+        "rows_done": cp["rows_done"] + rows_read,
+        "rejected": cp["rejected"] + len(res.rejects),
+        "wall_s": wall_s,
+        "counts": merge_counts(cp["counts"], {**res.counts, **extra}),
+    }
+    state.save(cp)
+    return cp
+
+
+def open_job_generator(
+    args: argparse.Namespace, *, cache_path: Path | None = None, store: Any = None, share: int = 1
+) -> Any:
+    """The run's generator behind its cache file, or behind a store shared with other processes;
+    ``share``: the number of generators that split ``--concurrency`` (the actors of a Ray run)."""
+    from prm.generate import HTTPOptions, open_generator
+
+    http = HTTPOptions(
+        concurrency=max(1, -(-args.concurrency // share)),
+        timeout_s=args.request_timeout,
+        retries=args.retries,
+    )
+    return open_generator(
+        args.generator, args.model, cache_path=cache_path, store=store, http=http, device=args.device
+    )
+
+
 def _process_chunks(
     args: argparse.Namespace,
-    process: Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut],
-    generator_factory: Callable[[Path], Any],
+    process: Process,
     state: Any,
     cp: dict[str, Any],
     in_fmt: Any,
@@ -455,7 +545,7 @@ def _process_chunks(
 
     from mathreward.rescore import io as rio
 
-    gen = generator_factory(state.root / "rollouts.jsonl")
+    gen = open_job_generator(args, cache_path=state.root / "rollouts.jsonl")
     progress = _progress(total, cp["rows_done"], args, name, stream)
     lock = threading.Lock()
 
@@ -488,22 +578,10 @@ def _process_chunks(
             chunk, fut = pending.popleft()
             res = fut.result()
             gen.cache.sync()
-            i = cp["chunks_done"]
-            rio.write_jsonl_part(state.part(i), res.rows)
-            if res.rejects:
-                rio.write_jsonl_part(state.rejects_part(i), res.rejects)
             # requests sent and reused since the last commit (chunks overlap: counted as they commit)
-            counts = {**res.counts, "requests_sent": gen.sent - sent, "requests_reused": gen.reused - reused}
+            extra = {"requests_sent": gen.sent - sent, "requests_reused": gen.reused - reused}
             sent, reused = gen.sent, gen.reused
-            cp = {
-                **cp,
-                "chunks_done": i + 1,
-                "rows_done": cp["rows_done"] + len(chunk),
-                "rejected": cp["rejected"] + len(res.rejects),
-                "wall_s": base_s + time.perf_counter() - t0,
-                "counts": merge_counts(cp["counts"], counts),
-            }
-            state.save(cp)
+            cp = commit_chunk(state, cp, len(chunk), res, extra, base_s + time.perf_counter() - t0)
             with lock:
                 progress.update(len(chunk), 0)
     finally:
@@ -512,8 +590,6 @@ def _process_chunks(
         gen.close()  # a chunk still generating stops at its next request
         pool.shutdown(wait=True, cancel_futures=True)
         progress.close()
-    cp = {**cp, "input_done": True}
-    state.save(cp)
     return cp
 
 
@@ -521,16 +597,17 @@ def run_command(
     args: argparse.Namespace,
     name: str,
     fingerprint: dict[str, Any],
-    process_factory: Callable[[Any], Callable[[Sequence[Any], Any, Callable[[], None]], ChunkOut]],
+    process_factory: Callable[[Any], Process],
     format_summary: Callable[[dict[str, Any]], str],
     export: Any = None,
 ) -> int:
     """Start the engines, run the job, print and write the summary; the exit status. ``export`` (an
-    :class:`~mathreward.rescore.exports.ExportOptions`) is written from the output once it is."""
+    :class:`~mathreward.rescore.exports.ExportOptions`) is written from the output once it is.
+    ``process_factory(verify_batch)`` makes the chunk function: here once, on Ray once per actor."""
     from mathreward.rescore import io as rio
     from mathreward.rescore.paths import summary_path_for
     from mathreward.rescore.run import configure_logging
-    from prm.generate import GenerationError, HTTPOptions, open_generator
+    from prm.generate import GenerationError
 
     configure_logging(args.verbose)
     err = sys.stderr
@@ -540,15 +617,18 @@ def run_command(
         return 2
     try:
         params = sampling_params(args)
-        http = HTTPOptions(concurrency=args.concurrency, timeout_s=args.request_timeout, retries=args.retries)
     except ValueError as e:
         err.write(f"mathreward {name}: {e}\n")
         return 2
-    try:
-        engine, verify_fp = make_verify_batch(args)
-    except Exception as e:  # an unreachable server: one clear line
-        err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
-        return 2
+    engine: Any = None  # on Ray, every actor starts its own verifier
+    if args.engine == "ray":
+        verify_fp = verify_fingerprint(args)
+    else:
+        try:
+            engine, verify_fp = make_verify_batch(args)
+        except Exception as e:  # an unreachable server: one clear line
+            err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
+            return 2
     fp = {
         "generator": args.generator,
         "model": args.model,
@@ -566,12 +646,29 @@ def run_command(
         **fingerprint,
     }
 
-    def factory(cache: Path) -> Any:
-        return open_generator(args.generator, args.model, cache_path=cache, http=http, device=args.device)
+    run_chunks: ChunkRunner
+    if engine is None:
+        from mathreward.commands.job_ray import RayJob
+
+        run_chunks = RayJob(
+            args,
+            name,
+            process_factory,
+            open_job_generator,
+            make_verify_batch,
+            commit_chunk,
+            PIPELINE_DEPTH,
+            progress=lambda total, done: _progress(total, done, args, name, err),
+            stream=err,
+        ).run
+    else:
+        process = process_factory(engine.verify_batch)
+
+        def run_chunks(state: Any, cp: dict[str, Any], in_fmt: Any, total: int) -> dict[str, Any]:
+            return _process_chunks(args, process, state, cp, in_fmt, total, name, err)
 
     try:
-        process = process_factory(engine.verify_batch)
-        totals = run_job(args, name, fp, process, factory, err)
+        totals = run_job(args, name, fp, run_chunks, err)
     except (JobError, rio.DatasetError, ValueError) as e:
         err.write(f"mathreward {name}: {e}\n")
         return 2
@@ -595,7 +692,8 @@ def run_command(
         )
         return 1
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
     if export is not None:
         try:
             totals["export"] = write_export(args.output, export)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,25 +52,34 @@ class RayEngine:
     prm_gpus: float = 1.0  # GPUs each actor asks for with a PRM (0: the PRM runs on the actor's CPU)
 
     def pool_size(self, resources: dict[str, float], chunks: int) -> int:
-        """The actors to start on a cluster with ``resources`` (``ray.cluster_resources()``); a pool
-        that could never be placed (more GPUs asked for than the cluster has) is an error, not a hang."""
-        cpus = max(1, int(resources.get("CPU", 1)))
-        actors = self.actors or cpus
-        if self.prm_model is not None and self.prm_gpus > 0:
-            fit = int(resources.get("GPU", 0) / self.prm_gpus + 1e-9)
-            if fit < 1:
-                raise RescoreError(
-                    f"each PRM actor asks for {self.prm_gpus:g} GPU and the Ray cluster has "
-                    f"{resources.get('GPU', 0):g}: score on the actors' CPUs with --ray-prm-gpus 0"
-                )
-            if self.actors is None:
-                actors = min(cpus, fit)
-            elif self.actors > fit:
-                raise RescoreError(
-                    f"{self.actors} actors with {self.prm_gpus:g} GPU each need "
-                    f"{self.actors * self.prm_gpus:g} GPUs; the Ray cluster has {resources.get('GPU', 0):g}"
-                )
-        return max(1, min(actors, chunks))
+        """The actors to start on a cluster with ``resources`` (``ray.cluster_resources()``)."""
+        gpus = self.prm_gpus if self.prm_model is not None else 0.0
+        hint = "score on the actors' CPUs with --ray-prm-gpus 0"
+        return actor_pool_size(resources, chunks, self.actors, gpus, "PRM actor", hint)
+
+
+def actor_pool_size(
+    resources: dict[str, float], chunks: int, actors: int | None, gpus: float, what: str, hint: str
+) -> int:
+    """The actors to start on a cluster with ``resources`` (``ray.cluster_resources()``): ``actors``, or
+    one per CPU (with ``gpus`` per actor, at most as many as the GPUs hold), never more than the chunks.
+    A pool that could never be placed (more GPUs asked for than the cluster has) is an error, not a hang;
+    ``what`` names an actor and ``hint`` the way out in the message."""
+    cpus = max(1, int(resources.get("CPU", 1)))
+    size = actors or cpus
+    if gpus > 0:
+        have = resources.get("GPU", 0)
+        fit = int(have / gpus + 1e-9)
+        if fit < 1:
+            raise RescoreError(f"each {what} asks for {gpus:g} GPU and the Ray cluster has {have:g}: {hint}")
+        if actors is None:
+            size = min(cpus, fit)
+        elif actors > fit:
+            raise RescoreError(
+                f"{actors} actors with {gpus:g} GPU each need {actors * gpus:g} GPUs; "
+                f"the Ray cluster has {have:g}"
+            )
+    return max(1, min(size, chunks))
 
 
 class ChunkGrader:
@@ -124,7 +135,7 @@ class ChunkGrader:
         return {"row": batch["row"], "graded": np.array(graded, dtype=object)}
 
 
-def _connect(engine: RayEngine) -> bool:
+def connect(address: str | None) -> bool:
     """Join the cluster (or start a local Ray); True when this call started it (and must shut it down).
 
     Without an address (``--ray-address``, or ``RAY_ADDRESS`` as ``ray job submit`` sets it) a new
@@ -134,9 +145,42 @@ def _connect(engine: RayEngine) -> bool:
 
     if ray.is_initialized():
         return False
-    address = engine.address or os.environ.get("RAY_ADDRESS") or "local"
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return True
+
+
+def in_order(results: Iterable[dict[str, Any]], starts: list[rio.ChunkStart]) -> Iterator[dict[str, Any]]:
+    """Ray Data's results (each names its chunk's first row in ``row``), checked: one per chunk, in the
+    chunks' order, never twice; a stream that ends short is an error, never a shorter output."""
+    expected = iter(starts)
+    for result in results:
+        want = next(expected, None)
+        if want is None or int(result["row"]) != want.row:
+            raise RescoreError(f"Ray returned the chunk at row {result['row']} out of order or twice")
+        yield result
+    missing = next(expected, None)
+    if missing is not None:
+        raise RescoreError(
+            f"Ray returned no result for the chunk at row {missing.row}; the parts before it are "
+            "committed: run again with --resume to process the rest"
+        )
+
+
+@contextmanager
+def ordered_data_context() -> Iterator[None]:
+    """Ray Data returning results in input order (parts are committed in order), with no progress bars
+    of its own (the command's progress line says it); the settings restored after."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    kept = (context.execution_options.preserve_order, context.enable_progress_bars)
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    try:
+        yield
+    finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = kept
 
 
 def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[str, Any]:
@@ -148,59 +192,45 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
     starts = rio.chunk_starts(opts.input, run.in_fmt, int(cp["chunk_size"]), cp["rows_done"], opts.limit)
     if not starts:
         return cp
-    started = _connect(engine)
-    context = ray.data.DataContext.get_current()
-    kept = (context.execution_options.preserve_order, context.enable_progress_bars)
-    context.execution_options.preserve_order = True  # parts are committed in input order
-    context.enable_progress_bars = False  # rescore's own progress line says it
+    started = connect(engine.address)
     run.start(cp)
     try:
-        actors = engine.pool_size(ray.cluster_resources(), len(starts))
-        prm = engine.prm_model is not None
-        per_actor = f", each with the PRM on {engine.prm_gpus:g} GPU" if prm and engine.prm_gpus else ""
-        if prm and not engine.prm_gpus:
-            per_actor = ", each with the PRM on its CPU"
-        stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors{per_actor}\n")
-        items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
-        graded = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            ChunkGrader,
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=1,
-            num_gpus=engine.prm_gpus if prm else 0,
-            fn_constructor_kwargs={
-                "path": str(opts.input.resolve()),
-                "fmt": run.in_fmt,
-                "chunk_size": int(cp["chunk_size"]),
-                "limit": opts.limit,
-                "cols": run.cols,
-                "list_mode": run.list_mode,
-                "config": engine.config,
-                "prm_model": engine.prm_model,
-                # no GPU asked for: the CPU, even where the node's GPUs are visible to the actor
-                "prm_device": "cpu"
-                if engine.prm_device == "auto" and not engine.prm_gpus
-                else engine.prm_device,
-                "step_mode": opts.step_mode,
-                "aggregate": opts.prm_aggregate,
-            },
-        )
-        expected = iter(starts)
-        for row in graded.iter_rows():
-            want = next(expected, None)
-            if want is None or int(row["row"]) != want.row:  # never out of order, never twice
-                raise RescoreError(f"Ray returned the chunk at row {row['row']} out of order or twice")
-            rows, result = pickle.loads(row["graded"])
-            cp = run.commit(cp, rows, result)
-        missing = next(expected, None)
-        if missing is not None:  # a stream that ends short is an error, never a shorter output
-            raise RescoreError(
-                f"Ray returned no result for the chunk at row {missing.row}; the parts before it are "
-                "committed: run again with --resume to grade the rest"
+        with ordered_data_context():
+            actors = engine.pool_size(ray.cluster_resources(), len(starts))
+            prm = engine.prm_model is not None
+            per_actor = f", each with the PRM on {engine.prm_gpus:g} GPU" if prm and engine.prm_gpus else ""
+            if prm and not engine.prm_gpus:
+                per_actor = ", each with the PRM on its CPU"
+            stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors{per_actor}\n")
+            items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+            graded = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                ChunkGrader,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=1,
+                num_gpus=engine.prm_gpus if prm else 0,
+                fn_constructor_kwargs={
+                    "path": str(opts.input.resolve()),
+                    "fmt": run.in_fmt,
+                    "chunk_size": int(cp["chunk_size"]),
+                    "limit": opts.limit,
+                    "cols": run.cols,
+                    "list_mode": run.list_mode,
+                    "config": engine.config,
+                    "prm_model": engine.prm_model,
+                    # no GPU asked for: the CPU, even where the node's GPUs are visible to the actor
+                    "prm_device": "cpu"
+                    if engine.prm_device == "auto" and not engine.prm_gpus
+                    else engine.prm_device,
+                    "step_mode": opts.step_mode,
+                    "aggregate": opts.prm_aggregate,
+                },
             )
+            for row in in_order(graded.iter_rows(), starts):
+                rows, result = pickle.loads(row["graded"])
+                cp = run.commit(cp, rows, result)
     finally:
         run.close()
-        context.execution_options.preserve_order, context.enable_progress_bars = kept
         if started:
             ray.shutdown()
     return cp

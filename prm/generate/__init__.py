@@ -23,7 +23,7 @@ from prm.generate.base import (
     generate,
     prompt_seed,
 )
-from prm.generate.cache import CachedGenerator, RolloutCache
+from prm.generate.cache import CachedGenerator, RolloutCache, RolloutStore, Store
 from prm.generate.openai import HTTPOptions, OpenAICompletions, completions_url
 
 BACKENDS: tuple[str, ...] = ("openai", "transformers", "vllm")
@@ -47,12 +47,14 @@ def open_generator(
     model: str,
     *,
     cache_path: Path | None = None,
+    store: Store | None = None,
     http: HTTPOptions | None = None,
     device: str = "auto",
     dtype: str = "auto",
     vllm_kwargs: dict[str, Any] | None = None,
 ) -> CachedGenerator:
-    """The backend ``spec`` names (see :func:`backend_of`), serving ``model`` (a name or a local path)."""
+    """The backend ``spec`` names (see :func:`backend_of`), serving ``model`` (a name or a local path),
+    behind a cache file (``cache_path``) or a store shared with other generators (``store``)."""
     kind = backend_of(spec)
     inner: Generator
     if kind == "openai":
@@ -65,7 +67,7 @@ def open_generator(
         from prm.generate.vllm import VLLMGenerator
 
         inner = VLLMGenerator(model, **(vllm_kwargs or {}))
-    return CachedGenerator(inner, cache_path)
+    return CachedGenerator(inner, cache_path, store)
 
 
 __all__ = [
@@ -77,7 +79,9 @@ __all__ = [
     "OpenAICompletions",
     "Request",
     "RolloutCache",
+    "RolloutStore",
     "SamplingParams",
+    "Store",
     "backend_of",
     "completions_url",
     "cut_at_stop",

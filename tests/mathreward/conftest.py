@@ -65,3 +65,15 @@ def grpc_client(prm_server: ServerThread) -> Iterator[Any]:
 
     with Client(prm_server.target, timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A local Ray with 2 CPUs, started in this process once per test module; its GCS address (the
+    CLI joins it with ``--ray-address``). Actors it starts are this process's descendants."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()

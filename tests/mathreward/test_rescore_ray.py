@@ -1,7 +1,8 @@
 """``rescore --engine ray``: CPU actors on Ray Data write the same rows, rejects and summary as the local
 engine; a run interrupted on Ray resumes without a lost or repeated row; an actor killed mid-run is
 restarted by Ray, its chunk graded again, and the output is still the local engine's. A local Ray with
-2 CPUs is started once for the module; the CLI joins it with ``--ray-address``. (Two nodes:
+2 CPUs is started once for the module (conftest's ``ray_address``); the CLI joins it with
+``--ray-address``. (Two nodes:
 test_rescore_ray_cluster.py.)"""
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,12 @@ from bench.rescore import load_generator
 from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
+from tests.mathreward.ray_helpers import actor_processes, wait_for
 from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet
 
 ray = pytest.importorskip("ray")
 TIMING = ("elapsed_s", "throughput", "responses_per_s", "rows_per_s")
 GRADER = "ray::MapWorker(MapBatches(ChunkGrader))"  # the title Ray gives a grading actor's process
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 * 1024)
-    try:
-        yield str(ray.get_runtime_context().gcs_address)
-    finally:
-        ray.shutdown()
 
 
 def summary_without_timing(path: Path) -> dict[str, Any]:
@@ -121,27 +112,7 @@ def test_the_cli_on_a_running_cluster_writes_the_parquet_of_the_local_engine(
 
 
 def graders() -> dict[int, str]:
-    """The grading actors of this test's Ray (descendants of this process): pid -> process title. Ray
-    titles an actor's process ``ray::CLASS.METHOD`` while a method runs (``.submit``: a chunk)."""
-    import psutil
-
-    found = {}
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            title = " ".join(proc.cmdline())
-        except psutil.Error:  # gone meanwhile
-            continue
-        if title.startswith(GRADER):
-            found[int(proc.pid)] = title
-    return found
-
-
-def wait_for(what: str, probe: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}"
-        time.sleep(0.005)
-    return found
+    return actor_processes(GRADER)
 
 
 def test_an_actor_killed_mid_run_is_restarted_and_the_output_is_the_local_engines(
@@ -195,9 +166,8 @@ def test_without_an_address_the_engine_joins_the_cluster_named_by_RAY_ADDRESS(ra
     (and leaves it running) rather than starting a Ray of its own."""
     code = (
         "import ray\n"
-        "from mathreward.rescore.ray_engine import RayEngine, _connect\n"
-        "from verifier import VerifyConfig\n"
-        "_connect(RayEngine(VerifyConfig()))\n"
+        "from mathreward.rescore.ray_engine import connect\n"
+        "connect(None)\n"
         "print(ray.get_runtime_context().gcs_address)\n"
         "ray.shutdown()\n"
     )

@@ -13,6 +13,7 @@ from prm.generate import (
     HTTPOptions,
     OpenAICompletions,
     Request,
+    RolloutStore,
     SamplingParams,
     backend_of,
     completions_url,
@@ -244,6 +245,76 @@ def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
         assert srv.max_in_flight <= 3
     assert got["a"][4:] == got["b"][:4]
     assert gen.sent == 12 and gen.reused == 4
+
+
+def test_the_store_claims_answers_and_wakes_waiters(tmp_path: Path) -> None:
+    """One store, several owners: a key is sent by the owner that claimed it, the others wait for it;
+    an owner claiming again gets its own keys back (a retried chunk); the first answer stands; a released
+    key wakes its waiters with no answer."""
+    import threading
+
+    store = RolloutStore(tmp_path / "r.jsonl")
+    assert store.claim("A", ["k1", "k2", "k1"]) == ({}, ["k1", "k2"])
+    assert store.claim("B", ["k2", "k3"]) == ({}, ["k3"])  # k2 is A's
+    assert store.claim("A", ["k2"]) == ({}, ["k2"])  # A again (its chunk retried): still A's to send
+    got: dict[str, list[str] | None] = {}
+    waiter = threading.Thread(target=lambda: got.update(store.wait(["k1", "k2"])))
+    waiter.start()
+    assert store.put("k1", ["one"]) == ["one"]
+    assert waiter.is_alive()  # k2 still unanswered
+    store.release("B", ["k2"])  # not B's: nothing happens
+    assert waiter.is_alive()
+    store.release("A", ["k1", "k2"])  # k1 answered stays; k2 given up
+    waiter.join(10)
+    assert got == {"k1": ["one"], "k2": None}
+    assert store.put("k1", ["other"]) == ["one"]  # the first answer stands
+    assert store.claim("C", ["k1", "k2"]) == ({"k1": ["one"]}, ["k2"])
+    store.close()
+    again = RolloutStore(tmp_path / "r.jsonl")  # the answers survive, the claims do not
+    assert again.claim("D", ["k1", "k2", "k3"]) == ({"k1": ["one"]}, ["k2", "k3"])
+    again.close()
+
+
+def test_generators_sharing_one_store_send_each_request_once() -> None:
+    """Two generators with their own backends and one store (as the actors of a Ray run share the
+    driver's): a request in flight in one is not sent by the other, which gets the same samples."""
+    import threading
+
+    a = [Request(f"Q key={k}", PARAMS) for k in range(6)]
+    b = [Request(f"Q key={k}", PARAMS) for k in range(3, 9)]  # 3..5 shared
+    store = RolloutStore()
+    with ScriptedServer(delay_s=0.3) as srv:
+        gens = {n: open_generator(srv.base_url, "m", store=store) for n in "ab"}
+        got: dict[str, list[list[str]]] = {}
+
+        def run(name: str, reqs: list[Request]) -> None:
+            got[name] = generate(gens[name], reqs)
+
+        threads = [threading.Thread(target=run, args=(n, r)) for n, r in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        prompts = [r[0] for r in srv.log.entries()]
+    assert sorted(prompts) == sorted({f"Q key={k}" for k in range(9)})
+    assert got["a"][3:] == got["b"][:3]
+    assert gens["a"].sent + gens["b"].sent == 9 and gens["a"].reused + gens["b"].reused == 3
+    with pytest.raises(ValueError, match="not both"):
+        CachedGenerator(gens["a"].inner, Path("x.jsonl"), store)
+
+
+def test_a_request_shared_with_a_failing_owner_fails_in_the_waiter_too() -> None:
+    store = RolloutStore()
+    key = Request("Q key=1", PARAMS).key("m")
+    assert store.claim("other chunk", [key]) == ({}, [key])
+    with ScriptedServer() as srv:
+        gen = open_generator(srv.base_url, "m", store=store)
+        import threading
+
+        threading.Timer(0.2, store.release, args=("other chunk", [key])).start()
+        with pytest.raises(GenerationError, match="failed there"):
+            generate(gen, [Request("Q key=1", PARAMS)])
+        assert srv.log.entries() == []
 
 
 def test_the_data_side_imports_nothing_heavy_and_not_mathreward() -> None:

@@ -1,0 +1,259 @@
+"""``annotate`` and ``pts`` on Ray (``--engine ray``): chunks processed by a pool of actors, committed
+here in order.
+
+As in ``rescore --engine ray`` (:mod:`mathreward.rescore.ray_engine`), the driver plans the chunks and
+Ray Data streams them into an actor pool (``map_batches``, results in input order). Each actor runs two
+chunks at once (as the local engine pipelines them), reads each from the input with the local engine's
+reader and runs the command's own chunk function on it,
+with its own verifier (one sandbox process, or the ``--server``) and its own generator (a client of the
+completions URL, or the transformers / vLLM policy loaded once per actor, on ``--ray-gpus`` GPUs). The
+driver writes each part and checkpoint with the local engine's code, so the output, the rejects, the
+summary and ``--resume`` are the local engine's (a run stopped on one engine resumes on the other).
+
+The rollouts: one :class:`~prm.generate.RolloutStore` actor, placed on the driver's node, holds the run's
+rollout cache file (``OUT.annotate-state/rollouts.jsonl``) and the claims of what is in flight. Every
+actor's generator asks it before sending and stores each answer in it as the answer arrives, so no
+request is sent by two actors, a chunk retried after its actor died re-sends only what had not come
+back, and ``--resume`` asks the policy for nothing it answered before, as on the local engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from mathreward.rescore import io as rio
+from mathreward.rescore.errors import RescoreError
+from mathreward.rescore.ray_engine import actor_pool_size, connect, in_order, ordered_data_context
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MakeProcess = Callable[[Any], Callable[[Sequence[Any], Any, Callable[[], None]], Any]]
+
+
+class StoreClient:
+    """A :class:`~prm.generate.Store` in another process: each call goes to the store actor and waits."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def claim(self, owner: str, keys: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+        import ray
+
+        hits, mine = ray.get(self.handle.claim.remote(owner, list(keys)))
+        return hits, mine
+
+    def put(self, key: str, texts: list[str]) -> list[str]:
+        import ray
+
+        return list(ray.get(self.handle.put.remote(key, texts)))
+
+    def release(self, owner: str, keys: Sequence[str]) -> None:
+        import ray
+
+        ray.get(self.handle.release.remote(owner, list(keys)))
+
+    def wait(self, keys: Sequence[str]) -> dict[str, list[str] | None]:
+        import ray
+
+        return dict(ray.get(self.handle.wait.remote(list(keys))))
+
+    def sync(self) -> None:
+        import ray
+
+        ray.get(self.handle.sync.remote())
+
+    def close(self) -> None:
+        """Nothing: the driver closes the store when the run ends."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What every actor needs to build its verifier, generator and chunk function (pickled to it)."""
+
+    args: argparse.Namespace  # the command's options (``workers`` 1: the actor has one CPU)
+    input: str  # the input's absolute path (the same on every node)
+    fmt: rio.Format
+    chunk_size: int
+    actors: int  # the pool's size: the generators split --concurrency between them
+    make_process: MakeProcess
+    make_generator: Callable[..., Any]
+    make_backend: Callable[[argparse.Namespace], tuple[Any, dict[str, Any]]]
+
+
+class ChunkWorker:
+    """A Ray Data actor: reads the chunks it is given and runs the command's chunk function on each."""
+
+    def __init__(self, spec: WorkerSpec, store: Any) -> None:
+        self.spec = spec
+        self.backend, _ = spec.make_backend(spec.args)
+        self.gen = spec.make_generator(spec.args, store=StoreClient(store), share=spec.actors)
+        self.process = spec.make_process(self.backend.verify_batch)
+        self.lock = threading.Lock()
+        self.reported = (0, 0)  # the generator's (sent, reused) already counted in a chunk's result
+
+    def _requests(self) -> dict[str, int]:
+        """Requests sent and reused since the last chunk reported them (two chunks run at once here:
+        each count lands in exactly one chunk's result, as on the local engine)."""
+        with self.lock:
+            (sent, reused), now = self.reported, (self.gen.sent, self.gen.reused)
+            self.reported = now
+        return {"requests_sent": now[0] - sent, "requests_reused": now[1] - reused}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        spec, gen, out = self.spec, self.gen, []
+        for row, offset, lineno in zip(batch["row"], batch["offset"], batch["lineno"], strict=True):
+            chunk = rio.read_chunk(
+                spec.input, spec.fmt, rio.ChunkStart(int(row), int(offset), int(lineno)), spec.chunk_size
+            )
+            if spec.args.limit is not None:
+                chunk = [r for r in chunk if r.index < spec.args.limit]
+            gen.owner = f"chunk@{int(row)}"  # this thread's; a retry of the chunk takes back its claims
+            res = self.process(chunk, gen, lambda: None)
+            out.append(pickle.dumps((len(chunk), res, self._requests())))
+        return {"row": batch["row"], "done": np.array(out, dtype=object)}
+
+
+def _generation_error(e: BaseException) -> str | None:
+    """The message of the :class:`~prm.generate.GenerationError` an actor raised, found in what Ray
+    wrapped it in (Ray Data's ``UserCodeException`` carries the actor's traceback as text)."""
+    from prm.generate import GenerationError
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [e]
+    while stack:
+        x = stack.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, GenerationError) and type(x) is GenerationError:
+            return str(x)
+        stack += [x.__cause__, x.__context__, getattr(x, "cause", None)]
+    marker = f"{GenerationError.__module__}.{GenerationError.__qualname__}: "
+    text = str(e)
+    return text.rsplit(marker, 1)[1].splitlines()[0] if marker in text else None
+
+
+@dataclass
+class RayJob:
+    """The chunk runner of ``annotate`` / ``pts`` with ``--engine ray`` (``run_job``'s ``run_chunks``)."""
+
+    args: argparse.Namespace
+    name: str
+    make_process: MakeProcess
+    make_generator: Callable[..., Any]  # annotate.open_job_generator
+    make_backend: Callable[[argparse.Namespace], tuple[Any, dict[str, Any]]]  # annotate.make_verify_batch
+    commit: Callable[..., dict[str, Any]]  # annotate.commit_chunk
+    depth: int  # chunks each actor runs at once (annotate.PIPELINE_DEPTH, as the local engine does)
+    progress: Callable[[int, int], Any] | None = None  # (total, rows done) -> a Progress
+    stream: TextIO | None = None
+
+    def gpus(self) -> float:
+        """GPUs per actor: --ray-gpus, else 1 for a policy loaded in the actor, 0 for a URL."""
+        from prm.generate import backend_of
+
+        if self.args.ray_gpus is not None:
+            return float(self.args.ray_gpus)
+        return 0.0 if backend_of(self.args.generator) == "openai" else 1.0
+
+    def run(self, state: Any, cp: dict[str, Any], in_fmt: rio.Format, total: int) -> dict[str, Any]:
+        import ray
+        import ray.data
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from prm.generate import GenerationError, RolloutStore
+
+        args = self.args
+        starts = rio.chunk_starts(args.input, in_fmt, int(cp["chunk_size"]), cp["rows_done"], args.limit)
+        if not starts:
+            return cp
+        gpus = self.gpus()
+        started = connect(args.ray_address)
+        store: Any = None
+        progress = self.progress(total, cp["rows_done"]) if self.progress is not None else None
+        try:
+            try:
+                actors = actor_pool_size(
+                    ray.cluster_resources(),
+                    len(starts),
+                    args.ray_actors,
+                    gpus,
+                    "generator actor",
+                    "load the policy on the actors' CPUs with --ray-gpus 0, or serve it and pass its URL",
+                )
+            except RescoreError as e:
+                raise ValueError(str(e)) from e
+            each = "1 CPU" if not gpus else f"1 CPU and {gpus:g} GPU"
+            if self.stream is not None:
+                self.stream.write(
+                    f"{self.name}: {len(starts)} chunks on Ray, {actors} actors ({each} each)\n"
+                )
+            here = ray.get_runtime_context().get_node_id()
+            store_actor: Any = ray.remote(RolloutStore)
+            store = store_actor.options(
+                num_cpus=0,
+                max_concurrency=max(64, 8 * actors),  # a thread per call; waits hold theirs
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+            ).remote(state.root.resolve() / "rollouts.jsonl")
+            device = "cpu" if args.device == "auto" and not gpus else args.device
+            spec = WorkerSpec(
+                args=argparse.Namespace(**{**vars(args), "workers": 1, "device": device}),
+                input=str(Path(args.input).resolve()),
+                fmt=in_fmt,
+                chunk_size=int(cp["chunk_size"]),
+                actors=actors,
+                make_process=self.make_process,
+                make_generator=self.make_generator,
+                make_backend=self.make_backend,
+            )
+            items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+            t0, base_s = time.perf_counter(), float(cp["wall_s"])
+            with ordered_data_context():
+                done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                    ChunkWorker,
+                    batch_size=1,
+                    # two chunks at once per actor, as the local engine pipelines them: the next
+                    # chunk's requests go out while this one waits for its slowest
+                    compute=ray.data.ActorPoolStrategy(
+                        size=actors,
+                        max_concurrent_calls_per_actor=self.depth,
+                        enable_true_multi_threading=True,
+                    ),
+                    num_cpus=1,
+                    num_gpus=gpus,
+                    fn_constructor_kwargs={"spec": spec, "store": store},
+                )
+                try:
+                    for result in in_order(done.iter_rows(), starts):
+                        rows_read, res, extra = pickle.loads(result["done"])
+                        ray.get(store.sync.remote())  # the chunk's rollouts are on disk before its part
+                        cp = self.commit(state, cp, rows_read, res, extra, base_s + time.perf_counter() - t0)
+                        if progress is not None:
+                            progress.update(rows_read, int(res.counts.get("requests", 0)))
+                except RescoreError:
+                    raise
+                except Exception as e:  # an actor's failure comes back wrapped by Ray
+                    found = _generation_error(e)
+                    if found is not None:
+                        raise GenerationError(found) from e
+                    raise
+        finally:
+            if progress is not None:
+                progress.close()
+            if store is not None:
+                try:
+                    ray.get(store.close.remote(), timeout=30)
+                finally:
+                    ray.kill(store)
+            if started:
+                ray.shutdown()
+        return cp
