@@ -118,7 +118,7 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--ray-address",
         default=None,
-        help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+        help="with --engine ray: a running cluster (auto on one of its nodes, or HOST:6379 of its head); "
         "default: RAY_ADDRESS, else a local Ray started for the run",
     )
     r.add_argument(

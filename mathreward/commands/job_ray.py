@@ -177,7 +177,10 @@ class RayJob:
         if not starts:
             return cp
         gpus = self.gpus()
-        started = connect(args.ray_address)
+        try:
+            started = connect(args.ray_address)
+        except RescoreError as e:
+            raise ValueError(str(e)) from e
         store: Any = None
         progress = self.progress(total, cp["rows_done"]) if self.progress is not None else None
         try:

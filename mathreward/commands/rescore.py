@@ -118,7 +118,7 @@ def register(subparsers: Any) -> None:
         "--ray-address",
         default=None,
         metavar="ADDR",
-        help="with --engine ray: a running cluster (auto, ray://HOST:10001, HOST:6379); "
+        help="with --engine ray: a running cluster (auto on one of its nodes, or HOST:6379 of its head); "
         "default: start a local Ray",
     )
     e.add_argument(

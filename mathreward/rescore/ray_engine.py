@@ -45,7 +45,7 @@ class RayEngine:
     """Rescoring on Ray: where the cluster is, how many actors grade chunks, and the PRM they load."""
 
     config: VerifyConfig  # the verifier's settings, the same in every actor
-    address: str | None = None  # a running cluster ("auto", "ray://head:10001", "10.0.0.1:6379"); None: local
+    address: str | None = None  # a running cluster ("auto", "10.0.0.1:6379"); None: local
     actors: int | None = None  # actors; None: one per CPU of the cluster (with a PRM on GPUs: per GPU share)
     prm_model: str | None = None  # a PRM folder (at this path on every node): step scores, loaded per actor
     prm_device: str = "auto"  # the PRM's device in each actor ("auto": the GPU Ray gives it, else the CPU)
@@ -146,6 +146,14 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address.startswith("ray://"):
+        # Ray Data's streaming executor needs a core worker in the driver, which a Ray Client
+        # connection does not have (Ray 2.60: "'Worker' object has no attribute 'core_worker'")
+        raise RescoreError(
+            f"{address}: Ray Data does not run through Ray Client (ray://); run the command on a node "
+            "of the cluster with --ray-address auto (or HOST:6379 of the head), or submit it with "
+            "`ray job submit`"
+        )
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return True
 

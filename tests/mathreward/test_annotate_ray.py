@@ -271,6 +271,7 @@ def test_a_failed_ray_run_keeps_its_state_and_resumes_on_the_local_engine(
         (["--ray-actors", "2"], "go with --engine ray"),
         (["--engine", "ray", "--ray-gpus", "-1"], "--ray-gpus must be >= 0"),
         (["--engine", "ray", "--ray-actors", "0"], "--ray-actors must be >= 1"),
+        (["--engine", "ray", "--ray-address", "ray://127.0.0.1:1"], "does not run through Ray Client"),
     ],
 )
 def test_ray_options_that_do_not_fit_get_one_clear_line(
@@ -312,3 +313,64 @@ def test_a_policy_pool_the_cluster_cannot_place_is_refused_at_start(ray_address:
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "asks for 1 GPU" in proc.stderr and "--ray-gpus 0" in proc.stderr
+
+
+def test_a_transformers_policy_loaded_in_each_actor_gives_the_local_rollouts(
+    ray_address: str, tmp_path: Path, tiny_prm: Path
+) -> None:
+    """``--generator transformers --ray-gpus 0``: each actor loads the tiny causal LM once, on its CPU,
+    and samples the local engine's rollouts (seeded per prompt; one torch thread on both sides, as Ray
+    gives an actor with one CPU)."""
+    data = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "id": i,
+                "question": f"what is {i} and 3",
+                "answer": str(i + 3),
+                "steps": [f"{i} + 3", "\\boxed{7}"],
+            }
+            for i in range(4)
+        ],
+    )
+    args = [
+        "--generator",
+        "transformers",
+        "--model",
+        tiny_prm,
+        "--n",
+        2,
+        "--max-tokens",
+        6,
+        "--chunk-size",
+        1,
+    ]
+    one_thread = {**cli_env(), "OMP_NUM_THREADS": "1"}
+    mathreward(
+        "annotate",
+        data,
+        "-o",
+        tmp_path / "local.jsonl",
+        *args,
+        "--device",
+        "cpu",
+        env=one_thread,
+        timeout=300,
+    )
+    proc = mathreward(
+        "annotate",
+        data,
+        "-o",
+        tmp_path / "ray.jsonl",
+        *args,
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--ray-gpus",
+        0,
+        timeout=300,
+    )
+    assert "4 chunks on Ray, 2 actors (1 CPU each)" in proc.stderr
+    assert_same_outputs(tmp_path, "local", "ray")
+    assert json.loads((tmp_path / "ray.summary.json").read_text())["requests_sent"] == 4

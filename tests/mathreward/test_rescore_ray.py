@@ -24,7 +24,7 @@ from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
 from tests.mathreward.ray_helpers import actor_processes, wait_for
-from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet
+from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet, script
 
 ray = pytest.importorskip("ray")
 TIMING = ("elapsed_s", "throughput", "responses_per_s", "rows_per_s")
@@ -109,6 +109,18 @@ def test_the_cli_on_a_running_cluster_writes_the_parquet_of_the_local_engine(
         "rescore", src, "-o", tmp_path / "x.parquet", "--engine", "ray", "--workers", "2", check=False
     )
     assert bad.returncode == 2 and "--ray-actors" in bad.stderr
+    client = mathreward(
+        "rescore",
+        src,
+        "-o",
+        tmp_path / "c.parquet",
+        "--engine",
+        "ray",
+        "--ray-address",
+        "ray://127.0.0.1:1",
+        check=False,
+    )  # Ray Data cannot run through Ray Client: refused with one line, never a traceback
+    assert client.returncode == 2 and "ray job submit" in client.stderr and "Traceback" not in client.stderr
 
 
 def graders() -> dict[int, str]:
@@ -252,6 +264,38 @@ def test_the_prm_in_ray_actors_gives_the_step_scores_and_summary_of_the_local_en
     summary = summary_without_timing(tmp_path / "ray.summary.json")
     assert summary["prm"]["problems"] == len(rows)
     assert summary == summary_without_timing(tmp_path / "local.summary.json")
+
+
+def test_a_killed_ray_run_with_a_prm_resumes_to_the_local_engines_rows(
+    ray_address: str, tiny_prm: Path, tmp_path: Path
+) -> None:
+    """``rescore --engine ray --prm PATH`` SIGKILLed after 3 chunks, then ``--resume``d on Ray: the parts
+    written stay, the rest is graded and scored by new actors, and the output is the local engine's."""
+    src = tmp_path / "gen.jsonl"
+    load_generator().write_generated(src, 120, seed=3, bad_every=37)
+    prm_args = ["--prm", tiny_prm, "--chunk-size", "5", "--progress", "none"]
+    one_thread = {**cli_env(), "OMP_NUM_THREADS": "1"}
+    mathreward("rescore", src, "-o", tmp_path / "local.jsonl", "--workers", "1", *prm_args, env=one_thread)
+    out = tmp_path / "ray.jsonl"
+    on_ray = ["--engine", "ray", "--ray-address", ray_address, "--ray-actors", "2", "--ray-prm-gpus", "0"]
+    args = ["rescore", src, "-o", out, *prm_args, *on_ray]
+    proc = subprocess.Popen([*script(), *map(str, args)], env=cli_env(), stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "ray.jsonl.rescore-state" / "checkpoint.json"
+    try:
+
+        def three_chunks() -> bool:
+            assert proc.poll() is None, "the run ended before the kill"
+            return checkpoint.exists() and json.loads(checkpoint.read_text())["chunks_done"] >= 3
+
+        wait_for("3 chunks committed", three_chunks, timeout=240)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not out.exists()
+    resumed = mathreward(*args, "--resume", timeout=300)
+    assert "resuming at row" in resumed.stderr
+    assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "ray.rejects.jsonl").read_bytes() == (tmp_path / "local.rejects.jsonl").read_bytes()
 
 
 def test_a_prm_pool_that_cannot_be_placed_or_loaded_is_a_start_up_error(

@@ -1,7 +1,7 @@
-"""``rescore --engine ray --ray-address ADDR`` on a two-node Ray cluster on this machine: a head node and
-a worker node, each started by ``ray start --block`` as a real subprocess with one CPU, in a private temp
-dir and with a private auth token (so it never meets another Ray of this machine). The run's two
-grading actors land one on each node (one CPU each), which the test sees, and the output is the local
+"""``rescore --engine ray --ray-address ADDR`` (and ``annotate``) on a two-node Ray cluster on this machine:
+a head node and a worker node, each started by ``ray start --block`` as a real subprocess with one CPU,
+in a private temp dir and with a private auth token (so it never meets another Ray of this machine). The
+run's two actors land one on each node (one CPU each), which the test sees, and the output is the local
 engine's, byte for byte."""
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ from pathlib import Path
 import pytest
 
 from bench.rescore import load_generator
+from tests.mathreward.ray_helpers import actor_processes
+from tests.mathreward.test_annotate_cli import write_jsonl
+from tests.mathreward.test_annotate_ray import WORKER, long_rows
 from tests.mathreward.test_rescore_cli import cli_env, mathreward, script
 from tests.mathreward.test_rescore_ray import GRADER, graders, summary_without_timing
+from tests.prm.scripted_policy import ScriptedServer
 
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")  # the venv's `ray` command, beside this Python
@@ -175,3 +179,42 @@ def test_the_cli_on_a_two_node_cluster_writes_the_rows_of_the_local_engine(
     assert summary_without_timing(tmp_path / "ray.summary.json") == summary_without_timing(
         tmp_path / "local.summary.json"
     )
+
+
+def test_annotate_on_a_two_node_cluster_keeps_the_rollouts_on_the_drivers_node(
+    two_nodes: Cluster, tmp_path: Path
+) -> None:
+    """``annotate --engine ray``: its chunk actors run on both nodes and ask one rollout store, which
+    lives on one node (the driver's); the output is the local engine's and no request is sent twice."""
+    data = write_jsonl(tmp_path / "in.jsonl", long_rows(16))
+    common = ["--model", "scripted", "--n", "4", "--chunk-size", "2", "--progress", "none"]
+    with ScriptedServer(delay_s=0.1) as srv:
+        mathreward("annotate", data, "-o", tmp_path / "local.jsonl", "--generator", srv.base_url, *common)
+        reference = srv.log.entries()
+        srv.log.requests.clear()
+        args = ["annotate", data, "-o", tmp_path / "ray.jsonl", "--generator", srv.base_url, *common]
+        run = subprocess.Popen(
+            [*script(), *map(str, args), "--engine", "ray", "--ray-address", two_nodes.address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=two_nodes.env,
+        )
+        workers: set[str] = set()  # the nodes a chunk actor ran on, and the store's
+        stores: set[str] = set()
+        try:
+            while run.poll() is None:
+                for seen, title in ((workers, WORKER), (stores, "ray::RolloutStore")):
+                    seen.update(n for pid in actor_processes(title) if (n := node_of(pid, two_nodes)))
+                time.sleep(0.05)
+            out, err = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        asked = srv.log.entries()
+    assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "8 chunks on Ray, 2 actors (1 CPU each)" in err
+    assert workers == {"head", "worker"}, f"chunk actors seen on: {workers}"
+    assert len(stores) == 1, f"rollout store seen on: {stores}"
+    assert sorted(asked) == sorted(reference)  # each request once
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
