@@ -196,10 +196,9 @@ def ray_compare(args: argparse.Namespace) -> int:
                 same = all(r["output"] == reference for r in rs)
                 rate = rs[0]["rollouts"] / med["job_s"]
                 cold_ratio, job_ratio = med["cold_s"] / local["cold_s"], local["job_s"] / med["job_s"]
-                print(
-                    f"{width:3d} | {engine:>6} | {med['cold_s']:11.1f} | {med['job_s']:7.1f} | {rate:16.1f} | "
-                    f"{cold_ratio:11.2f}x | {job_ratio:16.2f}x | {same}"
-                )
+                times = f"{med['cold_s']:11.1f} | {med['job_s']:7.1f} | {rate:16.1f}"
+                ratios = f"{cold_ratio:11.2f}x | {job_ratio:16.2f}x"
+                print(f"{width:3d} | {engine:>6} | {times} | {ratios} | {same}")
                 results.append(
                     {
                         "width": width,

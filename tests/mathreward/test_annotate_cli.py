@@ -33,6 +33,11 @@ ROWS: list[dict[str, Any]] = [
     {"id": "e", "question": "Q key=8 hmm", "answer": "8", "solution": "Step 1: likely\nStep 2: \\boxed{8}"},
 ]
 N = 4
+PTS_ROWS: list[dict[str, Any]] = [  # solutions whose pivotal tokens the scripted policy's states make known
+    {"id": "a", "question": "Q key=17", "answer": "17", "solution": "step one sure then oops so \\boxed{18}"},
+    {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
+    {"id": "c", "question": "Q key=4"},
+]
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]], extra: str = "") -> Path:
@@ -329,19 +334,7 @@ def test_pts_writes_dpo_rows_that_trls_dpo_trainer_loads(tmp_path: Path) -> None
     pytest.importorskip("trl")
     tok_dir = tmp_path / "policy"
     tok = tiny_policy(tok_dir)
-    data = write_jsonl(
-        tmp_path / "in.jsonl",
-        [
-            {
-                "id": "a",
-                "question": "Q key=17",
-                "answer": "17",
-                "solution": "step one sure then oops so \\boxed{18}",
-            },
-            {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
-            {"id": "c", "question": "Q key=4"},
-        ],
-    )
+    data = write_jsonl(tmp_path / "in.jsonl", PTS_ROWS)
     out = tmp_path / "pairs.jsonl"
     with ScriptedServer() as srv:
         proc = mathreward(

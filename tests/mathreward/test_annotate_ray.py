@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.mathreward.ray_helpers import actor_processes, wait_for
-from tests.mathreward.test_annotate_cli import ROWS, N, _request_key, write_jsonl
+from tests.mathreward.test_annotate_cli import PTS_ROWS, ROWS, N, _request_key, write_jsonl
 from tests.mathreward.test_rescore_cli import ROOT, cli_env, mathreward, read_jsonl, script
 from tests.prm.scripted_policy import ScriptedServer, build_word_tokenizer
 
@@ -108,14 +108,7 @@ def test_pts_on_ray_writes_the_local_engines_pairs(ray_address: str, tmp_path: P
     tok_dir = tmp_path / "tokenizer"
     build_word_tokenizer(tok_dir)
     rows = [
-        {
-            "id": "a",
-            "question": "Q key=17",
-            "answer": "17",
-            "solution": "step one sure then oops so \\boxed{18}",
-        },
-        {"id": "b", "question": "Q key=4 oops", "answer": "4", "solution": "a b c likely d \\boxed{4}"},
-        {"id": "c", "question": "Q key=4"},
+        *PTS_ROWS,
         {
             "id": "d",
             "question": "Q key=5",

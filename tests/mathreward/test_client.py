@@ -197,7 +197,10 @@ def test_no_retry_without_budget_and_on_other_errors(start_server):
 def test_deadline_per_call(start_server):
     from mathreward.server import ServiceLimits
 
-    server = start_server(server_config(limits=ServiceLimits(max_items=2000)))
+    # small chunks on few threads: what a cut call leaves running (the chunks already started) is a few
+    # items, so the next call is answered at once even on a loaded machine (64 x 8 SymPy items: 20 s)
+    config = server_config(limits=ServiceLimits(max_items=2000), verify_chunk_items=4, verify_threads=2)
+    server = start_server(config)
     with Client(server.target, timeout=60) as c:
         started = time.monotonic()
         with pytest.raises(Timeout) as exc:
