@@ -382,9 +382,9 @@ HARD = [(f"\\sin^2(x+{k})+\\cos^2(x+{k})", "1") for k in range(1, 2001)]
 
 
 def test_deadline_and_cancellation_stop_the_work(start_server):
-    server = start_server(
-        server_config(limits=__import__("mathreward.server").server.ServiceLimits(max_items=4000))
-    )
+    limits = __import__("mathreward.server").server.ServiceLimits(max_items=4000)
+    # small chunks: what a cut call leaves running is a few items, not 8 threads x 64 (seconds of SymPy)
+    server = start_server(server_config(limits=limits, verify_chunk_items=8))
     channel, verify = _verify_stub(server.target)
     request = verify_pb2.VerifyRequest(
         items=[verify_pb2.VerifyItem(prediction=p, reference=r) for p, r in HARD]
