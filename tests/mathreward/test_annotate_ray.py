@@ -367,3 +367,35 @@ def test_a_transformers_policy_loaded_in_each_actor_gives_the_local_rollouts(
     assert "4 chunks on Ray, 2 actors (1 CPU each)" in proc.stderr
     assert_same_outputs(tmp_path, "local", "ray")
     assert json.loads((tmp_path / "ray.summary.json").read_text())["requests_sent"] == 4
+
+
+def test_ray_actors_verify_through_a_running_server(
+    ray_address: str, tmp_path: Path, start_server: Any
+) -> None:
+    """``--server``: every actor verifies through the one gRPC service (on a loopback port here) and
+    the rows are the local engine's, which verifies in process; the server counts the actors' calls."""
+    from tests.mathreward.service_helpers import server_config
+    from tests.mathreward.test_server import _metric
+
+    server = start_server(server_config())
+    data = write_jsonl(tmp_path / "in.jsonl", many_rows(2))
+    common = ["--model", "scripted", "--n", N, "--chunk-size", 3]
+    with ScriptedServer() as srv:
+        mathreward("annotate", data, "-o", tmp_path / "local.jsonl", "--generator", srv.base_url, *common)
+        mathreward(
+            "annotate",
+            data,
+            "-o",
+            tmp_path / "ray.jsonl",
+            "--generator",
+            srv.base_url,
+            *common,
+            "--engine",
+            "ray",
+            "--ray-address",
+            ray_address,
+            "--server",
+            server.target,
+        )
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert _metric(server.metrics(), "mathreward_requests_total", method="Verify", code="OK") >= 4
