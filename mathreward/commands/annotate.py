@@ -646,6 +646,13 @@ def run_command(
         **fingerprint,
     }
 
+    try:  # the chunk function (on Ray each actor builds its own: built here too, so a bad option fails now)
+        process = process_factory(engine.verify_batch if engine is not None else None)
+    except (ValueError, OSError) as e:
+        err.write(f"mathreward {name}: {e}\n")
+        if engine is not None:
+            engine.close()
+        return 2
     run_chunks: ChunkRunner
     if engine is None:
         from mathreward.commands.job_ray import RayJob
@@ -662,7 +669,6 @@ def run_command(
             stream=err,
         ).run
     else:
-        process = process_factory(engine.verify_batch)
 
         def run_chunks(state: Any, cp: dict[str, Any], in_fmt: Any, total: int) -> dict[str, Any]:
             return _process_chunks(args, process, state, cp, in_fmt, total, name, err)

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from mathreward.rescore import io as rio
 from mathreward.rescore.errors import RescoreError
-from mathreward.rescore.ray_engine import actor_pool_size, connect, in_order, ordered_data_context
+from mathreward.rescore.ray_engine import (
+    actor_failure,
+    actor_pool_size,
+    connect,
+    in_order,
+    ordered_data_context,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,26 +127,6 @@ class ChunkWorker:
             res = self.process(chunk, gen, lambda: None)
             out.append(pickle.dumps((len(chunk), res, self._requests())))
         return {"row": batch["row"], "done": np.array(out, dtype=object)}
-
-
-def _generation_error(e: BaseException) -> str | None:
-    """The message of the :class:`~prm.generate.GenerationError` an actor raised, found in what Ray
-    wrapped it in (Ray Data's ``UserCodeException`` carries the actor's traceback as text)."""
-    from prm.generate import GenerationError
-
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [e]
-    while stack:
-        x = stack.pop()
-        if x is None or id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, GenerationError) and type(x) is GenerationError:
-            return str(x)
-        stack += [x.__cause__, x.__context__, getattr(x, "cause", None)]
-    marker = f"{GenerationError.__module__}.{GenerationError.__qualname__}: "
-    text = str(e)
-    return text.rsplit(marker, 1)[1].splitlines()[0] if marker in text else None
 
 
 @dataclass
@@ -244,11 +230,11 @@ class RayJob:
                             progress.update(rows_read, int(res.counts.get("requests", 0)))
                 except RescoreError:
                     raise
-                except Exception as e:  # an actor's failure comes back wrapped by Ray
-                    found = _generation_error(e)
-                    if found is not None:
-                        raise GenerationError(found) from e
-                    raise
+                except Exception as e:  # an actor's failure comes back wrapped by Ray, with its traceback
+                    kind, message = actor_failure(e)
+                    if kind.rsplit(".", 1)[-1] == GenerationError.__name__:
+                        raise GenerationError(message) from e  # exit 1, state kept: --resume
+                    raise RuntimeError(f"a Ray actor failed: {kind}: {message}") from e
         finally:
             if progress is not None:
                 progress.close()

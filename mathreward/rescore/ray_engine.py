@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +176,20 @@ def in_order(results: Iterable[dict[str, Any]], starts: list[rio.ChunkStart]) ->
         )
 
 
+_ERROR_LINE = re.compile(r"^(?P<kind>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.M)
+
+
+def actor_failure(e: BaseException) -> tuple[str, str]:
+    """The exception an actor raised, as (its type's name, its message), read from what Ray wrapped it in:
+    Ray Data's ``UserCodeException`` and ``ActorDiedError`` carry the actor's traceback as text, whose
+    last line not from Ray names the actor's own error. Else this exception's own first line."""
+    found = [m for m in _ERROR_LINE.finditer(str(e)) if not m["kind"].startswith("ray.")]
+    if found:
+        return found[-1]["kind"], found[-1]["message"].strip()
+    lines = str(e).strip().splitlines()
+    return type(e).__name__, lines[0] if lines else ""
+
+
 @contextmanager
 def ordered_data_context() -> Iterator[None]:
     """Ray Data returning results in input order (parts are committed in order), with no progress bars
@@ -234,9 +249,15 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                     "aggregate": opts.prm_aggregate,
                 },
             )
-            for row in in_order(graded.iter_rows(), starts):
-                rows, result = pickle.loads(row["graded"])
-                cp = run.commit(cp, rows, result)
+            try:
+                for row in in_order(graded.iter_rows(), starts):
+                    rows, result = pickle.loads(row["graded"])
+                    cp = run.commit(cp, rows, result)
+            except RescoreError:
+                raise
+            except Exception as e:  # an actor's failure comes back wrapped by Ray, with its traceback
+                kind, message = actor_failure(e)
+                raise RuntimeError(f"a Ray actor failed: {kind}: {message}") from e
     finally:
         run.close()
         if started:

@@ -399,3 +399,49 @@ def test_ray_actors_verify_through_a_running_server(
         )
     assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert _metric(server.metrics(), "mathreward_requests_total", method="Verify", code="OK") >= 4
+
+
+class _Broken:
+    """A Ray Data UDF that fails the way an actor's own code does (a missing input on its node)."""
+
+    def __call__(self, batch: Any) -> Any:
+        raise FileNotFoundError("[Errno 2] No such file or directory: '/shared/in.jsonl'")
+
+
+def test_an_actors_error_is_read_out_of_what_ray_wraps_it_in(ray_address: str) -> None:
+    """The command's one line names the actor's own exception, not Ray's wrapper and its traceback."""
+    import ray.data
+
+    from mathreward.rescore.ray_engine import actor_failure
+
+    with pytest.raises(Exception) as exc:
+        ray.data.from_items([{"x": 1}]).map_batches(
+            _Broken, batch_size=1, compute=ray.data.ActorPoolStrategy(size=1)
+        ).take_all()
+    assert "Traceback" in str(exc.value) or "\n" in str(exc.value)  # what Ray hands back: many lines
+    assert actor_failure(exc.value) == (
+        "FileNotFoundError",
+        "[Errno 2] No such file or directory: '/shared/in.jsonl'",
+    )
+    assert actor_failure(ValueError("one line")) == ("ValueError", "one line")
+
+
+def test_pts_on_ray_checks_its_tokenizer_before_starting_ray(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", PTS_ROWS)
+    proc = mathreward(
+        "pts",
+        data,
+        "-o",
+        tmp_path / "out.jsonl",
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--tokenizer",
+        tmp_path / "missing",
+        "--engine",
+        "ray",
+        check=False,
+    )
+    assert proc.returncode == 2 and "--tokenizer must be a local folder" in proc.stderr
+    assert "Traceback" not in proc.stderr and "chunks on Ray" not in proc.stderr
