@@ -228,9 +228,7 @@ class RayJob:
                         cp = self.commit(state, cp, rows_read, res, extra, base_s + time.perf_counter() - t0)
                         if progress is not None:
                             progress.update(rows_read, int(res.counts.get("requests", 0)))
-                except RescoreError:
-                    raise
-                except Exception as e:  # an actor's failure comes back wrapped by Ray, with its traceback
+                except ray.exceptions.RayError as e:  # an actor's failure, wrapped by Ray with its traceback
                     kind, message = actor_failure(e)
                     if kind.rsplit(".", 1)[-1] == GenerationError.__name__:
                         raise GenerationError(message) from e  # exit 1, state kept: --resume

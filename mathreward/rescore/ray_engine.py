@@ -253,9 +253,7 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                 for row in in_order(graded.iter_rows(), starts):
                     rows, result = pickle.loads(row["graded"])
                     cp = run.commit(cp, rows, result)
-            except RescoreError:
-                raise
-            except Exception as e:  # an actor's failure comes back wrapped by Ray, with its traceback
+            except ray.exceptions.RayError as e:  # an actor's failure, wrapped by Ray with its traceback
                 kind, message = actor_failure(e)
                 raise RuntimeError(f"a Ray actor failed: {kind}: {message}") from e
     finally:
