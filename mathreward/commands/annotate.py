@@ -512,15 +512,26 @@ def open_job_generator(
 ) -> Any:
     """The run's generator behind its cache file, or behind a store shared with other processes;
     ``share``: the number of generators that split ``--concurrency`` (the actors of a Ray run)."""
-    from prm.generate import HTTPOptions, open_generator
+    from prm.generate import open_generator
 
-    http = HTTPOptions(
+    return open_generator(
+        args.generator,
+        args.model,
+        cache_path=cache_path,
+        store=store,
+        http=http_options(args, share),
+        device=args.device,
+    )
+
+
+def http_options(args: argparse.Namespace, share: int = 1) -> Any:
+    """The completions client's settings, ``--concurrency`` split ``share`` ways; ValueError if bad."""
+    from prm.generate import HTTPOptions
+
+    return HTTPOptions(
         concurrency=max(1, -(-args.concurrency // share)),
         timeout_s=args.request_timeout,
         retries=args.retries,
-    )
-    return open_generator(
-        args.generator, args.model, cache_path=cache_path, store=store, http=http, device=args.device
     )
 
 
@@ -617,6 +628,7 @@ def run_command(
         return 2
     try:
         params = sampling_params(args)
+        http_options(args)  # each generator builds its own (on Ray, in the actors): checked here first
     except ValueError as e:
         err.write(f"mathreward {name}: {e}\n")
         return 2

@@ -20,6 +20,7 @@ back, and ``--resume`` asks the policy for nothing it answered before, as on the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pickle
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from mathreward.rescore import io as rio
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.ray_engine import (
+    CHUNK_RETRIES,
     actor_failure,
     actor_pool_size,
     connect,
@@ -44,16 +46,23 @@ if TYPE_CHECKING:
 MakeProcess = Callable[[Any], Callable[[Sequence[Any], Any, Callable[[], None]], Any]]
 
 
+HEARTBEAT_S = 2.0  # how often an actor tells the store it is alive
+STALE_S = 30.0  # an actor silent this long is dead: its claims go to whoever asks
+WAIT_S = 5.0  # a stream waits this long on another owner's request, then claims it again
+
+
 class StoreClient:
     """A :class:`~prm.generate.Store` in another process: each call goes to the store actor and waits."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    def claim(self, owner: str, keys: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    def claim(
+        self, owner: str, keys: Sequence[str], incarnation: str | None = None
+    ) -> tuple[dict[str, list[str]], list[str]]:
         import ray
 
-        hits, mine = ray.get(self.handle.claim.remote(owner, list(keys)))
+        hits, mine = ray.get(self.handle.claim.remote(owner, list(keys), incarnation))
         return hits, mine
 
     def put(self, key: str, texts: list[str]) -> list[str]:
@@ -66,10 +75,10 @@ class StoreClient:
 
         ray.get(self.handle.release.remote(owner, list(keys)))
 
-    def wait(self, keys: Sequence[str]) -> dict[str, list[str] | None]:
+    def wait(self, keys: Sequence[str], timeout: float | None = None) -> dict[str, list[str] | None]:
         import ray
 
-        return dict(ray.get(self.handle.wait.remote(list(keys))))
+        return dict(ray.get(self.handle.wait.remote(list(keys), timeout)))
 
     def sync(self) -> None:
         import ray
@@ -98,20 +107,29 @@ class ChunkWorker:
     """A Ray Data actor: reads the chunks it is given and runs the command's chunk function on each."""
 
     def __init__(self, spec: WorkerSpec, store: Any) -> None:
+        import uuid
+
         self.spec = spec
+        # this process, to the store: it beats while alive, so its claims expire if it dies
+        self.incarnation = uuid.uuid4().hex
+        self._beating = threading.Thread(
+            target=self._beat, args=(store,), name="store-heartbeat", daemon=True
+        )
+        self._beating.start()
         self.backend, _ = spec.make_backend(spec.args)
         self.gen = spec.make_generator(spec.args, store=StoreClient(store), share=spec.actors)
+        self.gen.incarnation, self.gen.wait_s = self.incarnation, WAIT_S
         self.process = spec.make_process(self.backend.verify_batch)
-        self.lock = threading.Lock()
-        self.reported = (0, 0)  # the generator's (sent, reused) already counted in a chunk's result
 
-    def _requests(self) -> dict[str, int]:
-        """Requests sent and reused since the last chunk reported them (two chunks run at once here:
-        each count lands in exactly one chunk's result, as on the local engine)."""
-        with self.lock:
-            (sent, reused), now = self.reported, (self.gen.sent, self.gen.reused)
-            self.reported = now
-        return {"requests_sent": now[0] - sent, "requests_reused": now[1] - reused}
+    def _beat(self, store: Any) -> None:
+        import ray
+
+        while True:
+            try:
+                ray.get(store.beat.remote(self.incarnation), timeout=STALE_S)
+            except ray.exceptions.RayError:  # the store is gone: the run is ending
+                return
+            time.sleep(HEARTBEAT_S)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numpy as np
@@ -125,7 +143,7 @@ class ChunkWorker:
                 chunk = [r for r in chunk if r.index < spec.args.limit]
             gen.owner = f"chunk@{int(row)}"  # this thread's; a retry of the chunk takes back its claims
             res = self.process(chunk, gen, lambda: None)
-            out.append(pickle.dumps((len(chunk), res, self._requests())))
+            out.append(pickle.dumps((len(chunk), res)))
         return {"row": batch["row"], "done": np.array(out, dtype=object)}
 
 
@@ -156,13 +174,15 @@ class RayJob:
         import ray.data
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from prm.generate import GenerationError, RolloutStore
+        from prm.generate import GenerationError, RolloutCache, RolloutStore
 
         args = self.args
         starts = rio.chunk_starts(args.input, in_fmt, int(cp["chunk_size"]), cp["rows_done"], args.limit)
         if not starts:
             return cp
         gpus = self.gpus()
+        cache = state.root.resolve() / "rollouts.jsonl"
+        RolloutCache(cache).close()  # a damaged cache: the local engine's one-line error, before Ray starts
         try:
             started = connect(args.ray_address)
         except RescoreError as e:
@@ -192,7 +212,8 @@ class RayJob:
                 num_cpus=0,
                 max_concurrency=max(64, 8 * actors),  # a thread per call; waits hold theirs
                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-            ).remote(state.root.resolve() / "rollouts.jsonl")
+            ).remote(cache, stale_s=STALE_S)
+            answered = ray.get(store.answers.remote())  # 0; and the store is up before any actor
             device = "cpu" if args.device == "auto" and not gpus else args.device
             spec = WorkerSpec(
                 args=argparse.Namespace(**{**vars(args), "workers": 1, "device": device}),
@@ -219,12 +240,18 @@ class RayJob:
                     ),
                     num_cpus=1,
                     num_gpus=gpus,
+                    max_task_retries=CHUNK_RETRIES,
                     fn_constructor_kwargs={"spec": spec, "store": store},
                 )
                 try:
                     for result in in_order(done.iter_rows(), starts):
-                        rows_read, res, extra = pickle.loads(result["done"])
+                        rows_read, res = pickle.loads(result["done"])
                         ray.get(store.sync.remote())  # the chunk's rollouts are on disk before its part
+                        # requests the policy answered since the last commit (the store counts them
+                        # whichever actor sent them, a dead one's too), as the local engine counts
+                        now = ray.get(store.answers.remote())
+                        sent, answered = now - answered, now
+                        extra = {"requests_sent": sent, "requests_reused": int(res.counts["requests"]) - sent}
                         cp = self.commit(state, cp, rows_read, res, extra, base_s + time.perf_counter() - t0)
                         if progress is not None:
                             progress.update(rows_read, int(res.counts.get("requests", 0)))
@@ -237,10 +264,9 @@ class RayJob:
             if progress is not None:
                 progress.close()
             if store is not None:
-                try:
+                with contextlib.suppress(ray.exceptions.RayError):  # it died: its error is on its way up
                     ray.get(store.close.remote(), timeout=30)
-                finally:
-                    ray.kill(store)
+                ray.kill(store)
             if started:
                 ray.shutdown()
         return cp

@@ -176,6 +176,7 @@ def in_order(results: Iterable[dict[str, Any]], starts: list[rio.ChunkStart]) ->
         )
 
 
+CHUNK_RETRIES = 3  # a chunk whose actor dies more often fails the run (--resume continues), never loops
 _ERROR_LINE = re.compile(r"^(?P<kind>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.M)
 
 
@@ -232,6 +233,7 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                 compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=1,
                 num_gpus=engine.prm_gpus if prm else 0,
+                max_task_retries=CHUNK_RETRIES,
                 fn_constructor_kwargs={
                     "path": str(opts.input.resolve()),
                     "fmt": run.in_fmt,

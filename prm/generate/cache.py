@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -56,7 +57,7 @@ class RolloutCache:
                 raise GenerationError(
                     f"{path}: a malformed cache line ({e}); delete the file to start over"
                 ) from e
-            self._data[key] = [str(t) for t in texts]
+            self._data.setdefault(key, [str(t) for t in texts])  # the first answer stands, as in a store
 
     def __len__(self) -> int:
         return len(self._data)
@@ -65,13 +66,16 @@ class RolloutCache:
         return self._data.get(key)
 
     def put(self, key: str, texts: list[str]) -> None:
+        """Append the answer (a killed process loses nothing the OS has; :meth:`sync` makes it durable),
+        then keep it; an answer that could not be written is not kept (OSError, GenerationError)."""
         line = (json.dumps({"key": key, "texts": texts}, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            self._data[key] = texts
-            if self._fd is not None:  # a killed process loses nothing the OS has; sync() makes it durable
+            if self._fd is not None:
                 written = os.write(self._fd, line)
-                if written != len(line):  # a full disk: the line is cut, and a later open drops it
+                if written != len(line):  # a full disk: cut the partial line off, so lines stay whole
+                    os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
                     raise GenerationError(f"{self.path}: wrote {written} of {len(line)} bytes of a rollout")
+            self._data[key] = texts
 
     def sync(self) -> None:
         with self._lock:
@@ -89,26 +93,40 @@ class RolloutStore:
     """The answers of one run and who is sending which request: the cache behind every generator.
 
     A caller *claims* the keys it wants: the answered ones come back, and the rest are either claimed
-    for the caller (it sends them) or already claimed by another owner (it waits for them). An owner
-    claiming a key it already holds gets it again: a chunk retried after its process died re-sends
-    what it never answered, while everyone else waits for that chunk, not for a dead claim. The first
-    answer stored for a key is the answer (a later one is returned the stored one), so every row of a
-    run sees the same samples for the same request. Thread-safe; in a Ray job one store serves every
-    actor (see ``mathreward.commands.job_ray``).
+    for the caller (it sends them) or held by another owner (it waits, then claims again). An owner
+    claiming a key it already holds gets it again (a chunk retried after its process died re-sends
+    what it never answered). A claim whose holder gave it up (:meth:`release`, or a write that failed)
+    goes to the next caller; so does one whose holder's *incarnation* (a process that claims with one
+    and calls :meth:`beat` for it every few seconds) has not beaten for ``stale_s`` seconds: nobody
+    waits on a dead process. The first answer stored for a key is the answer (a later one is returned
+    the stored one), so every row of a run sees the same samples for the same request. Thread-safe; in
+    a Ray job one store serves every actor (see ``mathreward.commands.job_ray``).
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, stale_s: float | None = None) -> None:
         self.cache = RolloutCache(path)
+        self.stale_s = stale_s  # None: claims never go stale (threads of one process)
         self._lock = threading.Lock()
-        self._owner: dict[str, str] = {}  # key -> the owner sending it
-        self._done: dict[str, threading.Event] = {}  # key -> set once answered or released
+        self._owner: dict[str, tuple[str, str | None]] = {}  # key -> (owner, incarnation) sending it
+        self._done: dict[str, threading.Event] = {}  # key -> set once answered or given up
+        self._beats: dict[str, float] = {}  # incarnation -> when it last beat (monotonic)
+        self._answers = 0  # answers put: requests the policy answered
 
-    def __len__(self) -> int:
-        return len(self.cache)
+    def beat(self, incarnation: str) -> None:
+        """``incarnation`` is alive (a process beats every few seconds while it holds claims)."""
+        with self._lock:
+            self._beats[incarnation] = time.monotonic()
 
-    def claim(self, owner: str, keys: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    def _stale(self, incarnation: str | None) -> bool:
+        if self.stale_s is None or incarnation is None:
+            return False
+        return time.monotonic() - self._beats.get(incarnation, float("-inf")) > self.stale_s
+
+    def claim(
+        self, owner: str, keys: Sequence[str], incarnation: str | None = None
+    ) -> tuple[dict[str, list[str]], list[str]]:
         """The answers known for ``keys``, and the keys now claimed for ``owner`` (in ``keys``' order);
-        any other key is being sent by another owner: :meth:`wait` for it."""
+        any other key is held by another owner: :meth:`wait` for it, then claim it again."""
         hits: dict[str, list[str]] = {}
         mine: list[str] = []
         with self._lock:
@@ -116,44 +134,58 @@ class RolloutStore:
                 hit = self.cache.get(key)
                 if hit is not None:
                     hits[key] = hit
-                elif self._owner.setdefault(key, owner) == owner:
+                    continue
+                holder = self._owner.get(key)
+                if holder is None or holder[0] == owner or self._stale(holder[1]):
+                    self._owner[key] = (owner, incarnation)
                     self._done.setdefault(key, threading.Event())
                     mine.append(key)
         return hits, mine
 
     def put(self, key: str, texts: list[str]) -> list[str]:
-        """Store an answer; returns the answer that stands (the first one stored for ``key``)."""
+        """Store an answer; returns the answer that stands (the first one stored for ``key``). The claim
+        ends either way: a write that fails wakes the waiters, who claim the key again."""
         with self._lock:
-            stored = self.cache.get(key)
-            if stored is None:
-                self.cache.put(key, texts)
-                stored = texts
-            self._owner.pop(key, None)
-            done = self._done.pop(key, None)
-        if done is not None:
-            done.set()
+            self._answers += 1
+            try:
+                stored = self.cache.get(key)
+                if stored is None:
+                    self.cache.put(key, texts)
+                    stored = texts
+            finally:
+                self._owner.pop(key, None)
+                done = self._done.pop(key, None)
+                if done is not None:
+                    done.set()
         return list(stored)
 
     def release(self, owner: str, keys: Sequence[str]) -> None:
-        """Give up ``owner``'s claims on the keys it did not answer (an error, an early exit): whoever
-        waits for them is woken and finds no answer."""
-        woken = []
+        """Give up ``owner``'s claims on ``keys`` (an error, an early exit): whoever waits for them is
+        woken and claims them again."""
         with self._lock:
             for key in keys:
-                if self._owner.get(key) == owner and self.cache.get(key) is None:
+                holder = self._owner.get(key)
+                if holder is not None and holder[0] == owner:
                     del self._owner[key]
-                    woken.append(self._done.pop(key))
-        for done in woken:
-            done.set()
+                    self._done.pop(key).set()
 
-    def wait(self, keys: Sequence[str]) -> dict[str, list[str] | None]:
-        """The answers of ``keys`` once their owners have answered or released them (None: released)."""
+    def wait(self, keys: Sequence[str], timeout: float | None = None) -> dict[str, list[str] | None]:
+        """The answers of ``keys`` once their holders have answered or given them up, or ``timeout``
+        seconds have passed (None: no answer yet; claim it again)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             events = [self._done[k] for k in keys if k in self._done]
         for done in events:
-            done.wait()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not done.wait(left):
+                break
         with self._lock:
             return {k: self.cache.get(k) for k in keys}
+
+    def answers(self) -> int:
+        """Answers stored so far (requests the policy answered, a taken-over claim's twice)."""
+        with self._lock:
+            return self._answers
 
     def sync(self) -> None:
         self.cache.sync()
@@ -166,13 +198,15 @@ class Store(Protocol):
     """What :class:`CachedGenerator` needs of a store: :class:`RolloutStore`, or a proxy to one that
     another process holds."""
 
-    def claim(self, owner: str, keys: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]: ...
+    def claim(
+        self, owner: str, keys: Sequence[str], incarnation: str | None = None
+    ) -> tuple[dict[str, list[str]], list[str]]: ...
 
     def put(self, key: str, texts: list[str]) -> list[str]: ...
 
     def release(self, owner: str, keys: Sequence[str]) -> None: ...
 
-    def wait(self, keys: Sequence[str]) -> dict[str, list[str] | None]: ...
+    def wait(self, keys: Sequence[str], timeout: float | None = None) -> dict[str, list[str] | None]: ...
 
     def sync(self) -> None: ...
 
@@ -184,8 +218,10 @@ class CachedGenerator:
 
     Several streams may run at once (from several threads, or several processes sharing one store): a
     request that one of them has in flight is not sent again by another, which waits for its answer
-    instead. Each stream is its own owner of what it claims, unless the calling thread set ``owner`` (a
-    Ray actor's thread sets it to the chunk it runs, so a retried chunk takes its claims back).
+    instead (for ``wait_s`` seconds at a time, then claims it again: a claim given up or gone stale is
+    taken over and sent). Each stream is its own owner of what it claims, unless the calling thread set
+    ``owner`` (a Ray actor's thread sets it to the chunk it runs, so a retried chunk takes its claims
+    back); ``incarnation`` names this process to a store that expires the claims of dead ones.
     """
 
     def __init__(self, inner: Generator, cache_path: Path | None = None, store: Store | None = None) -> None:
@@ -194,10 +230,12 @@ class CachedGenerator:
         self.inner = inner
         self.model = inner.model
         self.cache: Store = store if store is not None else RolloutStore(cache_path)
-        self._local = threading.local()  # the owner set by the calling thread
+        self.incarnation: str | None = None
+        self.wait_s: float | None = None  # None: wait until the holder answers or gives up
         self.sent = 0  # requests the backend answered for this generator
         self.reused = 0  # requests answered from the store or by an identical request in flight
         self._lock = threading.Lock()
+        self._local = threading.local()  # the owner set by the calling thread
 
     @property
     def owner(self) -> str | None:
@@ -209,52 +247,44 @@ class CachedGenerator:
         self._local.owner = value
 
     def stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, list[str]]]:
-        keys = [r.key(self.model) for r in requests]
         owner = self.owner or uuid.uuid4().hex
-        hits, claimed = self.cache.claim(owner, keys)
-        mine = set(claimed)
-        todo: list[Request] = []
-        todo_keys: list[str] = []
-        waiting: dict[str, list[int]] = {}  # keys this stream sends -> the requests that want them
-        elsewhere: dict[str, list[int]] = {}  # keys another owner is sending
-        for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
-            if key in hits:
-                continue
-            if key not in mine:
-                elsewhere.setdefault(key, []).append(i)
-            elif key in waiting:
-                waiting[key].append(i)
-            else:
-                waiting[key] = [i]
-                todo.append(req)
-                todo_keys.append(key)
-        with self._lock:
-            self.reused += len(requests) - len(todo)
+        want: dict[str, list[int]] = {}  # key -> the requests that want it, until answered
+        first: dict[str, Request] = {}
+        for i, req in enumerate(requests):
+            key = req.key(self.model)
+            want.setdefault(key, []).append(i)
+            first.setdefault(key, req)
+        sent_here = 0
         try:
-            for i, key in enumerate(keys):
-                if key in hits:
-                    yield i, list(hits[key])
-            for j, texts in self.inner.stream(todo):
-                key = todo_keys[j]
-                if len(texts) != todo[j].params.n:
-                    raise GenerationError(
-                        f"the backend returned {len(texts)} samples, asked for {todo[j].params.n}"
-                    )
-                texts = self.cache.put(key, texts)
-                with self._lock:
-                    self.sent += 1
-                for i in waiting[key]:
-                    yield i, list(texts)
-        finally:  # keys this stream took but did not answer (an error, an early exit): free them
-            self.cache.release(owner, todo_keys)
-        if elsewhere:
-            answers = self.cache.wait(list(elsewhere))
-            for key, indices in elsewhere.items():
-                answer = answers.get(key)
-                if answer is None:
-                    raise GenerationError("a request shared with another chunk failed there")
-                for i in indices:
-                    yield i, list(answer)
+            while want:
+                hits, claimed = self.cache.claim(owner, list(want), self.incarnation)
+                for key, texts in hits.items():
+                    for i in want.pop(key):
+                        yield i, list(texts)
+                if claimed:
+                    todo = [first[k] for k in claimed]
+                    try:
+                        for j, texts in self.inner.stream(todo):
+                            if len(texts) != todo[j].params.n:
+                                raise GenerationError(
+                                    f"the backend returned {len(texts)} samples, asked for {todo[j].params.n}"
+                                )
+                            texts = self.cache.put(claimed[j], texts)
+                            sent_here += 1
+                            with self._lock:
+                                self.sent += 1
+                            for i in want.pop(claimed[j]):
+                                yield i, list(texts)
+                    finally:  # keys this stream took but did not answer (an error, an early exit)
+                        self.cache.release(owner, [k for k in claimed if k in want])
+                if want:  # held by other owners: wait for their answers, then claim what is left
+                    for key, answer in self.cache.wait(list(want), self.wait_s).items():
+                        if answer is not None:
+                            for i in want.pop(key):
+                                yield i, list(answer)
+        finally:
+            with self._lock:
+                self.reused += len(requests) - sent_here
 
     def close(self) -> None:
         self.cache.close()

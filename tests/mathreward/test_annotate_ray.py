@@ -265,6 +265,7 @@ def test_a_failed_ray_run_keeps_its_state_and_resumes_on_the_local_engine(
         (["--engine", "ray", "--ray-gpus", "-1"], "--ray-gpus must be >= 0"),
         (["--engine", "ray", "--ray-actors", "0"], "--ray-actors must be >= 1"),
         (["--engine", "ray", "--ray-address", "ray://127.0.0.1:1"], "does not run through Ray Client"),
+        (["--engine", "ray", "--request-timeout", "0"], "timeout_s must be > 0"),
     ],
 )
 def test_ray_options_that_do_not_fit_get_one_clear_line(
@@ -444,4 +445,32 @@ def test_pts_on_ray_checks_its_tokenizer_before_starting_ray(tmp_path: Path) -> 
         check=False,
     )
     assert proc.returncode == 2 and "--tokenizer must be a local folder" in proc.stderr
+    assert "Traceback" not in proc.stderr and "chunks on Ray" not in proc.stderr
+
+
+def test_a_damaged_rollout_cache_stops_a_ray_resume_with_one_line(ray_address: str, tmp_path: Path) -> None:
+    """The state of a failed run, its rollout cache damaged in the middle: ``--resume`` on Ray says so
+    in one line (as the local engine does), before any actor starts."""
+    data = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    common = ["--model", "scripted", "--n", N, "--retries", 0, "--progress", "none"]
+    out = tmp_path / "out.jsonl"
+    with ScriptedServer(fail_first=10**6) as srv:
+        failed = mathreward("annotate", data, "-o", out, "--generator", srv.base_url, *common, check=False)
+        assert failed.returncode == 1
+        cache = tmp_path / "out.jsonl.annotate-state" / "rollouts.jsonl"
+        cache.write_text('{"key": "k", "texts": ["a"]}\nnot json\n{"key": "k2", "texts": ["b"]}\n')
+        on_ray = ["--engine", "ray", "--ray-address", ray_address]
+        proc = mathreward(
+            "annotate",
+            data,
+            "-o",
+            out,
+            "--generator",
+            srv.base_url,
+            *common,
+            *on_ray,
+            "--resume",
+            check=False,
+        )
+    assert proc.returncode == 1 and "malformed cache line" in proc.stderr
     assert "Traceback" not in proc.stderr and "chunks on Ray" not in proc.stderr

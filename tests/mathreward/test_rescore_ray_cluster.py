@@ -184,8 +184,9 @@ def test_the_cli_on_a_two_node_cluster_writes_the_rows_of_the_local_engine(
 def test_annotate_on_a_two_node_cluster_keeps_the_rollouts_on_the_drivers_node(
     two_nodes: Cluster, tmp_path: Path
 ) -> None:
-    """``annotate --engine ray``: its chunk actors run on both nodes and ask one rollout store, which
-    lives on one node (the driver's); the output is the local engine's and no request is sent twice."""
+    """``annotate --engine ray``: its chunk actors run on both nodes and ask one rollout store, on one
+    node (pinned to the node Ray gives the driver); the output is the local engine's and no request is
+    sent twice."""
     data = write_jsonl(tmp_path / "in.jsonl", long_rows(16))
     common = ["--model", "scripted", "--n", "4", "--chunk-size", "2", "--progress", "none"]
     with ScriptedServer(delay_s=0.1) as srv:

@@ -249,8 +249,8 @@ def test_streams_from_two_threads_share_the_bound_and_their_requests() -> None:
 
 def test_the_store_claims_answers_and_wakes_waiters(tmp_path: Path) -> None:
     """One store, several owners: a key is sent by the owner that claimed it, the others wait for it;
-    an owner claiming again gets its own keys back (a retried chunk); the first answer stands; a released
-    key wakes its waiters with no answer."""
+    an owner claiming again gets its own keys back (a retried chunk); the first answer stands; a key
+    given up wakes its waiters with no answer, and the next claim takes it."""
     import threading
 
     store = RolloutStore(tmp_path / "r.jsonl")
@@ -264,15 +264,74 @@ def test_the_store_claims_answers_and_wakes_waiters(tmp_path: Path) -> None:
     assert waiter.is_alive()  # k2 still unanswered
     store.release("B", ["k2"])  # not B's: nothing happens
     assert waiter.is_alive()
+    assert store.wait(["k2"], timeout=0.05) == {"k2": None}  # a bounded wait comes back empty-handed
     store.release("A", ["k1", "k2"])  # k1 answered stays; k2 given up
     waiter.join(10)
     assert got == {"k1": ["one"], "k2": None}
     assert store.put("k1", ["other"]) == ["one"]  # the first answer stands
     assert store.claim("C", ["k1", "k2"]) == ({"k1": ["one"]}, ["k2"])
+    assert store.answers() == 2
     store.close()
     again = RolloutStore(tmp_path / "r.jsonl")  # the answers survive, the claims do not
     assert again.claim("D", ["k1", "k2", "k3"]) == ({"k1": ["one"]}, ["k2", "k3"])
     again.close()
+
+
+def test_a_claim_of_a_process_that_stopped_beating_is_taken_over() -> None:
+    """A Ray actor claims with its incarnation and beats for it; once it dies (no beat for stale_s),
+    its claims go to whoever asks, so chunks queued behind a dead chunk's retry never wait forever."""
+    import time
+
+    store = RolloutStore(stale_s=0.2)
+    store.beat("actor-1")
+    assert store.claim("chunk@0", ["k"], "actor-1") == ({}, ["k"])
+    assert store.claim("chunk@5", ["k"], "actor-2") == ({}, [])  # actor-1 is alive: wait for it
+    time.sleep(0.3)
+    assert store.claim("chunk@5", ["k"], "actor-2") == ({}, ["k"])  # no beat for 0.3 s: taken over
+    assert RolloutStore().claim("a", ["k"], "x") == ({}, ["k"])
+    local = RolloutStore()  # without stale_s (threads of one process) a claim never goes stale
+    local.claim("a", ["k"], "x")
+    time.sleep(0.05)
+    assert local.claim("b", ["k"], "y") == ({}, [])
+
+
+def test_a_stream_waiting_on_a_dead_process_takes_its_request_over() -> None:
+    """The request is held by a process that stopped beating (its actor died, its chunk's retry queued
+    behind this one): after stale_s the waiting stream claims it and sends it, once."""
+    store = RolloutStore(stale_s=0.3)
+    key = Request("Q key=2", PARAMS).key("m")
+    store.beat("dead actor")
+    assert store.claim("chunk@0", [key], "dead actor") == ({}, [key])
+    with ScriptedServer() as srv:
+        gen = open_generator(srv.base_url, "m", store=store)
+        gen.incarnation, gen.wait_s = "live actor", 0.1
+        assert generate(gen, [Request("Q key=2", PARAMS)]) == [sample("Q key=2", 4, 3, 64)]
+        assert len(srv.log.entries()) == 1 and gen.sent == 1
+
+
+def test_a_rollout_that_cannot_be_written_frees_its_claim_and_cuts_no_line(tmp_path: Path) -> None:
+    """A full disk (/dev/full) while storing an answer: the error reaches the sender, the claim ends and
+    its waiter is woken (it claims the key again), and the file keeps whole lines."""
+    import os
+    import threading
+
+    store = RolloutStore(tmp_path / "r.jsonl")
+    store.put("k0", ["zero"])
+    assert store.claim("A", ["k"]) == ({}, ["k"])
+    got: dict[str, list[str] | None] = {}
+    waiter = threading.Thread(target=lambda: got.update(store.wait(["k"])))
+    waiter.start()
+    good = store.cache._fd
+    store.cache._fd = os.open("/dev/full", os.O_WRONLY)
+    with pytest.raises(OSError):
+        store.put("k", ["texts"])
+    os.close(store.cache._fd)
+    store.cache._fd = good
+    waiter.join(10)
+    assert not waiter.is_alive() and got == {"k": None}
+    assert store.claim("B", ["k"]) == ({}, ["k"])  # the next caller sends it
+    store.close()
+    assert RolloutStore(tmp_path / "r.jsonl").claim("C", ["k0", "k"]) == ({"k0": ["zero"]}, ["k"])
 
 
 def test_generators_sharing_one_store_send_each_request_once() -> None:
@@ -303,18 +362,19 @@ def test_generators_sharing_one_store_send_each_request_once() -> None:
         CachedGenerator(gens["a"].inner, Path("x.jsonl"), store)
 
 
-def test_a_request_shared_with_a_failing_owner_fails_in_the_waiter_too() -> None:
+def test_a_request_its_owner_gave_up_is_sent_by_the_waiter_once() -> None:
+    """Another chunk held the request and failed (released it): the waiting stream claims it and sends
+    it itself, once, instead of failing with the other chunk."""
+    import threading
+
     store = RolloutStore()
     key = Request("Q key=1", PARAMS).key("m")
     assert store.claim("other chunk", [key]) == ({}, [key])
     with ScriptedServer() as srv:
         gen = open_generator(srv.base_url, "m", store=store)
-        import threading
-
         threading.Timer(0.2, store.release, args=("other chunk", [key])).start()
-        with pytest.raises(GenerationError, match="failed there"):
-            generate(gen, [Request("Q key=1", PARAMS)])
-        assert srv.log.entries() == []
+        assert generate(gen, [Request("Q key=1", PARAMS)]) == [sample("Q key=1", 4, 3, 64)]
+        assert len(srv.log.entries()) == 1 and gen.sent == 1 and gen.reused == 0
 
 
 def test_the_data_side_imports_nothing_heavy_and_not_mathreward() -> None:
