@@ -27,7 +27,8 @@ Writes bench/out/annotate.json.
 local engine with ``--workers W`` against the Ray engine with ``--ray-actors W`` (a local Ray started
 by the run), runs interleaved, on one input file and one policy server. Prints the cold wall time (the
 process, Ray's start included) and the job's own time, as ratios to the local engine at the same W,
-and whether the output file is the local engine's byte for byte. Writes bench/out/annotate_ray.json.
+whether the output file is the local engine's byte for byte, and how many requests the policy's own log
+shows asked twice. Writes bench/out/annotate_ray.json.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def ray_compare(args: argparse.Namespace) -> int:
     )
     header = (
         f"{'W':>3} | {'engine':>6} | {'cold wall s':>11} | {'job s':>7} | {'rollouts/s (job)':>16} | "
-        f"{'cold / local':>12} | {'job speed / local':>17} | identical"
+        f"{'cold / local':>12} | {'job speed / local':>17} | identical | asked twice"
     )
     print(header)
     print("-" * len(header))
@@ -165,9 +166,11 @@ def ray_compare(args: argparse.Namespace) -> int:
             cmd = [sys.executable, "-m", "mathreward", "annotate", str(data), "-o", str(out)]
             cmd += ["--generator", srv.base_url, "--model", "scripted", "--n", str(args.n), "--seed", "1"]
             cmd += ["--max-tokens", "256", "--concurrency", str(concurrency), "--json", "--progress", "none"]
+            srv.log.requests.clear()
             t0 = time.perf_counter()
             proc = subprocess.run([*cmd, *flags], capture_output=True, text=True, env=env, cwd=ROOT)
             cold = time.perf_counter() - t0
+            asked = srv.log.entries()  # what the policy was asked, by its own log
             if proc.returncode != 0:
                 raise SystemExit(f"{engine} W={width} failed:\n{proc.stderr[-3000:]}")
             summary = json.loads(proc.stdout)
@@ -178,6 +181,8 @@ def ray_compare(args: argparse.Namespace) -> int:
                 "job_s": summary["wall_s"],
                 "rollouts": summary["rollouts"],
                 "requests_sent": summary["requests_sent"],
+                "policy_asked": len(asked),
+                "policy_asked_twice": len(asked) - len(set(asked)),
                 "output": out.read_bytes(),
             }
 
@@ -198,7 +203,8 @@ def ray_compare(args: argparse.Namespace) -> int:
                 cold_ratio, job_ratio = med["cold_s"] / local["cold_s"], local["job_s"] / med["job_s"]
                 times = f"{med['cold_s']:11.1f} | {med['job_s']:7.1f} | {rate:16.1f}"
                 ratios = f"{cold_ratio:11.2f}x | {job_ratio:16.2f}x"
-                print(f"{width:3d} | {engine:>6} | {times} | {ratios} | {same}")
+                twice = sum(r["policy_asked_twice"] for r in rs)
+                print(f"{width:3d} | {engine:>6} | {times} | {ratios} | {same} | {twice}")
                 results.append(
                     {
                         "width": width,
@@ -207,6 +213,8 @@ def ray_compare(args: argparse.Namespace) -> int:
                         "job_s": [r["job_s"] for r in rs],
                         "rollouts": rs[0]["rollouts"],
                         "requests_sent": [r["requests_sent"] for r in rs],
+                        "policy_asked": [r["policy_asked"] for r in rs],
+                        "policy_asked_twice": [r["policy_asked_twice"] for r in rs],
                         "identical_to_local": same,
                     }
                 )
