@@ -127,6 +127,8 @@ class ChunkWorker:
         while True:
             try:
                 ray.get(store.beat.remote(self.incarnation), timeout=STALE_S)
+            except ray.exceptions.GetTimeoutError:  # a busy store: beat again
+                continue
             except ray.exceptions.RayError:  # the store is gone: the run is ending
                 return
             time.sleep(HEARTBEAT_S)

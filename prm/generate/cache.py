@@ -130,6 +130,8 @@ class RolloutStore:
         hits: dict[str, list[str]] = {}
         mine: list[str] = []
         with self._lock:
+            if incarnation is not None:  # a process that claims is alive: a beat of its own
+                self._beats[incarnation] = time.monotonic()
             for key in dict.fromkeys(keys):
                 hit = self.cache.get(key)
                 if hit is not None:

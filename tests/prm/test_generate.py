@@ -288,6 +288,7 @@ def test_a_claim_of_a_process_that_stopped_beating_is_taken_over() -> None:
     assert store.claim("chunk@5", ["k"], "actor-2") == ({}, [])  # actor-1 is alive: wait for it
     time.sleep(0.3)
     assert store.claim("chunk@5", ["k"], "actor-2") == ({}, ["k"])  # no beat for 0.3 s: taken over
+    assert store.claim("chunk@7", ["k"], "actor-3") == ({}, [])  # actor-2's claim counts as its beat
     assert RolloutStore().claim("a", ["k"], "x") == ({}, ["k"])
     local = RolloutStore()  # without stale_s (threads of one process) a claim never goes stale
     local.claim("a", ["k"], "x")
