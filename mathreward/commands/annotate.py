@@ -633,14 +633,16 @@ def run_command(
         err.write(f"mathreward {name}: {e}\n")
         return 2
     engine: Any = None  # on Ray, every actor starts its own verifier
-    if args.engine == "ray":
-        verify_fp = verify_fingerprint(args)
-    else:
+    verify_fp = verify_fingerprint(args)
+    if args.engine != "ray" or args.server:  # on Ray, a --server the actors will use is checked here
         try:
             engine, verify_fp = make_verify_batch(args)
         except Exception as e:  # an unreachable server: one clear line
             err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
             return 2
+        if args.engine == "ray":
+            engine.close()
+            engine = None
     fp = {
         "generator": args.generator,
         "model": args.model,

@@ -266,6 +266,10 @@ def test_a_failed_ray_run_keeps_its_state_and_resumes_on_the_local_engine(
         (["--engine", "ray", "--ray-actors", "0"], "--ray-actors must be >= 1"),
         (["--engine", "ray", "--ray-address", "ray://127.0.0.1:1"], "does not run through Ray Client"),
         (["--engine", "ray", "--request-timeout", "0"], "timeout_s must be > 0"),
+        (
+            ["--engine", "ray", "--server", "127.0.0.1:9", "--connect-timeout", "1"],
+            "cannot start the verifier",
+        ),
     ],
 )
 def test_ray_options_that_do_not_fit_get_one_clear_line(
