@@ -260,18 +260,22 @@ def question_of(row: dict[str, Any], col: str | None) -> str | None:
     return q if q is not None else text_at(row, "problem")
 
 
+def verify_config(args: argparse.Namespace) -> Any:
+    """The in-process verifier's settings (``--timeout-s``)."""
+    from verifier import VerifyConfig
+
+    return VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
+
+
 def verify_fingerprint(args: argparse.Namespace) -> dict[str, Any]:
     """What the run's verdicts depend on (a resumed run must match it); the same on either engine."""
     if args.server:
         return {"verify": args.server}
-    from verifier import VerifyConfig
-
-    config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
-    return {"verify": "local", "timeout_s": config.timeout_s}
+    return {"verify": "local", "timeout_s": verify_config(args).timeout_s}
 
 
-def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The verification backend (local or a running server: the one seam rescore uses) and its fingerprint."""
+def make_verify_batch(args: argparse.Namespace) -> Any:
+    """The verification backend: in process, or a running server (the one seam rescore uses)."""
     from mathreward.backend import LocalBackend, RemoteBackend, ServerSpec
 
     if args.server:
@@ -283,15 +287,13 @@ def make_verify_batch(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         except Exception:
             remote.close()
             raise
-        return remote, verify_fingerprint(args)
-    from verifier import VerifyConfig
-
-    config = VerifyConfig() if args.timeout_s is None else VerifyConfig(timeout_s=args.timeout_s)
+        return remote
+    config = verify_config(args)
     # the sandbox pool starts while the generator loads and the first rollouts are generated
     from verifier.sandbox import warm_up
 
     threading.Thread(target=warm_up, args=(config.memory_mb,), name="verifier-warm-up", daemon=True).start()
-    return LocalBackend(config, workers=args.workers), verify_fingerprint(args)
+    return LocalBackend(config, workers=args.workers)
 
 
 def sampling_params(args: argparse.Namespace) -> Any:
@@ -374,7 +376,7 @@ def run_job(
 ) -> dict[str, Any]:
     """The resumable job: ``run_chunks(state, checkpoint, input_format, total_rows)`` processes the
     chunks from the checkpoint on, committing each with :func:`commit_chunk`, and returns the last
-    checkpoint (:func:`_process_chunks` here, ``job_ray.process_chunks_ray`` on Ray).
+    checkpoint (:func:`_process_chunks` here, ``job_ray.RayJob.run`` on Ray).
 
     Returns the checkpoint's totals (``counts``) with ``rows``, ``rejected`` and ``wall_s``.
     """
@@ -633,10 +635,9 @@ def run_command(
         err.write(f"mathreward {name}: {e}\n")
         return 2
     engine: Any = None  # on Ray, every actor starts its own verifier
-    verify_fp = verify_fingerprint(args)
     if args.engine != "ray" or args.server:  # on Ray, a --server the actors will use is checked here
         try:
-            engine, verify_fp = make_verify_batch(args)
+            engine = make_verify_batch(args)
         except Exception as e:  # an unreachable server: one clear line
             err.write(f"mathreward {name}: cannot start the verifier: {type(e).__name__}: {e}\n")
             return 2
@@ -656,7 +657,7 @@ def run_command(
         ],
         "template": args.template,
         "step_sep": args.step_sep,
-        **verify_fp,
+        **verify_fingerprint(args),
         **fingerprint,
     }
 

@@ -33,11 +33,14 @@ from mathreward.rescore import io as rio
 from mathreward.rescore.errors import RescoreError
 from mathreward.rescore.ray_engine import (
     CHUNK_RETRIES,
+    actor_error,
     actor_failure,
     actor_pool_size,
+    chunk_items,
     connect,
     in_order,
     ordered_data_context,
+    planned_chunks,
 )
 
 if TYPE_CHECKING:
@@ -100,7 +103,7 @@ class WorkerSpec:
     actors: int  # the pool's size: the generators split --concurrency between them
     make_process: MakeProcess
     make_generator: Callable[..., Any]
-    make_backend: Callable[[argparse.Namespace], tuple[Any, dict[str, Any]]]
+    make_backend: Callable[[argparse.Namespace], Any]
 
 
 class ChunkWorker:
@@ -116,7 +119,7 @@ class ChunkWorker:
             target=self._beat, args=(store,), name="store-heartbeat", daemon=True
         )
         self._beating.start()
-        self.backend, _ = spec.make_backend(spec.args)
+        self.backend = spec.make_backend(spec.args)
         self.gen = spec.make_generator(spec.args, store=StoreClient(store), share=spec.actors)
         self.gen.incarnation, self.gen.wait_s = self.incarnation, WAIT_S
         self.process = spec.make_process(self.backend.verify_batch)
@@ -137,12 +140,8 @@ class ChunkWorker:
         import numpy as np
 
         spec, gen, out = self.spec, self.gen, []
-        for row, offset, lineno in zip(batch["row"], batch["offset"], batch["lineno"], strict=True):
-            chunk = rio.read_chunk(
-                spec.input, spec.fmt, rio.ChunkStart(int(row), int(offset), int(lineno)), spec.chunk_size
-            )
-            if spec.args.limit is not None:
-                chunk = [r for r in chunk if r.index < spec.args.limit]
+        chunks = planned_chunks(batch, spec.input, spec.fmt, spec.chunk_size, spec.args.limit)
+        for row, chunk in zip(batch["row"], chunks, strict=True):
             gen.owner = f"chunk@{int(row)}"  # this thread's; a retry of the chunk takes back its claims
             res = self.process(chunk, gen, lambda: None)
             out.append(pickle.dumps((len(chunk), res)))
@@ -157,7 +156,7 @@ class RayJob:
     name: str
     make_process: MakeProcess
     make_generator: Callable[..., Any]  # annotate.open_job_generator
-    make_backend: Callable[[argparse.Namespace], tuple[Any, dict[str, Any]]]  # annotate.make_verify_batch
+    make_backend: Callable[[argparse.Namespace], Any]  # annotate.make_verify_batch
     commit: Callable[..., dict[str, Any]]  # annotate.commit_chunk
     depth: int  # chunks each actor runs at once (annotate.PIPELINE_DEPTH, as the local engine does)
     progress: Callable[[int, int], Any] | None = None  # (total, rows done) -> a Progress
@@ -227,7 +226,7 @@ class RayJob:
                 make_generator=self.make_generator,
                 make_backend=self.make_backend,
             )
-            items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+            items = chunk_items(starts)
             t0, base_s = time.perf_counter(), float(cp["wall_s"])
             with ordered_data_context():
                 done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
@@ -261,7 +260,7 @@ class RayJob:
                     kind, message = actor_failure(e)
                     if kind.rsplit(".", 1)[-1] == GenerationError.__name__:
                         raise GenerationError(message) from e  # exit 1, state kept: --resume
-                    raise RuntimeError(f"a Ray actor failed: {kind}: {message}") from e
+                    raise actor_error(e) from e
         finally:
             if progress is not None:
                 progress.close()

@@ -119,11 +119,7 @@ class ChunkGrader:
         from mathreward.rescore.scoring import score_chunk
 
         graded = []
-        for row, offset, lineno in zip(batch["row"], batch["offset"], batch["lineno"], strict=True):
-            where = rio.ChunkStart(int(row), int(offset), int(lineno))
-            chunk = rio.read_chunk(self.path, self.fmt, where, self.chunk_size)
-            if self.limit is not None:
-                chunk = [r for r in chunk if r.index < self.limit]
+        for chunk in planned_chunks(batch, self.path, self.fmt, self.chunk_size, self.limit):
             result = score_chunk(
                 chunk,
                 self.cols,
@@ -134,6 +130,25 @@ class ChunkGrader:
             )
             graded.append(pickle.dumps((len(chunk), result)))
         return {"row": batch["row"], "graded": np.array(graded, dtype=object)}
+
+
+def chunk_items(starts: list[rio.ChunkStart]) -> list[dict[str, int]]:
+    """The chunks as Ray Data items: each chunk's first row and where it starts in the file."""
+    return [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+
+
+def planned_chunks(
+    batch: dict[str, np.ndarray],
+    path: str | os.PathLike[str],
+    fmt: rio.Format,
+    chunk_size: int,
+    limit: int | None,
+) -> Iterator[list[rio.RawRow]]:
+    """The rows of each chunk in a batch of :func:`chunk_items`, read in an actor as the local engine
+    reads them (up to ``limit`` rows of the input)."""
+    for row, offset, lineno in zip(batch["row"], batch["offset"], batch["lineno"], strict=True):
+        chunk = rio.read_chunk(path, fmt, rio.ChunkStart(int(row), int(offset), int(lineno)), chunk_size)
+        yield chunk if limit is None else [r for r in chunk if r.index < limit]
 
 
 def connect(address: str | None) -> bool:
@@ -191,6 +206,12 @@ def actor_failure(e: BaseException) -> tuple[str, str]:
     return type(e).__name__, lines[0] if lines else ""
 
 
+def actor_error(e: BaseException) -> RuntimeError:
+    """The one-line error a command reports for an actor's failure (its own exception, not Ray's)."""
+    kind, message = actor_failure(e)
+    return RuntimeError(f"a Ray actor failed: {kind}: {message}")
+
+
 @contextmanager
 def ordered_data_context() -> Iterator[None]:
     """Ray Data returning results in input order (parts are committed in order), with no progress bars
@@ -226,7 +247,7 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
             if prm and not engine.prm_gpus:
                 per_actor = ", each with the PRM on its CPU"
             stream.write(f"rescore: {len(starts)} chunks on Ray, {actors} CPU actors{per_actor}\n")
-            items = [{"row": s.row, "offset": s.offset, "lineno": s.lineno} for s in starts]
+            items = chunk_items(starts)
             graded = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 ChunkGrader,
                 batch_size=1,
@@ -256,8 +277,7 @@ def score_all_ray(run: Phase1, cp: dict[str, Any], engine: RayEngine) -> dict[st
                     rows, result = pickle.loads(row["graded"])
                     cp = run.commit(cp, rows, result)
             except ray.exceptions.RayError as e:  # an actor's failure, wrapped by Ray with its traceback
-                kind, message = actor_failure(e)
-                raise RuntimeError(f"a Ray actor failed: {kind}: {message}") from e
+                raise actor_error(e) from e
     finally:
         run.close()
         if started:
