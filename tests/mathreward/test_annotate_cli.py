@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 from prm.annotate import RolloutConfig, prefix_text, render_prompt
 from prm.generate import Request, SamplingParams
+from tests.mathreward.job_helpers import kill_after_chunks
 from tests.mathreward.test_rescore_cli import ROOT, cli_env, mathreward, read_jsonl, script
 from tests.prm.scripted_policy import VOCAB, ScriptedServer, build_word_tokenizer, success_p
 
@@ -182,18 +181,7 @@ def test_sigkill_then_resume_writes_the_same_output_and_asks_nothing_twice(tmp_p
         proc = subprocess.Popen(
             cmd, env=cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                cp = state / "checkpoint.json"
-                if cp.exists() and json.loads(cp.read_text())["chunks_done"] >= 3:
-                    break
-                assert proc.poll() is None, "the run ended before the kill"
-                time.sleep(0.02)
-            assert proc.poll() is None, "the run ended before the kill"
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait()
+        kill_after_chunks(proc, state / "checkpoint.json", 3, timeout=120)
         assert proc.returncode == -signal.SIGKILL
         assert not out.exists()  # killed mid-run: no half-written output
         cached = {

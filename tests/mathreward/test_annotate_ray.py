@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.mathreward.ray_helpers import actor_processes, wait_for
+from tests.mathreward.job_helpers import actor_processes, kill_after_chunks, wait_for
 from tests.mathreward.test_annotate_cli import PTS_ROWS, ROWS, N, _request_key, write_jsonl
 from tests.mathreward.test_rescore_cli import ROOT, cli_env, mathreward, read_jsonl, script
 from tests.prm.scripted_policy import ScriptedServer, build_word_tokenizer
@@ -200,17 +200,7 @@ def test_a_killed_ray_run_resumes_on_ray_and_asks_nothing_it_had(ray_address: st
         reference = len(srv.log.requests)
         srv.log.requests.clear()
         proc = _start(["annotate", data, "-o", out, "--generator", srv.base_url, *common, *on_ray])
-        try:
-
-            def three_chunks() -> bool:
-                cp = state / "checkpoint.json"
-                assert proc.poll() is None, "the run ended before the kill"
-                return cp.exists() and json.loads(cp.read_text())["chunks_done"] >= 3
-
-            wait_for("3 chunks committed", three_chunks, timeout=180)
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait()
+        kill_after_chunks(proc, state / "checkpoint.json", 3, timeout=180)
         # Ray ends a dead driver's actors soon after; until then one may still store an answer
         wait_for(
             "the killed run's actors gone",

@@ -23,7 +23,7 @@ from bench.rescore import load_generator
 from mathreward.backend import LocalBackend
 from mathreward.rescore import RescoreOptions, run_rescore
 from mathreward.rescore.ray_engine import RayEngine
-from tests.mathreward.ray_helpers import actor_processes, wait_for
+from tests.mathreward.job_helpers import actor_processes, kill_after_chunks, wait_for
 from tests.mathreward.test_rescore_cli import DATA, cli_env, mathreward, read_parquet, script
 
 ray = pytest.importorskip("ray")
@@ -280,17 +280,7 @@ def test_a_killed_ray_run_with_a_prm_resumes_to_the_local_engines_rows(
     on_ray = ["--engine", "ray", "--ray-address", ray_address, "--ray-actors", "2", "--ray-prm-gpus", "0"]
     args = ["rescore", src, "-o", out, *prm_args, *on_ray]
     proc = subprocess.Popen([*script(), *map(str, args)], env=cli_env(), stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "ray.jsonl.rescore-state" / "checkpoint.json"
-    try:
-
-        def three_chunks() -> bool:
-            assert proc.poll() is None, "the run ended before the kill"
-            return checkpoint.exists() and json.loads(checkpoint.read_text())["chunks_done"] >= 3
-
-        wait_for("3 chunks committed", three_chunks, timeout=240)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kill_after_chunks(proc, tmp_path / "ray.jsonl.rescore-state" / "checkpoint.json", 3, timeout=240)
     assert not out.exists()
     resumed = mathreward(*args, "--resume", timeout=300)
     assert "resuming at row" in resumed.stderr

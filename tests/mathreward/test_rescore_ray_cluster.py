@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from bench.rescore import load_generator
-from tests.mathreward.ray_helpers import actor_processes
+from tests.mathreward.job_helpers import actor_processes
 from tests.mathreward.test_annotate_cli import write_jsonl
 from tests.mathreward.test_annotate_ray import WORKER, long_rows
 from tests.mathreward.test_rescore_cli import cli_env, mathreward, script

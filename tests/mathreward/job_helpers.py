@@ -1,8 +1,14 @@
-"""Helpers of the Ray tests: the actor processes of this test's Ray, and waiting for a condition."""
+"""Helpers of the tests that run jobs in real processes: the actor processes of this test's Ray,
+waiting for a condition, and killing a run once it has committed some chunks."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -30,3 +36,18 @@ def wait_for(what: str, probe: Any, timeout: float = 60.0) -> Any:
         assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}"
         time.sleep(0.005)
     return found
+
+
+def kill_after_chunks(proc: subprocess.Popen[Any], checkpoint: Path, chunks: int, timeout: float) -> None:
+    """SIGKILL ``proc`` (a rescore / annotate / pts run) once its ``checkpoint`` counts ``chunks``
+    committed chunks; fails the test if the run ends first."""
+
+    def committed() -> bool:
+        assert proc.poll() is None, "the run ended before the kill"
+        return checkpoint.exists() and json.loads(checkpoint.read_text())["chunks_done"] >= chunks
+
+    try:
+        wait_for(f"{chunks} chunks committed", committed, timeout=timeout)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
